@@ -1,0 +1,212 @@
+//! Command line and environment: every flag has a `DUPLEX_*` variable.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// duplex: the guide's HTTP + WebSocket server over TLS, strict and fast.
+#[derive(Debug, Parser)]
+#[command(
+    name = "duplex",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// `serve` options, accepted without the subcommand too (`serve` is the default).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
+    #[arg(long, global = true, env = "DUPLEX_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+}
+
+impl Cli {
+    /// The `serve` arguments, whether or not the subcommand was spelled out.
+    pub fn into_serve(self) -> ServeArgs {
+        match self.command {
+            Some(Command::Serve(args)) => args,
+            None => self.serve,
+        }
+    }
+}
+
+/// Options of `duplex serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DUPLEX_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "DUPLEX_PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    /// PEM certificate chain. Without --cert/--key, ./cert.pem and ./key.pem are used if both
+    /// exist, else a generated development certificate.
+    #[arg(long, env = "DUPLEX_CERT", requires = "key", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --cert.
+    #[arg(long, env = "DUPLEX_KEY", requires = "cert", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// Serve plain HTTP and WS instead of HTTPS and WSS.
+    #[arg(long, env = "DUPLEX_NO_TLS", conflicts_with_all = ["cert", "key"])]
+    pub no_tls: bool,
+
+    /// Where the generated development certificate is kept
+    /// [default: $XDG_DATA_HOME/duplex, else ~/.local/share/duplex].
+    #[arg(long, env = "DUPLEX_DEV_CERT_DIR", value_name = "DIR")]
+    pub dev_cert_dir: Option<PathBuf>,
+
+    /// Directory for the lifespan's data.txt (created and removed with the server).
+    #[arg(
+        long,
+        env = "DUPLEX_STATIC_DIR",
+        default_value = "static",
+        value_name = "DIR"
+    )]
+    pub static_dir: PathBuf,
+
+    /// Seconds in-flight requests get to finish after a shutdown signal.
+    #[arg(long, env = "DUPLEX_SHUTDOWN_TIMEOUT", default_value = "10", value_name = "SECONDS",
+          value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+
+    /// Largest accepted request body in bytes; larger ones get 413.
+    #[arg(long, env = "DUPLEX_MAX_BODY", default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body: usize,
+
+    /// Runtime worker threads [default: one per core].
+    #[arg(long, env = "DUPLEX_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a valid duration"))
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    Off,
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// Generate (once) and reuse the development certificate in this directory.
+    Dev(PathBuf),
+}
+
+impl ServeArgs {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// Resolves the certificate rule: flags, then `./cert.pem` + `./key.pem`, then the dev cert.
+    pub fn tls_source(&self) -> TlsSource {
+        if self.no_tls {
+            return TlsSource::Off;
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            return TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+        }
+        let (cert, key) = (PathBuf::from("cert.pem"), PathBuf::from("key.pem"));
+        if cert.is_file() && key.is_file() {
+            return TlsSource::Files { cert, key };
+        }
+        TlsSource::Dev(
+            self.dev_cert_dir
+                .clone()
+                .unwrap_or_else(default_dev_cert_dir),
+        )
+    }
+}
+
+/// `$XDG_DATA_HOME/duplex`, else `$HOME/.local/share/duplex`, else `./.duplex`.
+pub fn default_dev_cert_dir() -> PathBuf {
+    let non_empty = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(data) = non_empty("XDG_DATA_HOME") {
+        return data.join("duplex");
+    }
+    if let Some(home) = non_empty("HOME") {
+        return home.join(".local/share/duplex");
+    }
+    PathBuf::from(".duplex")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("duplex").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn serve_is_the_default_subcommand() -> Result<(), clap::Error> {
+        let bare = parse(&["--port", "9000"])?.into_serve();
+        let explicit = parse(&["serve", "--port", "9000"])?.into_serve();
+        assert_eq!(bare.port, 9000);
+        assert_eq!(explicit.port, 9000);
+        assert_eq!(bare.addr(), SocketAddr::from(([127, 0, 0, 1], 9000)));
+        Ok(())
+    }
+
+    #[test]
+    fn invalid_flags_are_usage_errors() {
+        for args in [
+            &["--port", "eighty"][..],
+            &["--bogus"],
+            &["--cert", "c.pem"],
+            &["--no-tls", "--cert", "c", "--key", "k"],
+        ] {
+            let err = parse(args).err();
+            assert_eq!(err.map(|e| e.exit_code()), Some(2), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn explicit_files_win_and_no_tls_turns_tls_off() -> Result<(), clap::Error> {
+        let files = parse(&["--cert", "c.pem", "--key", "k.pem"])?.into_serve();
+        assert_eq!(
+            files.tls_source(),
+            TlsSource::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        assert_eq!(
+            parse(&["--no-tls"])?.into_serve().tls_source(),
+            TlsSource::Off
+        );
+        let dev = parse(&["--dev-cert-dir", "/tmp/x"])?.into_serve();
+        if !PathBuf::from("cert.pem").exists() {
+            assert_eq!(dev.tls_source(), TlsSource::Dev("/tmp/x".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! The response body: bytes in memory, or segments streamed from a file.
+
+use std::collections::VecDeque;
+use std::io::{self, SeekFrom};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use http_body::{Frame, SizeHint};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Read size for file bodies: large enough for few syscalls, small enough to bound memory.
+const FILE_CHUNK: u64 = 64 * 1024;
+
+/// One piece of a streamed body.
+#[derive(Debug)]
+pub enum Segment {
+    Bytes(Bytes),
+    /// `len` bytes of the file starting at `offset`.
+    File {
+        offset: u64,
+        len: u64,
+    },
+}
+
+type ChunkStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// A response body; hyper drives it.
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Stream(ChunkStream),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Full(bytes) => f.debug_tuple("Body::Full").field(bytes).finish(),
+            Kind::Stream(_) => f.write_str("Body::Stream"),
+        }
+    }
+}
+
+impl Body {
+    pub fn empty() -> Self {
+        Self {
+            kind: Kind::Full(None),
+        }
+    }
+
+    pub fn full(bytes: Bytes) -> Self {
+        Self {
+            kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    /// Streams `segments` in order, reading file segments from `file` chunk by chunk.
+    pub fn file_segments(file: tokio::fs::File, segments: Vec<Segment>) -> Self {
+        let state = FileState {
+            file,
+            segments: segments.into(),
+            remaining: 0,
+        };
+        let stream = futures_util::stream::unfold(state, |mut state| async move {
+            let chunk = state.next_chunk().await?;
+            Some((chunk, state))
+        });
+        Self {
+            kind: Kind::Stream(Box::pin(stream)),
+        }
+    }
+}
+
+struct FileState {
+    file: tokio::fs::File,
+    segments: VecDeque<Segment>,
+    /// Bytes still to read from the current file segment.
+    remaining: u64,
+}
+
+impl FileState {
+    async fn next_chunk(&mut self) -> Option<io::Result<Bytes>> {
+        loop {
+            if self.remaining > 0 {
+                let want = self.remaining.min(FILE_CHUNK);
+                let mut buf = BytesMut::with_capacity(want as usize);
+                let read = (&mut self.file).take(want).read_buf(&mut buf).await;
+                return Some(match read {
+                    // The file shrank under us: fail the body so hyper aborts the connection
+                    // instead of sending fewer bytes than content-length promised.
+                    Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(n) => {
+                        self.remaining -= n as u64;
+                        Ok(buf.freeze())
+                    }
+                    Err(err) => Err(err),
+                });
+            }
+            match self.segments.pop_front()? {
+                Segment::Bytes(bytes) => return Some(Ok(bytes)),
+                Segment::File { offset, len } => {
+                    if let Err(err) = self.file.seek(SeekFrom::Start(offset)).await {
+                        return Some(Err(err));
+                    }
+                    self.remaining = len;
+                }
+            }
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match &mut self.kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(stream) => stream
+                .as_mut()
+                .poll_next(cx)
+                .map(|chunk| chunk.map(|c| c.map(Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.kind, Kind::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Stream(_) => SizeHint::default(),
+        }
+    }
+}

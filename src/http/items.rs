@@ -1,0 +1,452 @@
+//! `GET /items/{item_id}` and `POST /items`, with FastAPI's and pydantic's exact answers.
+
+use http::{HeaderValue, Response, StatusCode};
+
+use super::body::Body;
+use super::pyjson::{self, DecodeError, Value};
+use super::response;
+
+const THE_ONE_ITEM: &str = r#"{"item_id":1,"name":"The One Item"}"#;
+
+/// pydantic refuses integer strings longer than this (`int_parsing_size`).
+const MAX_ID_LEN: usize = 4300;
+
+/// An item id parsed with pydantic's lax integer rules; the only way to build one is [`ItemId::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemId {
+    /// `str(int(value))`: no sign for zero, no leading zeros, no underscores.
+    canonical: String,
+}
+
+/// Why a path segment is not an item id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemIdError {
+    /// `int_parsing`
+    NotAnInteger,
+    /// `int_parsing_size`
+    TooLong,
+}
+
+impl ItemId {
+    /// pydantic-core's `str_as_int`: strip whitespace, then an optional sign and ASCII digits with
+    /// single underscores between them, or such an integer followed by `.` and only zeros.
+    ///
+    /// # Errors
+    /// [`ItemIdError`] naming the pydantic error type.
+    pub fn parse(raw: &str) -> Result<Self, ItemIdError> {
+        let text = raw.trim();
+        if text.len() > MAX_ID_LEN {
+            return Err(ItemIdError::TooLong);
+        }
+        if let Some(id) = Self::integer(text) {
+            return Ok(id);
+        }
+        match text.split_once('.') {
+            Some((int, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => {
+                Self::integer(int).ok_or(ItemIdError::NotAnInteger)
+            }
+            _ => Err(ItemIdError::NotAnInteger),
+        }
+    }
+
+    fn integer(text: &str) -> Option<Self> {
+        let (negative, digits) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let well_formed = !digits.is_empty()
+            && digits.split('_').all(|group| !group.is_empty())
+            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+        if !well_formed {
+            return None;
+        }
+        let significant = digits.trim_start_matches(['0', '_']).replace('_', "");
+        let canonical = match (significant.is_empty(), negative) {
+            (true, _) => "0".to_owned(),
+            (false, true) => format!("-{significant}"),
+            (false, false) => significant,
+        };
+        Some(Self { canonical })
+    }
+
+    pub fn is_one(&self) -> bool {
+        self.canonical == "1"
+    }
+}
+
+impl std::fmt::Display for ItemId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.canonical)
+    }
+}
+
+/// `GET /items/{item_id}`; `raw` is the percent-decoded path segment.
+pub fn get_item(raw: &str) -> Response<Body> {
+    match ItemId::parse(raw) {
+        Ok(id) if id.is_one() => response::json(StatusCode::OK, THE_ONE_ITEM),
+        Ok(id) => response::detail(
+            StatusCode::NOT_FOUND,
+            &format!("Item with ID {id} not found."),
+        ),
+        Err(err) => {
+            let (kind, msg) = match err {
+                ItemIdError::NotAnInteger => (
+                    "int_parsing",
+                    "Input should be a valid integer, unable to parse string as an integer",
+                ),
+                ItemIdError::TooLong => (
+                    "int_parsing_size",
+                    "Unable to parse input string as an integer, exceeded maximum size",
+                ),
+            };
+            let mut errors = ErrorList::default();
+            errors.push(kind, &["path", "item_id"], msg, &Value::Str(raw.to_owned()));
+            errors.into_response()
+        }
+    }
+}
+
+/// `POST /items`: FastAPI's body decision order, then the `CreateItemRequest` model.
+pub fn create_item(content_type: Option<&HeaderValue>, body: &[u8]) -> Response<Body> {
+    if body.is_empty() {
+        let mut errors = ErrorList::default();
+        errors.push("missing", &["body"], "Field required", &Value::Null);
+        return errors.into_response();
+    }
+    let input = if is_json(content_type) {
+        match pyjson::loads(body) {
+            Ok(value) => value,
+            Err(DecodeError::Syntax { pos, msg }) => return json_invalid(pos, msg),
+            Err(DecodeError::Undecodable) => return body_parse_error(),
+        }
+    } else {
+        // Not JSON: the model receives the raw bytes and rejects them, echoing them as text.
+        match std::str::from_utf8(body) {
+            Ok(text) => Value::Str(text.to_owned()),
+            Err(_) => return body_parse_error(),
+        }
+    };
+    match validate(&input) {
+        Ok(item) => {
+            let mut out = String::with_capacity(80 + item.name.len());
+            out.push_str(r#"{"message":"Item created successfully","item_data":{"name":"#);
+            pyjson::write_str(&mut out, item.name);
+            out.push_str(match item.is_offer {
+                Some(true) => r#","is_offer":true}}"#,
+                Some(false) => r#","is_offer":false}}"#,
+                None => r#","is_offer":null}}"#,
+            });
+            response::json(StatusCode::CREATED, out)
+        }
+        Err(errors) => errors.into_response(),
+    }
+}
+
+/// 400 `{"detail":"There was an error parsing the body"}`, FastAPI's answer for bodies it cannot
+/// decode.
+fn body_parse_error() -> Response<Body> {
+    response::detail(
+        StatusCode::BAD_REQUEST,
+        "There was an error parsing the body",
+    )
+}
+
+/// FastAPI with `strict_content_type`: JSON only for `application/json` and `application/*+json`,
+/// parsed like `email.message.Message.get_content_type()`.
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    let Some(value) = content_type else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let essence = value.split(|&b| b == b';').next().unwrap_or_default();
+    let essence = String::from_utf8_lossy(essence).to_lowercase();
+    let essence = essence.trim();
+    let mut parts = essence.split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("application"), Some(subtype), None) => {
+            subtype == "json" || subtype.ends_with("+json")
+        }
+        _ => false,
+    }
+}
+
+/// A valid `CreateItemRequest`.
+#[derive(Debug, PartialEq, Eq)]
+struct NewItem<'a> {
+    name: &'a str,
+    is_offer: Option<bool>,
+}
+
+fn validate(input: &Value) -> Result<NewItem<'_>, ErrorList> {
+    let Value::Object(fields) = input else {
+        let mut errors = ErrorList::default();
+        errors.push(
+            "model_attributes_type",
+            &["body"],
+            "Input should be a valid dictionary or object to extract fields from",
+            input,
+        );
+        return Err(errors);
+    };
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let mut errors = ErrorList::default();
+
+    let name = match field("name") {
+        Some(Value::Str(name)) => Some(name.as_str()),
+        Some(other) => {
+            errors.push(
+                "string_type",
+                &["body", "name"],
+                "Input should be a valid string",
+                other,
+            );
+            None
+        }
+        None => {
+            errors.push("missing", &["body", "name"], "Field required", input);
+            None
+        }
+    };
+
+    let is_offer = match field("is_offer") {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => lax_bool(value).map(Some).map_err(|kind| {
+            let msg = match kind {
+                "bool_parsing" => "Input should be a valid boolean, unable to interpret input",
+                _ => "Input should be a valid boolean",
+            };
+            errors.push(kind, &["body", "is_offer"], msg, value);
+        }),
+    };
+
+    match (name, is_offer) {
+        (Some(name), Ok(is_offer)) => Ok(NewItem { name, is_offer }),
+        _ => Err(errors),
+    }
+}
+
+/// pydantic's lax (Python-mode) bool; the error is the pydantic error type.
+fn lax_bool(value: &Value) -> Result<bool, &'static str> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Int(int) => match int.as_i64() {
+            Some(0) => Ok(false),
+            Some(1) => Ok(true),
+            Some(_) => Err("bool_parsing"),
+            None => Err("bool_type"),
+        },
+        Value::Float(f) if *f == 0.0 => Ok(false),
+        Value::Float(f) if *f == 1.0 => Ok(true),
+        Value::Str(s) => match s.to_lowercase().as_str() {
+            "0" | "off" | "f" | "false" | "n" | "no" => Ok(false),
+            "1" | "on" | "t" | "true" | "y" | "yes" => Ok(true),
+            _ => Err("bool_parsing"),
+        },
+        _ => Err("bool_type"),
+    }
+}
+
+/// A FastAPI 422 body under construction: `{"detail":[{type, loc, msg, input[, ctx]}, ...]}`.
+#[derive(Debug, Default)]
+struct ErrorList {
+    json: String,
+}
+
+impl ErrorList {
+    fn push(&mut self, kind: &str, loc: &[&str], msg: &str, input: &Value) {
+        self.open(kind, loc, msg);
+        pyjson::write_value(&mut self.json, input);
+        self.json.push('}');
+    }
+
+    fn open(&mut self, kind: &str, loc: &[&str], msg: &str) {
+        self.json.push_str(if self.json.is_empty() {
+            "{\"detail\":["
+        } else {
+            ","
+        });
+        self.json.push_str("{\"type\":");
+        pyjson::write_str(&mut self.json, kind);
+        self.json.push_str(",\"loc\":[");
+        for (i, part) in loc.iter().enumerate() {
+            if i > 0 {
+                self.json.push(',');
+            }
+            pyjson::write_str(&mut self.json, part);
+        }
+        self.json.push_str("],\"msg\":");
+        pyjson::write_str(&mut self.json, msg);
+        self.json.push_str(",\"input\":");
+    }
+
+    fn into_response(mut self) -> Response<Body> {
+        self.json.push_str("]}");
+        response::json(StatusCode::UNPROCESSABLE_ENTITY, self.json)
+    }
+}
+
+/// 422 `json_invalid` with CPython's message at its code-point position.
+fn json_invalid(pos: usize, msg: &str) -> Response<Body> {
+    let mut json = String::with_capacity(160);
+    json.push_str(r#"{"detail":[{"type":"json_invalid","loc":["body","#);
+    json.push_str(&pos.to_string());
+    json.push_str(r#"],"msg":"JSON decode error","input":{},"ctx":{"error":"#);
+    pyjson::write_str(&mut json, msg);
+    json.push_str("}}]}");
+    response::json(StatusCode::UNPROCESSABLE_ENTITY, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(raw: &str) -> Result<String, ItemIdError> {
+        ItemId::parse(raw).map(|id| id.to_string())
+    }
+
+    #[test]
+    fn item_ids_follow_pydantic_lax_integers() {
+        for (raw, canonical) in [
+            ("1", "1"),
+            ("01", "1"),
+            ("+1", "1"),
+            ("1.0", "1"),
+            ("1.00", "1"),
+            (" 1", "1"),
+            ("1 ", "1"),
+            ("\t\n1", "1"),
+            ("-0", "0"),
+            ("1_000", "1000"),
+            ("-1.0", "-1"),
+            ("99999999999999999999999", "99999999999999999999999"),
+            ("-9223372036854775809", "-9223372036854775809"),
+        ] {
+            assert_eq!(id(raw), Ok(canonical.to_owned()), "{raw:?}");
+        }
+        for raw in [
+            "abc", "1.5", "1e3", "1.", ".0", "0x10", "-", "+", "--1", "1__0", "_1", "1_", "true",
+            " ", "é", "１", "1e0", "",
+        ] {
+            assert_eq!(id(raw), Err(ItemIdError::NotAnInteger), "{raw:?}");
+        }
+        assert!(id(&"9".repeat(4300)).is_ok());
+        assert_eq!(id(&"9".repeat(4301)), Err(ItemIdError::TooLong));
+    }
+
+    async fn post(content_type: Option<&'static str>, body: &str) -> (StatusCode, String) {
+        let content_type = content_type.map(HeaderValue::from_static);
+        let response = create_item(content_type.as_ref(), body.as_bytes());
+        let status = response.status();
+        (status, body_text(response).await)
+    }
+
+    async fn body_text(response: Response<Body>) -> String {
+        use http_body_util::BodyExt;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    const JSON: Option<&str> = Some("application/json");
+
+    #[tokio::test]
+    async fn valid_items_are_echoed_with_is_offer_normalised() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":"YES","extra":NaN}"#).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            body,
+            r#"{"message":"Item created successfully","item_data":{"name":"x","is_offer":true}}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn both_field_errors_are_reported_in_field_order() {
+        let (status, body) = post(JSON, r#"{"name":123,"is_offer":"maybe"}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            concat!(
+                r#"{"detail":[{"type":"string_type","loc":["body","name"],"msg":"Input should be a valid string","input":123},"#,
+                r#"{"type":"bool_parsing","loc":["body","is_offer"],"msg":"Input should be a valid boolean, unable to interpret input","input":"maybe"}]}"#
+            )
+        );
+    }
+
+    #[test]
+    fn lax_bools_match_pydantic() {
+        for (input, expected) in [
+            ("0", Ok(false)),
+            ("1", Ok(true)),
+            ("0.0", Ok(false)),
+            ("1e0", Ok(true)),
+            ("\"Off\"", Ok(false)),
+            ("2", Err("bool_parsing")),
+            ("-1", Err("bool_parsing")),
+            ("\" yes\"", Err("bool_parsing")),
+            ("\"\"", Err("bool_parsing")),
+            ("0.5", Err("bool_type")),
+            ("100000000000000000000", Err("bool_type")),
+            ("[]", Err("bool_type")),
+            ("{}", Err("bool_type")),
+        ] {
+            let value = pyjson::loads(input.as_bytes()).unwrap_or(Value::Null);
+            assert_eq!(lax_bool(&value), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn content_types_decide_whether_the_body_is_json() {
+        for json in [
+            "application/json",
+            "APPLICATION/JSON",
+            " application/json ",
+            "application/json;charset=latin-1",
+            "application/vnd.api+json",
+        ] {
+            assert!(is_json(Some(&HeaderValue::from_static(json))), "{json}");
+        }
+        for raw in [
+            "",
+            "text/plain",
+            "text/json",
+            "application/jsonx",
+            "application/json/x",
+        ] {
+            assert!(!is_json(Some(&HeaderValue::from_static(raw))), "{raw}");
+        }
+        assert!(!is_json(None));
+    }
+
+    #[tokio::test]
+    async fn raw_bodies_reach_the_model_as_text() {
+        let (status, body) = post(Some("text/plain"), "abc").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body.contains(r#""type":"model_attributes_type","loc":["body"]"#));
+        assert!(body.ends_with(r#""input":"abc"}]}"#));
+    }
+
+    #[tokio::test]
+    async fn undecodable_bodies_get_400() {
+        let response = create_item(None, b"\xff");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body_text(response).await,
+            r#"{"detail":"There was an error parsing the body"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn syntax_errors_carry_position_and_message() {
+        let (status, body) = post(JSON, r#"{"name":"\q"}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            r#"{"detail":[{"type":"json_invalid","loc":["body",9],"msg":"JSON decode error","input":{},"ctx":{"error":"Invalid \\escape"}}]}"#
+        );
+    }
+}

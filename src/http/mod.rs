@@ -1,0 +1,442 @@
+//! The guide's HTTP endpoints with FastAPI's routing rules: routing on the percent-decoded path,
+//! 405 with `allow` for a known path, 307 to the path without its trailing slash, 404 otherwise.
+//!
+//! [`App::handle`] is generic over the request body, so tests drive it in-process with
+//! in-memory bodies and the server drives it with hyper's.
+
+pub mod body;
+pub mod docs;
+pub mod items;
+pub mod pyjson;
+pub mod response;
+pub mod static_files;
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, LOCATION};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Limited};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+pub use body::Body;
+
+/// Errors a request body stream can produce.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of h11's 400, kept so clients that match on it keep working.
+pub const INVALID_REQUEST: &str = "Invalid HTTP request received.";
+
+/// What every request handler shares.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The lifespan's `data.txt`.
+    pub data_file: PathBuf,
+    /// Request bodies larger than this get 413.
+    pub max_body: usize,
+}
+
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// A matched route; `Item` carries the decoded `{item_id}` segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Root,
+    Status,
+    DataFile,
+    Items,
+    Item(&'a str),
+    Docs(docs::Page),
+}
+
+impl<'a> Route<'a> {
+    fn resolve(path: &'a str) -> Option<Self> {
+        Some(match path {
+            "/" => Self::Root,
+            "/status" => Self::Status,
+            "/static/data.txt" => Self::DataFile,
+            "/items" => Self::Items,
+            "/openapi.json" => Self::Docs(docs::Page::OpenApi),
+            "/docs" => Self::Docs(docs::Page::SwaggerUi),
+            "/docs/oauth2-redirect" => Self::Docs(docs::Page::OAuth2Redirect),
+            "/redoc" => Self::Docs(docs::Page::Redoc),
+            _ => {
+                // Starlette's `{item_id}` convertor: one non-empty segment.
+                let id = path.strip_prefix("/items/")?;
+                if id.is_empty() || id.contains('/') {
+                    return None;
+                }
+                Self::Item(id)
+            }
+        })
+    }
+
+    /// GET routes answer HEAD too (RFC 9110 §9.3.2); the original lists only GET and says 405.
+    fn allow(self) -> &'static str {
+        match self {
+            Self::Items => "POST",
+            _ => "GET, HEAD",
+        }
+    }
+
+    fn accepts(self, method: &Method) -> bool {
+        match self {
+            Self::Items => method == Method::POST,
+            _ => method == Method::GET || method == Method::HEAD,
+        }
+    }
+}
+
+impl App {
+    /// Answers one request.
+    pub async fn handle<B>(&self, request: Request<B>, conn: ConnInfo) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = request.into_parts();
+        let closing = wants_close(parts.version, &parts.headers);
+        let mut response = match check_head(&parts) {
+            Err(()) => bad_request(),
+            Ok(()) => self.route(&parts, body, conn).await,
+        };
+        if closing {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if parts.version == Version::HTTP_10 {
+            // hyper answers HTTP/1.0 in kind; saying so up front also stops it from adding
+            // `keep-alive` next to our `close`.
+            *response.version_mut() = Version::HTTP_10;
+        }
+        response
+    }
+
+    async fn route<B>(
+        &self,
+        parts: &http::request::Parts,
+        body: B,
+        conn: ConnInfo,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let path = decode_path(parts.uri.path());
+        let Some(route) = Route::resolve(&path) else {
+            return self.unmatched(parts, &path, conn);
+        };
+        if !route.accepts(&parts.method) {
+            return response::full_with(
+                StatusCode::METHOD_NOT_ALLOWED,
+                response::APPLICATION_JSON,
+                r#"{"detail":"Method Not Allowed"}"#,
+                [(http::header::ALLOW, HeaderValue::from_static(route.allow()))],
+            );
+        }
+        let head = parts.method == Method::HEAD;
+        match route {
+            Route::Root => response::json(StatusCode::OK, r#"{"message":"Server is running"}"#),
+            Route::Status => response::json(StatusCode::OK, r#"{"status":"ok"}"#),
+            Route::DataFile => static_files::serve(&self.data_file, &parts.headers, head).await,
+            Route::Item(raw) => items::get_item(raw),
+            Route::Docs(page) => docs::serve(page),
+            Route::Items => match read_body(body, self.max_body).await {
+                Ok(bytes) => items::create_item(parts.headers.get(CONTENT_TYPE), &bytes),
+                Err(BodyError::TooLarge) => response::detail(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "Request body is larger than the limit of {} bytes",
+                        self.max_body
+                    ),
+                ),
+                Err(BodyError::Invalid) => bad_request(),
+            },
+        }
+    }
+
+    /// Starlette's `redirect_slashes`, then 404.
+    fn unmatched(
+        &self,
+        parts: &http::request::Parts,
+        path: &str,
+        conn: ConnInfo,
+    ) -> Response<Body> {
+        let trimmed = path.trim_end_matches('/');
+        if path != "/" && trimmed.len() < path.len() && Route::resolve(trimmed).is_some() {
+            return redirect(parts, trimmed, conn);
+        }
+        response::detail(StatusCode::NOT_FOUND, "Not Found")
+    }
+}
+
+/// HTTP/1.0 always closes (as the original does, even with `Connection: keep-alive`); HTTP/1.1
+/// closes when the client asks.
+fn wants_close(version: Version, headers: &HeaderMap) -> bool {
+    version < Version::HTTP_11
+        || headers.get_all(CONNECTION).iter().any(|value| {
+            value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
+        })
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host. §3.2 and RFC 3986: the target
+/// is ASCII (hyper lets raw UTF-8 through).
+fn check_head(parts: &http::request::Parts) -> Result<(), ()> {
+    let hosts = parts.headers.get_all(HOST).iter().count();
+    let bad_host = hosts > 1 || (hosts == 0 && parts.version == Version::HTTP_11);
+    let bad_target = parts
+        .uri
+        .path_and_query()
+        .is_some_and(|target| !target.as_str().is_ascii());
+    if bad_host || bad_target {
+        Err(())
+    } else {
+        Ok(())
+    }
+}
+
+/// The 400 for a request that breaks HTTP framing rules: h11's text, with a length, then close.
+pub fn bad_request() -> Response<Body> {
+    let mut response = response::plain(StatusCode::BAD_REQUEST, INVALID_REQUEST);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+enum BodyError {
+    TooLarge,
+    Invalid,
+}
+
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(err) => {
+            tracing::debug!(error = %err, "request body could not be read");
+            Err(BodyError::Invalid)
+        }
+    }
+}
+
+/// Percent-decodes the path like Python's `unquote` (invalid UTF-8 becomes U+FFFD).
+fn decode_path(path: &str) -> Cow<'_, str> {
+    percent_decode_str(path).decode_utf8_lossy()
+}
+
+/// Python's `quote(url, safe=":/%#?=@[]!$&'()*+,;")`, as Starlette's `RedirectResponse` applies it.
+const LOCATION_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~')
+    .remove(b':')
+    .remove(b'/')
+    .remove(b'%')
+    .remove(b'#')
+    .remove(b'?')
+    .remove(b'=')
+    .remove(b'@')
+    .remove(b'[')
+    .remove(b']')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';');
+
+/// 307 to `path` on the same origin, keeping the query.
+fn redirect(parts: &http::request::Parts, path: &str, conn: ConnInfo) -> Response<Body> {
+    let scheme =
+        forwarded_proto(&parts.headers, conn).unwrap_or(if conn.tls { "https" } else { "http" });
+    let host = match parts.headers.get(HOST) {
+        Some(host) => String::from_utf8_lossy(host.as_bytes()).into_owned(),
+        None => {
+            let default_port = if scheme == "https" { 443 } else { 80 };
+            let ip = conn.local.ip();
+            let ip = if ip.is_ipv6() {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
+            if conn.local.port() == default_port {
+                ip
+            } else {
+                format!("{ip}:{}", conn.local.port())
+            }
+        }
+    };
+    let mut url = format!("{scheme}://{host}{path}");
+    if let Some(query) = parts.uri.query().filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(query);
+    }
+    let location = utf8_percent_encode(&url, LOCATION_ESCAPE).to_string();
+    match HeaderValue::from_str(&location) {
+        Ok(location) => response::base(StatusCode::TEMPORARY_REDIRECT)
+            .header(CONTENT_LENGTH, 0)
+            .header(LOCATION, location)
+            .body(Body::empty())
+            .unwrap_or_else(|_| Response::new(Body::empty())),
+        Err(_) => response::detail(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+/// `X-Forwarded-Proto`, trusted from loopback peers only (uvicorn's `forwarded_allow_ips`).
+fn forwarded_proto(headers: &HeaderMap, conn: ConnInfo) -> Option<&'static str> {
+    if !conn.peer.ip().is_loopback() {
+        return None;
+    }
+    let value = headers.get("x-forwarded-proto")?.to_str().ok()?;
+    let last = value.rsplit(',').next()?.trim();
+    if last.eq_ignore_ascii_case("https") {
+        Some("https")
+    } else if last.eq_ignore_ascii_case("http") {
+        Some("http")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+
+    fn app() -> App {
+        App {
+            data_file: PathBuf::from("/nonexistent/data.txt"),
+            max_body: 1024,
+        }
+    }
+
+    fn conn() -> ConnInfo {
+        ConnInfo {
+            local: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            tls: true,
+        }
+    }
+
+    async fn send(request: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String) {
+        let response = app().handle(request, conn()).await;
+        let (parts, body) = response.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    fn get(uri: &str) -> Request<Full<Bytes>> {
+        Request::get(uri)
+            .header(HOST, "localhost:8000")
+            .body(Full::default())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn routing_happens_on_the_percent_decoded_path() {
+        let (status, _, body) = send(get("/%73tatus")).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, r#"{"status":"ok"}"#)
+        );
+    }
+
+    #[tokio::test]
+    async fn trailing_slash_redirects_to_https_origin_with_query() {
+        let (status, headers, body) = send(get("/items/%C3%A9/?a=b")).await;
+        assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            headers.get(LOCATION).map(HeaderValue::as_bytes),
+            Some(&b"https://localhost:8000/items/%C3%A9?a=b"[..])
+        );
+        assert_eq!(body, "");
+    }
+
+    #[tokio::test]
+    async fn wrong_method_lists_the_allowed_ones() {
+        let request = Request::delete("/status")
+            .header(HOST, "x")
+            .body(Full::default())
+            .unwrap_or_default();
+        let (status, headers, body) = send(request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            headers.get(http::header::ALLOW).map(HeaderValue::as_bytes),
+            Some(&b"GET, HEAD"[..])
+        );
+        assert_eq!(body, r#"{"detail":"Method Not Allowed"}"#);
+    }
+
+    #[tokio::test]
+    async fn head_is_answered_like_get() {
+        let request = Request::head("/")
+            .header(HOST, "x")
+            .body(Full::default())
+            .unwrap_or_default();
+        let (status, headers, _) = send(request).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers.get(CONTENT_LENGTH).map(HeaderValue::as_bytes),
+            Some(&b"31"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn http11_without_host_is_a_bad_request_that_closes() {
+        let request = Request::get("/status")
+            .body(Full::default())
+            .unwrap_or_default();
+        let (status, headers, body) = send(request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            headers.get(CONNECTION).map(HeaderValue::as_bytes),
+            Some(&b"close"[..])
+        );
+        assert_eq!(body, INVALID_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_get_413() {
+        let request = Request::post("/items")
+            .header(HOST, "x")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(vec![b' '; 2048])))
+            .unwrap_or_default();
+        let (status, _, body) = send(request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            body,
+            r#"{"detail":"Request body is larger than the limit of 1024 bytes"}"#
+        );
+    }
+}

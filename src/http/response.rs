@@ -1,0 +1,95 @@
+//! Building responses in the original's header order: `date`, `server`, then the endpoint's own
+//! headers, with lower-case names.
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, DATE, HeaderName, HeaderValue, SERVER};
+use http::{Response, StatusCode};
+
+use super::body::Body;
+
+pub const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+pub const TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const SERVER_NAME: HeaderValue = HeaderValue::from_static("duplex");
+
+/// The IMF-fixdate for now, formatted at most once per second per thread.
+pub fn date_now() -> HeaderValue {
+    thread_local! {
+        static CACHE: RefCell<(u64, HeaderValue)> =
+            const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            let formatted = httpdate::fmt_http_date(now);
+            if let Ok(value) = HeaderValue::from_str(&formatted) {
+                *cache = (secs, value);
+            }
+        }
+        cache.1.clone()
+    })
+}
+
+/// A response with `date` and `server` already in place, so later headers follow them.
+pub fn base(status: StatusCode) -> http::response::Builder {
+    Response::builder()
+        .status(status)
+        .header(DATE, date_now())
+        .header(SERVER, SERVER_NAME)
+}
+
+/// A complete response with `content-length` and `content-type`, in that order like Starlette.
+pub fn full(
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    full_with(status, content_type, body, [])
+}
+
+/// Like [`full`], with extra headers placed before `content-length` (Starlette's order for
+/// `allow` and `location`).
+pub fn full_with<const N: usize>(
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: impl Into<Bytes>,
+    leading: [(HeaderName, HeaderValue); N],
+) -> Response<Body> {
+    let body = body.into();
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(DATE, date_now());
+    headers.insert(SERVER, SERVER_NAME);
+    for (name, value) in leading {
+        headers.append(name, value);
+    }
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    headers.insert(CONTENT_TYPE, content_type);
+    *response.body_mut() = Body::full(body);
+    response
+}
+
+/// `application/json` with a body already encoded.
+pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    full(status, APPLICATION_JSON, body)
+}
+
+/// FastAPI's `HTTPException` body: `{"detail":"<text>"}`.
+pub fn detail(status: StatusCode, text: &str) -> Response<Body> {
+    let mut body = String::with_capacity(text.len() + 13);
+    body.push_str("{\"detail\":");
+    super::pyjson::write_str(&mut body, text);
+    body.push('}');
+    json(status, body)
+}
+
+/// `text/plain; charset=utf-8`.
+pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    full(status, TEXT_PLAIN, Bytes::from_static(text.as_bytes()))
+}

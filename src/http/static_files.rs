@@ -1,0 +1,435 @@
+//! `GET /static/data.txt`: the lifespan's file, streamed from disk with Starlette's `FileResponse`
+//! rules for ranges (single, multipart, 416, the 400 messages, `If-Range`) plus conditional GET.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE,
+};
+use http::{Response, StatusCode};
+
+use super::body::{Body, Segment};
+use super::response::{self, TEXT_PLAIN};
+
+/// Starlette ignores a `Range` header with more parts than this and sends the whole file.
+const MAX_RANGES: usize = 100;
+
+/// Serves the file at `path` for a GET (`head` = false) or HEAD request.
+pub async fn serve(path: &Path, request: &HeaderMap, head: bool) -> Response<Body> {
+    let file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(err) => return internal_error(path, &err),
+    };
+    let meta = match file.metadata().await {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => {
+            let err = std::io::Error::other("not a regular file");
+            return internal_error(path, &err);
+        }
+        Err(err) => return internal_error(path, &err),
+    };
+    let size = meta.len();
+    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+    let validators = Validators::new(size, modified);
+
+    if validators.not_modified(request) {
+        return response::base(StatusCode::NOT_MODIFIED)
+            .header(LAST_MODIFIED, validators.last_modified.clone())
+            .header(ETAG, validators.etag.clone())
+            .body(Body::empty())
+            .unwrap_or_else(|_| Response::new(Body::empty()));
+    }
+
+    let selection = match request.get(RANGE) {
+        Some(range) if validators.if_range_allows(request.get(IF_RANGE)) => {
+            match std::str::from_utf8(range.as_bytes()) {
+                Ok(range) => parse_range_header(range, size),
+                // Starlette reads headers as latin-1: non-ASCII can never spell "bytes".
+                Err(_) => Err(RangeError::Malformed("Only support bytes range")),
+            }
+        }
+        _ => Ok(Vec::new()),
+    };
+    let ranges = match selection {
+        Ok(ranges) => ranges,
+        Err(RangeError::Malformed(message)) => {
+            return response::plain(StatusCode::BAD_REQUEST, message);
+        }
+        Err(RangeError::NotSatisfiable) => return not_satisfiable(size),
+    };
+
+    let (status, content_type, content_range, length, segments) = match ranges.as_slice() {
+        [] => (
+            StatusCode::OK,
+            TEXT_PLAIN,
+            None,
+            size,
+            vec![Segment::File {
+                offset: 0,
+                len: size,
+            }],
+        ),
+        &[(start, end)] => (
+            StatusCode::PARTIAL_CONTENT,
+            TEXT_PLAIN,
+            Some(format!("bytes {start}-{}/{size}", end - 1)),
+            end - start,
+            vec![Segment::File {
+                offset: start,
+                len: end - start,
+            }],
+        ),
+        many => {
+            let (content_type, length, segments) = multipart(many, size);
+            (
+                StatusCode::PARTIAL_CONTENT,
+                content_type,
+                None,
+                length,
+                segments,
+            )
+        }
+    };
+
+    let mut builder = response::base(status)
+        .header(CONTENT_TYPE, content_type)
+        .header(ACCEPT_RANGES, HeaderValue::from_static("bytes"))
+        .header(CONTENT_LENGTH, length)
+        .header(LAST_MODIFIED, validators.last_modified)
+        .header(ETAG, validators.etag);
+    if let Some(content_range) = content_range {
+        builder = builder.header(CONTENT_RANGE, content_range);
+    }
+    // HEAD: hyper sends the headers only; skip the read entirely.
+    let body = if head || length == 0 {
+        Body::empty()
+    } else {
+        Body::file_segments(file, segments)
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn internal_error(path: &Path, err: &std::io::Error) -> Response<Body> {
+    tracing::error!(path = %path.display(), error = %err, "cannot serve the static file");
+    response::plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+fn not_satisfiable(size: u64) -> Response<Body> {
+    let mut response = response::base(StatusCode::RANGE_NOT_SATISFIABLE)
+        .header(CONTENT_RANGE, format!("bytes */{size}"))
+        .header(CONTENT_LENGTH, 0)
+        .header(CONTENT_TYPE, TEXT_PLAIN)
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()));
+    // Python 3.11's phrase, as the original sends it.
+    response
+        .extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(
+            b"Requested Range Not Satisfiable",
+        ));
+    response
+}
+
+/// The `multipart/byteranges` body of Starlette's `_handle_multiple_ranges`.
+fn multipart(ranges: &[(u64, u64)], size: u64) -> (HeaderValue, u64, Vec<Segment>) {
+    let boundary = random_boundary();
+    let mut segments = Vec::with_capacity(ranges.len() * 3 + 1);
+    let mut length = 0u64;
+    let mut push = |segments: &mut Vec<Segment>, text: String| {
+        length += text.len() as u64;
+        segments.push(Segment::Bytes(Bytes::from(text)));
+    };
+    for (i, &(start, end)) in ranges.iter().enumerate() {
+        let lead = if i == 0 { "" } else { "\r\n" };
+        push(
+            &mut segments,
+            format!(
+                "{lead}--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Range: bytes {start}-{}/{size}\r\n\r\n",
+                end - 1
+            ),
+        );
+        segments.push(Segment::File {
+            offset: start,
+            len: end - start,
+        });
+    }
+    push(&mut segments, format!("\r\n--{boundary}--"));
+    length += ranges.iter().map(|(start, end)| end - start).sum::<u64>();
+    let content_type = HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
+        .unwrap_or(TEXT_PLAIN);
+    (content_type, length, segments)
+}
+
+/// 26 hex digits like Python's `secrets.token_hex(13)`; uniqueness, not secrecy, is what matters.
+fn random_boundary() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    let mut words = [0u64; 2];
+    for (i, word) in words.iter_mut().enumerate() {
+        let mut hasher = state.build_hasher();
+        hasher.write_usize(i);
+        hasher.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        *word = hasher.finish();
+    }
+    let hex = format!("{:016x}{:016x}", words[0], words[1]);
+    hex[..26].to_owned()
+}
+
+/// The validators of one file version.
+struct Validators {
+    etag: HeaderValue,
+    last_modified: HeaderValue,
+    modified: SystemTime,
+}
+
+impl Validators {
+    fn new(size: u64, modified: SystemTime) -> Self {
+        let since_epoch = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
+        // Strong: a new mtime or size gives a new tag. (The original hashes the same inputs with
+        // MD5; the value itself is not part of the contract.)
+        let etag = format!(
+            "\"{:x}-{:x}-{:x}\"",
+            since_epoch.as_secs(),
+            since_epoch.subsec_nanos(),
+            size
+        );
+        Self {
+            etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
+                .unwrap_or(HeaderValue::from_static("")),
+            modified,
+        }
+    }
+
+    /// RFC 9110 §13.1.2/§13.1.3: `If-None-Match` (weak comparison) wins over `If-Modified-Since`.
+    fn not_modified(&self, request: &HeaderMap) -> bool {
+        let if_none_match: Vec<&HeaderValue> = request.get_all(IF_NONE_MATCH).iter().collect();
+        if !if_none_match.is_empty() {
+            let ours = strip_weak(self.etag.as_bytes());
+            return if_none_match.iter().any(|value| {
+                value.as_bytes().split(|&b| b == b',').any(|tag| {
+                    let tag = tag.trim_ascii();
+                    tag == b"*" || strip_weak(tag) == ours
+                })
+            });
+        }
+        let Some(since) = request
+            .get(IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+        else {
+            return false;
+        };
+        // Last-Modified has one-second resolution; compare at that resolution.
+        let modified_secs = self
+            .modified
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let since_secs = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        modified_secs <= since_secs
+    }
+
+    /// Starlette's `_should_use_range`: exact match with the ETag or Last-Modified, never `W/`.
+    fn if_range_allows(&self, if_range: Option<&HeaderValue>) -> bool {
+        match if_range {
+            None => true,
+            Some(value) => {
+                let value = value.as_bytes();
+                !value.starts_with(b"W/")
+                    && (value == self.etag.as_bytes() || value == self.last_modified.as_bytes())
+            }
+        }
+    }
+}
+
+fn strip_weak(tag: &[u8]) -> &[u8] {
+    tag.strip_prefix(b"W/").unwrap_or(tag)
+}
+
+/// Why a `Range` header was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeError {
+    /// 400 with Starlette's plain-text message.
+    Malformed(&'static str),
+    /// 416 with `content-range: bytes */size`.
+    NotSatisfiable,
+}
+
+/// Starlette's `_parse_range_header`: half-open `(start, end)` ranges, sorted and merged; empty
+/// means "send the whole file".
+///
+/// # Errors
+/// [`RangeError`] with the original's message or status.
+pub fn parse_range_header(header: &str, size: u64) -> Result<Vec<(u64, u64)>, RangeError> {
+    let Some((units, spec)) = header.split_once('=') else {
+        return Err(RangeError::Malformed("Malformed range header."));
+    };
+    if !units.trim().eq_ignore_ascii_case("bytes") {
+        return Err(RangeError::Malformed("Only support bytes range"));
+    }
+    if spec.matches(',').count() + 1 > MAX_RANGES {
+        return Ok(Vec::new());
+    }
+    let size_i = i128::from(size);
+    let mut ranges: Vec<(i128, i128)> = spec
+        .split(',')
+        .filter_map(|part| {
+            let part = part.trim();
+            let (start, end) = part.split_once('-')?;
+            let (start, end) = (start.trim(), end.trim());
+            if start.is_empty() {
+                let suffix = py_int(end)?;
+                Some(((size_i - suffix).max(0), size_i))
+            } else {
+                let start = py_int(start)?;
+                let end = if end.is_empty() {
+                    size_i
+                } else {
+                    let last = py_int(end)?;
+                    if last < size_i { last + 1 } else { size_i }
+                };
+                Some((start, end))
+            }
+        })
+        .collect();
+    if ranges.is_empty() {
+        return Err(RangeError::Malformed(
+            "Range header: range must be requested",
+        ));
+    }
+    if ranges
+        .iter()
+        .any(|&(start, _)| !(0..size_i).contains(&start))
+    {
+        return Err(RangeError::NotSatisfiable);
+    }
+    if ranges.iter().any(|&(start, end)| start >= end) {
+        return Err(RangeError::Malformed(
+            "Range header: start must be less than end",
+        ));
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (start, end) in ranges {
+        // Both bounds are within 0..=size here.
+        let (start, end) = (start as u64, end as u64);
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    Ok(merged)
+}
+
+/// Python's `int(str)` for the forms a range can hold: optional sign, ASCII digits with single
+/// underscores between them. Saturates instead of growing without bound.
+fn py_int(text: &str) -> Option<i128> {
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let mut value: i128 = 0;
+    for b in digits.bytes() {
+        match b {
+            b'0'..=b'9' => {
+                value = value
+                    .saturating_mul(10)
+                    .saturating_add(i128::from(b - b'0'))
+            }
+            b'_' => {}
+            _ => return None,
+        }
+    }
+    Some(if negative { -value } else { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_ranges_follow_starlette() {
+        assert_eq!(parse_range_header("bytes=0-3", 38), Ok(vec![(0, 4)]));
+        assert_eq!(parse_range_header("bytes=5-", 38), Ok(vec![(5, 38)]));
+        assert_eq!(parse_range_header("bytes=-4", 38), Ok(vec![(34, 38)]));
+        assert_eq!(parse_range_header("bytes=0-1000", 38), Ok(vec![(0, 38)]));
+        assert_eq!(parse_range_header("bytes=-100", 38), Ok(vec![(0, 38)]));
+        assert_eq!(parse_range_header(" BYTES = 1-2", 38), Ok(vec![(1, 3)]));
+    }
+
+    #[test]
+    fn multiple_ranges_are_sorted_and_merged() {
+        assert_eq!(
+            parse_range_header("bytes=0-1,4-5", 38),
+            Ok(vec![(0, 2), (4, 6)])
+        );
+        assert_eq!(
+            parse_range_header("bytes=10-20,0-3,2-5", 38),
+            Ok(vec![(0, 6), (10, 21)])
+        );
+    }
+
+    #[test]
+    fn bad_ranges_get_the_original_errors() {
+        assert_eq!(
+            parse_range_header("bytes=3-1", 38),
+            Err(RangeError::Malformed(
+                "Range header: start must be less than end"
+            ))
+        );
+        assert_eq!(
+            parse_range_header("items=0-3", 38),
+            Err(RangeError::Malformed("Only support bytes range"))
+        );
+        assert_eq!(
+            parse_range_header("bytes=abc", 38),
+            Err(RangeError::Malformed(
+                "Range header: range must be requested"
+            ))
+        );
+        assert_eq!(
+            parse_range_header("bytes", 38),
+            Err(RangeError::Malformed("Malformed range header."))
+        );
+        assert_eq!(
+            parse_range_header("bytes=100-200", 38),
+            Err(RangeError::NotSatisfiable)
+        );
+        assert_eq!(
+            parse_range_header("bytes=-0", 38),
+            Err(RangeError::NotSatisfiable)
+        );
+    }
+
+    #[test]
+    fn more_than_a_hundred_parts_mean_the_whole_file() {
+        let many = vec!["0-1"; 101].join(",");
+        assert_eq!(parse_range_header(&format!("bytes={many}"), 38), Ok(vec![]));
+    }
+
+    #[test]
+    fn boundaries_are_26_hex_digits_and_differ() {
+        let (a, b) = (random_boundary(), random_boundary());
+        assert_eq!(a.len(), 26);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

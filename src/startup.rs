@@ -1,0 +1,128 @@
+//! `duplex serve`: load TLS, run the lifespan, bind, serve until the shutdown signal, clean up.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::config::{ServeArgs, TlsSource};
+use crate::http::App;
+use crate::lifespan::StaticData;
+use crate::server::{Server, Settings};
+use crate::tls::{self, TlsError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("lifespan startup failed: {0}")]
+    Lifespan(std::io::Error),
+}
+
+/// A server that has bound its port and created its static file.
+#[derive(Debug)]
+pub struct Running {
+    server: Server,
+    static_data: StaticData,
+    pub local_addr: SocketAddr,
+    pub tls: bool,
+}
+
+/// Everything up to, but not including, serving: certificate, lifespan file, listener.
+///
+/// # Errors
+/// [`StartupError`]; the static file is already removed again when it is returned.
+pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
+    let tls = match args.tls_source() {
+        TlsSource::Off => None,
+        TlsSource::Files { cert, key } => Some(tls::load(&cert, &key)?),
+        TlsSource::Dev(dir) => Some(tls::dev_cert(&dir)?),
+    };
+    if let Some(cert) = &tls {
+        tracing::info!(
+            certificate = %cert.cert_path.display(),
+            sha256 = %cert.fingerprint,
+            "TLS certificate"
+        );
+    }
+    let static_data = StaticData::create(&args.static_dir).map_err(StartupError::Lifespan)?;
+    // A bind failure drops `static_data`, which removes the file again.
+    let addr = args.addr();
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let app = App {
+        data_file: static_data.path().to_path_buf(),
+        max_body: args.max_body,
+    };
+    let settings = Settings {
+        shutdown_timeout: args.shutdown_timeout,
+        ..Settings::default()
+    };
+    let server = Server::new(listener, tls.map(|cert| cert.config), app, settings);
+    Ok(Running {
+        server,
+        static_data,
+        local_addr,
+        tls: args.tls_source() != TlsSource::Off,
+    })
+}
+
+impl Running {
+    /// The base URL clients use.
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.local_addr
+        )
+    }
+
+    /// Serves until `shutdown` completes, then runs the lifespan cleanup.
+    ///
+    /// # Errors
+    /// The cleanup's I/O error.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        tracing::info!("listening on {}", self.url());
+        self.server.run(shutdown).await;
+        self.static_data.remove()
+    }
+}
+
+/// Completes on Ctrl+C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl+C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl+C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

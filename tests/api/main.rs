@@ -1,0 +1,8 @@
+//! Black-box tests: the server on an ephemeral port, spoken to over real sockets.
+
+mod binary;
+mod golden;
+mod guide;
+mod helpers;
+mod lifespan;
+mod tls;

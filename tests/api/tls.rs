@@ -1,0 +1,93 @@
+//! TLS over real sockets: the generated certificate, protocol versions, ALPN.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestResult, spawn_app};
+
+#[tokio::test]
+async fn generated_certificate_verifies_for_localhost_and_127_0_0_1() -> TestResult {
+    let app = spawn_app(true).await;
+    for name in ["localhost", "127.0.0.1"] {
+        let mut io = app.connect_as(name).await?;
+        io.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let responses = crate::helpers::read_responses(&mut io, 1, false).await?;
+        assert_eq!(responses.first().map(|r| r.status), Some(200), "{name}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn generated_certificate_does_not_verify_for_other_names() -> TestResult {
+    let app = spawn_app(true).await;
+    let err = app.connect_as("example.com").await.err();
+    assert!(
+        err.is_some(),
+        "a certificate for localhost verified as example.com"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn alpn_selects_http_1_1() -> TestResult {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let app = spawn_app(true).await;
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    for cert in CertificateDer::pem_file_iter(app.cert_dir.join(duplex::tls::DEV_CERT_FILE))? {
+        roots.add(cert?)?;
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(app.addr).await?;
+    let tls = connector.connect("localhost".try_into()?, tcp).await?;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    Ok(())
+}
+
+/// A TLS 1.1 ClientHello (no `supported_versions`, legacy version 0x0302).
+fn tls11_client_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x02];
+    body.extend_from_slice(&[7u8; 32]); // random
+    body.push(0); // session id
+    body.extend_from_slice(&[0x00, 0x04, 0x00, 0x2f, 0x00, 0x35]); // AES128/256-CBC-SHA
+    body.extend_from_slice(&[0x01, 0x00]); // null compression
+    let mut handshake = vec![0x01, 0, 0, body.len() as u8];
+    handshake.extend_from_slice(&body);
+    let mut record = vec![0x16, 0x03, 0x02, 0, handshake.len() as u8];
+    record.extend_from_slice(&handshake);
+    record
+}
+
+#[tokio::test]
+async fn tls_1_1_is_refused_with_a_fatal_alert() -> TestResult {
+    let app = spawn_app(true).await;
+    let mut tcp = TcpStream::connect(app.addr).await?;
+    tcp.write_all(&tls11_client_hello()).await?;
+    let mut reply = [0u8; 7];
+    tokio::time::timeout(crate::helpers::READ_TIMEOUT, tcp.read_exact(&mut reply)).await??;
+    // An alert record (21), not a ServerHello (22); fatal (2), and rustls names it
+    // handshake_failure (40) or protocol_version (70) depending on what it checks first.
+    assert_eq!(reply[0], 21, "expected an alert record, got {reply:?}");
+    assert_eq!(reply[5], 2, "alert not fatal: {reply:?}");
+    assert!([40, 70].contains(&reply[6]), "unexpected alert {reply:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn plain_http_on_the_tls_port_does_not_hang() -> TestResult {
+    let app = spawn_app(true).await;
+    let mut tcp = TcpStream::connect(app.addr).await?;
+    tcp.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await?;
+    let mut reply = Vec::new();
+    tokio::time::timeout(crate::helpers::READ_TIMEOUT, tcp.read_to_end(&mut reply)).await??;
+    // rustls answers a non-TLS record with an alert and closes.
+    assert!(reply.first().is_none_or(|&b| b == 21), "{reply:?}");
+    Ok(())
+}
