@@ -40,6 +40,7 @@ pub struct Running {
 /// [`StartupError`]; the static file is already removed again when it is returned.
 pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
     let tls = match args.tls_source() {
+        // Resolved once: the rule looks at the working directory.
         TlsSource::Off => None,
         TlsSource::Files { cert, key } => Some(tls::load(&cert, &key)?),
         TlsSource::Dev(dir) => Some(tls::dev_cert(&dir)?),
@@ -68,12 +69,13 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
         shutdown_timeout: args.shutdown_timeout,
         ..Settings::default()
     };
+    let uses_tls = tls.is_some();
     let server = Server::new(listener, tls.map(|cert| cert.config), app, settings);
     Ok(Running {
         server,
         static_data,
         local_addr,
-        tls: args.tls_source() != TlsSource::Off,
+        tls: uses_tls,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::TestResult;
 
@@ -30,18 +30,16 @@ fn sigterm_stops_gracefully_and_removes_the_data_file() -> TestResult {
     assert!(listening.is_some(), "server never said it was listening");
     assert!(static_dir.join("data.txt").is_file());
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()?;
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status()?;
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = child.try_wait()? {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "no exit within 15 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited.send(child.wait());
+    });
+    let exit = exit
+        .recv_timeout(Duration::from_secs(15))
+        .map_err(|_| "no exit within 15 s of SIGTERM")??;
     assert!(exit.success(), "exit status {exit}");
     assert!(!static_dir.exists(), "static dir left behind");
     Ok(())
