@@ -174,7 +174,9 @@ async fn refuse_h2(mut stream: TcpStream, peer: SocketAddr) {
     let response = format!(
         "HTTP/1.1 505 HTTP Version Not Supported\r\ndate: {}\r\nserver: duplex\r\n\
          content-length: {}\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\n{BODY}",
-        httpdate::fmt_http_date(std::time::SystemTime::now()),
+        crate::http::response::date_now()
+            .to_str()
+            .unwrap_or_default(),
         BODY.len(),
     );
     tracing::debug!(%peer, "refused an HTTP/2 prior-knowledge connection");

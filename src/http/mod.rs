@@ -295,11 +295,12 @@ fn redirect(parts: &http::request::Parts, path: &str, conn: ConnInfo) -> Respons
     }
     let location = utf8_percent_encode(&url, LOCATION_ESCAPE).to_string();
     match HeaderValue::from_str(&location) {
-        Ok(location) => response::base(StatusCode::TEMPORARY_REDIRECT)
-            .header(CONTENT_LENGTH, 0)
-            .header(LOCATION, location)
-            .body(Body::empty())
-            .unwrap_or_else(|_| Response::new(Body::empty())),
+        Ok(location) => response::finish(
+            response::base(StatusCode::TEMPORARY_REDIRECT)
+                .header(CONTENT_LENGTH, 0)
+                .header(LOCATION, location),
+            Body::empty(),
+        ),
         Err(_) => response::detail(StatusCode::NOT_FOUND, "Not Found"),
     }
 }

@@ -43,6 +43,17 @@ pub fn base(status: StatusCode) -> http::response::Builder {
         .header(SERVER, SERVER_NAME)
 }
 
+/// Finishes a [`base`] builder. Our headers are all valid, so a builder error is a bug; it
+/// becomes a bodiless 500 rather than a panic on a client-reachable path.
+pub fn finish(builder: http::response::Builder, body: Body) -> Response<Body> {
+    builder.body(body).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "invalid response head");
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        response
+    })
+}
+
 /// A complete response with `content-length` and `content-type`, in that order like Starlette.
 pub fn full(
     status: StatusCode,

@@ -36,11 +36,10 @@ pub async fn serve(path: &Path, request: &HeaderMap, head: bool) -> Response<Bod
     let validators = Validators::new(size, modified);
 
     if validators.not_modified(request) {
-        return response::base(StatusCode::NOT_MODIFIED)
+        let builder = response::base(StatusCode::NOT_MODIFIED)
             .header(LAST_MODIFIED, validators.last_modified.clone())
-            .header(ETAG, validators.etag.clone())
-            .body(Body::empty())
-            .unwrap_or_else(|_| Response::new(Body::empty()));
+            .header(ETAG, validators.etag.clone());
+        return response::finish(builder, Body::empty());
     }
 
     let selection = match request.get(RANGE) {
@@ -109,9 +108,7 @@ pub async fn serve(path: &Path, request: &HeaderMap, head: bool) -> Response<Bod
     } else {
         Body::file_segments(file, segments)
     };
-    builder
-        .body(body)
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    response::finish(builder, body)
 }
 
 fn internal_error(path: &Path, err: &std::io::Error) -> Response<Body> {
@@ -120,12 +117,11 @@ fn internal_error(path: &Path, err: &std::io::Error) -> Response<Body> {
 }
 
 fn not_satisfiable(size: u64) -> Response<Body> {
-    let mut response = response::base(StatusCode::RANGE_NOT_SATISFIABLE)
+    let builder = response::base(StatusCode::RANGE_NOT_SATISFIABLE)
         .header(CONTENT_RANGE, format!("bytes */{size}"))
         .header(CONTENT_LENGTH, 0)
-        .header(CONTENT_TYPE, TEXT_PLAIN)
-        .body(Body::empty())
-        .unwrap_or_else(|_| Response::new(Body::empty()));
+        .header(CONTENT_TYPE, TEXT_PLAIN);
+    let mut response = response::finish(builder, Body::empty());
     // Python 3.11's phrase, as the original sends it.
     response
         .extensions_mut()
