@@ -90,9 +90,64 @@ pub struct ServeArgs {
     #[arg(long, env = "DUPLEX_MAX_BODY", default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
     pub max_body: usize,
 
+    /// Largest accepted WebSocket message in bytes (after decompression); larger ones close the
+    /// connection with 1009.
+    #[arg(long, env = "DUPLEX_WS_MAX_MESSAGE", default_value_t = 16 * 1024 * 1024, value_name = "BYTES",
+          value_parser = parse_message_limit)]
+    pub ws_max_message: usize,
+
+    /// Do not negotiate permessage-deflate, even when a client offers it.
+    #[arg(long, env = "DUPLEX_NO_WS_COMPRESSION")]
+    pub no_ws_compression: bool,
+
+    /// Seconds between keepalive pings to WebSocket clients (0: no pings).
+    #[arg(long, env = "DUPLEX_WS_PING_INTERVAL", default_value = "20", value_name = "SECONDS",
+          value_parser = parse_seconds)]
+    pub ws_ping_interval: Duration,
+
+    /// Seconds a client has to answer a keepalive ping before the server closes with 1011.
+    #[arg(long, env = "DUPLEX_WS_PING_TIMEOUT", default_value = "20", value_name = "SECONDS",
+          value_parser = parse_seconds)]
+    pub ws_ping_timeout: Duration,
+
+    /// Seconds /ws/v5/private keeps a connection that sends nothing.
+    #[arg(long, env = "DUPLEX_WS_PRIVATE_IDLE", default_value = "30", value_name = "SECONDS",
+          value_parser = parse_seconds)]
+    pub ws_private_idle: Duration,
+
+    /// JSON file of API keys for /ws/v5/private:
+    /// [{"api_key": "...", "secret": "...", "passphrase": "..." (optional)}, ...].
+    /// Without it (or --credentials-json) the guide's demo pair abc/def is accepted.
+    #[arg(
+        long,
+        env = "DUPLEX_CREDENTIALS",
+        value_name = "FILE",
+        conflicts_with = "credentials_json"
+    )]
+    pub credentials: Option<PathBuf>,
+
+    /// The same list as --credentials, inline (handy in an environment variable).
+    #[arg(
+        long,
+        env = "DUPLEX_CREDENTIALS_JSON",
+        value_name = "JSON",
+        hide_env_values = true
+    )]
+    pub credentials_json: Option<String>,
+
     /// Runtime worker threads [default: one per core].
     #[arg(long, env = "DUPLEX_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+}
+
+/// 1 byte to 1 GiB: a limit above the memory the server can give one message is no limit.
+fn parse_message_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if (1..=1 << 30).contains(&bytes) => Ok(bytes),
+        _ => Err(format!(
+            "`{text}` is not a number of bytes from 1 to 1073741824"
+        )),
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {

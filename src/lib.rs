@@ -9,11 +9,15 @@
 //! - [`lifespan`]: `static/data.txt`, created at start and removed on every exit path.
 //! - [`http`]: routing with FastAPI's rules and one module per endpoint group; `http::pyjson`
 //!   reproduces CPython's JSON decoding and encoding.
+//! - [`ws`]: the WebSocket endpoints: handshake, permessage-deflate negotiation, sessions.
+//! - [`auth`]: the OKX-style login of `/ws/v5/private` (HMAC, freshness, credentials).
 //! - [`startup`]: wires the above together for `duplex serve`.
 
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod lifespan;
 pub mod server;
 pub mod startup;
 pub mod tls;
+pub mod ws;

@@ -43,6 +43,42 @@ impl Default for Settings {
     }
 }
 
+/// The tasks of a running server (connections and WebSocket sessions) and the signal that
+/// tells them to finish.
+#[derive(Debug, Clone, Default)]
+pub struct Tasks {
+    tracker: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl Tasks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `task` as part of the server: shutdown waits for it, up to the deadline.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
+    }
+
+    /// Cancelled when the server starts shutting down.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Tasks still running.
+    pub fn len(&self) -> usize {
+        self.tracker.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracker.is_empty()
+    }
+}
+
 /// Request heads above this get 431 (hyper's read buffer limit; its minimum is 8 KiB).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Header lines above this get 431.
@@ -98,8 +134,7 @@ impl Server {
             settings,
         } = self;
         let local = listener.local_addr().ok();
-        let tracker = TaskTracker::new();
-        let stop = CancellationToken::new();
+        let Tasks { tracker, stop } = app.tasks.clone();
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(settings.header_read_timeout)
@@ -253,7 +288,10 @@ impl ConnectionContext {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(app.handle(request, conn).await) }
         });
-        let connection = self.http.serve_connection(TokioIo::new(io), service);
+        let connection = self
+            .http
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
         tokio::pin!(connection);
         let result = tokio::select! {
             result = connection.as_mut() => result,

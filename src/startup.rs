@@ -5,11 +5,15 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
+use crate::auth::{Credentials, CredentialsError};
 use crate::config::{ServeArgs, TlsSource};
 use crate::http::App;
 use crate::lifespan::StaticData;
-use crate::server::{Server, Settings};
+use crate::server::{Server, Settings, Tasks};
 use crate::tls::{self, TlsError};
+use crate::ws::WsSettings;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +27,8 @@ pub enum StartupError {
     },
     #[error("lifespan startup failed: {0}")]
     Lifespan(std::io::Error),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
 }
 
 /// A server that has bound its port and created its static file.
@@ -39,6 +45,7 @@ pub struct Running {
 /// # Errors
 /// [`StartupError`]; the static file is already removed again when it is returned.
 pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
+    let ws = ws_settings(args)?;
     let tls = match args.tls_source() {
         // Resolved once: the rule looks at the working directory.
         TlsSource::Off => None,
@@ -61,9 +68,17 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
     let local_addr = listener
         .local_addr()
         .map_err(|source| StartupError::Bind { addr, source })?;
+    if ws.credentials.is_demo() && !local_addr.ip().is_loopback() {
+        tracing::warn!(
+            "/ws/v5/private accepts the guide's public demo credential abc/def on {local_addr}; \
+             configure --credentials for anything reachable from other machines"
+        );
+    }
     let app = App {
         data_file: static_data.path().to_path_buf(),
         max_body: args.max_body,
+        ws: Arc::new(ws),
+        tasks: Tasks::new(),
     };
     let settings = Settings {
         shutdown_timeout: args.shutdown_timeout,
@@ -76,6 +91,27 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
         static_data,
         local_addr,
         tls: uses_tls,
+    })
+}
+
+/// WebSocket settings from the command line, credentials loaded.
+fn ws_settings(args: &ServeArgs) -> Result<WsSettings, CredentialsError> {
+    let credentials = match (&args.credentials, &args.credentials_json) {
+        (Some(path), _) => Credentials::from_file(path)?,
+        (None, Some(json)) => Credentials::from_json(json, "from --credentials-json")?,
+        (None, None) => Credentials::demo(),
+    };
+    if !credentials.is_demo() {
+        tracing::info!(keys = credentials.len(), "login credentials loaded");
+    }
+    Ok(WsSettings {
+        max_message: args.ws_max_message,
+        compression: !args.no_ws_compression,
+        ping_interval: (!args.ws_ping_interval.is_zero()).then_some(args.ws_ping_interval),
+        ping_timeout: args.ws_ping_timeout,
+        private_idle_timeout: args.ws_private_idle,
+        credentials: Arc::new(credentials),
+        ..WsSettings::default()
     })
 }
 

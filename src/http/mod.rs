@@ -14,6 +14,7 @@ pub mod static_files;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, LOCATION};
@@ -22,6 +23,9 @@ use http_body_util::{BodyExt, Limited};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 pub use body::Body;
+
+use crate::server::Tasks;
+use crate::ws::{self, WsSettings};
 
 /// Errors a request body stream can produce.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,6 +40,10 @@ pub struct App {
     pub data_file: PathBuf,
     /// Request bodies larger than this get 413.
     pub max_body: usize,
+    /// WebSocket limits, timers and login credentials.
+    pub ws: Arc<WsSettings>,
+    /// Where WebSocket sessions run, so shutdown reaches them.
+    pub tasks: Tasks,
 }
 
 /// Facts about the connection a request arrived on.
@@ -102,10 +110,18 @@ impl App {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let closing = wants_close(parts.version, &parts.headers);
         let mut response = match check_head(&parts) {
             Err(()) => bad_request(),
+            Ok(()) if ws::is_upgrade(&parts.headers) => {
+                let path = decode_path(parts.uri.path()).into_owned();
+                let response = ws::upgrade(&mut parts, &path, &self.ws, &self.tasks);
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    return response;
+                }
+                response
+            }
             Ok(()) => self.route(&parts, body, conn).await,
         };
         if closing {
@@ -330,6 +346,8 @@ mod tests {
         App {
             data_file: PathBuf::from("/nonexistent/data.txt"),
             max_body: 1024,
+            ws: Arc::new(WsSettings::default()),
+            tasks: Tasks::new(),
         }
     }
 

@@ -514,6 +514,37 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Python's `str(float)`: `repr` for finite values, `nan`, `inf` and `-inf` otherwise.
+pub fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    let mut out = String::new();
+    write_float(&mut out, f);
+    out
+}
+
+impl Value {
+    /// The value of `key` in an object (`dict.get`); `None` for other types.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Self::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The text of a string value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// Python's `repr(float)`: shortest round-trip digits, exponent form when the decimal exponent is
 /// below -4 or above 16 (`1e+16`, `1.5e-07`), otherwise fixed with at least one fraction digit.
 fn write_float(out: &mut String, f: f64) {

@@ -1,0 +1,146 @@
+//! The guide's WebSocket endpoints, plus `/ws/mirror` for conformance testing.
+//!
+//! [`upgrade`] answers the handshake inside the HTTP layer; the session then runs as a task of
+//! the server's [`Tasks`](crate::server::Tasks), so the shutdown signal reaches it (hyper stops
+//! tracking a connection once it is upgraded). Session logic is written against [`Socket`];
+//! the framing itself is the sans-I/O [`protocol`] module.
+
+pub mod deflate;
+pub mod echo;
+pub mod handshake;
+pub mod private;
+pub mod protocol;
+pub mod socket;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::request::Parts;
+use http::{HeaderMap, Response};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+pub use socket::{End, Event, Message, Socket};
+
+use crate::auth::Credentials;
+use crate::http::Body;
+use crate::server::Tasks;
+use deflate::DeflateConfig;
+
+/// WebSocket limits and timers.
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    /// Largest accepted message in bytes (after decompression); bigger ones close with 1009.
+    pub max_message: usize,
+    /// Offer permessage-deflate when the client asks for it.
+    pub compression: bool,
+    /// Ping the client this often (`None`: never).
+    pub ping_interval: Option<Duration>,
+    /// Close with 1011 when a ping is not answered within this.
+    pub ping_timeout: Duration,
+    /// How long a server-initiated close waits for the client's close frame.
+    pub close_timeout: Duration,
+    /// `/ws/v5/private` closes a connection that sends nothing for this long.
+    pub private_idle_timeout: Duration,
+    /// API keys for `/ws/v5/private`.
+    pub credentials: Arc<Credentials>,
+}
+
+impl Default for WsSettings {
+    /// The original's limits (16 MiB, ping every 20 s, pong within 20 s, 10 s close timeout).
+    fn default() -> Self {
+        Self {
+            max_message: 16 * 1024 * 1024,
+            compression: true,
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(10),
+            private_idle_timeout: Duration::from_secs(30),
+            credentials: Arc::new(Credentials::demo()),
+        }
+    }
+}
+
+/// The WebSocket routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsRoute {
+    Echo,
+    Stream,
+    Private,
+    Mirror,
+}
+
+impl WsRoute {
+    /// Exact paths only: WebSockets get no trailing-slash redirect (as in the original).
+    pub fn resolve(path: &str) -> Option<Self> {
+        match path {
+            "/ws/echo" => Some(Self::Echo),
+            "/ws/stream" => Some(Self::Stream),
+            "/ws/v5/private" => Some(Self::Private),
+            "/ws/mirror" => Some(Self::Mirror),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Echo => "echo",
+            Self::Stream => "stream",
+            Self::Private => "private",
+            Self::Mirror => "mirror",
+        }
+    }
+}
+
+/// Whether a request is a WebSocket upgrade (then [`upgrade`] answers it, whatever the path).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    handshake::is_upgrade_request(headers)
+}
+
+/// Answers an upgrade request on the decoded `path`: 403 for a path that is not a WebSocket
+/// route, 400/405 for a bad handshake, else 101 and a session task.
+pub fn upgrade(
+    parts: &mut Parts,
+    path: &str,
+    settings: &Arc<WsSettings>,
+    tasks: &Tasks,
+) -> Response<Body> {
+    let Some(route) = WsRoute::resolve(path) else {
+        return handshake::forbidden();
+    };
+    let deflate = settings.compression.then(DeflateConfig::default);
+    let accepted = match handshake::validate(&parts.method, &parts.headers, deflate) {
+        Ok(accepted) => accepted,
+        Err(err) => {
+            tracing::debug!(error = %err, route = route.name(), "WebSocket handshake refused");
+            return err.response();
+        }
+    };
+    let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+        // Only in-process callers lack the connection; there is nothing to switch.
+        tracing::error!("upgrade requested on a connection that cannot be upgraded");
+        return crate::http::bad_request();
+    };
+    let response = handshake::switching_protocols(&accepted);
+    let settings = Arc::clone(settings);
+    let stop = tasks.stop_token();
+    tasks.spawn(async move {
+        let io = match on_upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(err) => {
+                tracing::debug!(error = %err, "connection closed before the upgrade");
+                return;
+            }
+        };
+        let socket = Socket::new(io, accepted.deflate.as_ref(), &settings, stop);
+        tracing::debug!(route = route.name(), "WebSocket session started");
+        match route {
+            WsRoute::Echo => echo::echo(socket).await,
+            WsRoute::Mirror => echo::mirror(socket).await,
+            WsRoute::Stream => stream::stream(socket).await,
+            WsRoute::Private => private::private(socket, &settings).await,
+        }
+    });
+    response
+}

@@ -1,0 +1,228 @@
+//! `/ws/v5/private`: the guide's OKX-style login, then a small private channel.
+//!
+//! The first message must be a valid, fresh login ([`crate::auth`]). Any failure gets the
+//! original's failure reply and a close frame (1008; 1003 for a binary frame). After a
+//! successful login the connection stays open: `ping` → `pong`, `subscribe` to `account` →
+//! an acknowledgement and an update every second, anything else → `{"event":"error",...}`.
+//! A connection that sends nothing for the idle timeout is closed.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use super::socket::code;
+use super::{Event, Message, Socket, WsSettings};
+use crate::http::pyjson::{self, Value};
+
+pub const LOGIN_OK: &str = r#"{"event":"login","success":true}"#;
+pub const LOGIN_FAILED: &str =
+    r#"{"event":"login","success":false,"message":"Authentication failed"}"#;
+/// The one private channel.
+pub const ACCOUNT: &str = "account";
+const UPDATE_PERIOD: Duration = Duration::from_secs(1);
+
+pub async fn private<S: AsyncRead + AsyncWrite + Unpin>(
+    mut socket: Socket<S>,
+    settings: &WsSettings,
+) {
+    socket.set_idle_timeout(Some(settings.private_idle_timeout));
+    let login = match socket.next_event().await {
+        Event::Message(Message::Text(text)) => settings
+            .credentials
+            .verify(&String::from_utf8_lossy(&text), SystemTime::now()),
+        Event::Message(Message::Binary(_)) => {
+            tracing::info!("login refused: binary frame");
+            return refuse(
+                socket,
+                code::UNSUPPORTED_DATA,
+                "login must be a text message",
+            )
+            .await;
+        }
+        Event::End(end) => return socket.finish(end).await,
+    };
+    let api_key = match login {
+        Ok(api_key) => api_key,
+        Err(err) => {
+            tracing::info!(reason = %err, "login refused");
+            return refuse(socket, code::POLICY, "authentication failed").await;
+        }
+    };
+    tracing::info!(api_key = %api_key, "login succeeded");
+    if let Err(end) = socket.send_text(LOGIN_OK).await {
+        return socket.finish(end).await;
+    }
+    serve_logged_in(socket).await;
+}
+
+/// The failure reply, then a close frame with `code`.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut socket: Socket<S>, code: u16, reason: &str) {
+    match socket.send_text(LOGIN_FAILED).await {
+        Ok(()) => socket.close(code, reason).await,
+        Err(end) => socket.finish(end).await,
+    }
+}
+
+/// What a logged-in client asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    Ping,
+    Subscribe,
+    Unsubscribe,
+    Invalid(String),
+}
+
+async fn serve_logged_in<S: AsyncRead + AsyncWrite + Unpin>(mut socket: Socket<S>) {
+    let mut updates: Option<Interval> = None;
+    loop {
+        let end = tokio::select! {
+            event = socket.next_event() => {
+                let reply = match event {
+                    Event::Message(Message::Text(text)) => {
+                        match parse_request(&String::from_utf8_lossy(&text)) {
+                            Request::Ping => "pong".to_owned(),
+                            Request::Subscribe => {
+                                let mut ticks = tokio::time::interval_at(
+                                    Instant::now() + UPDATE_PERIOD,
+                                    UPDATE_PERIOD,
+                                );
+                                ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+                                updates = Some(ticks);
+                                channel_event("subscribe")
+                            }
+                            Request::Unsubscribe => {
+                                updates = None;
+                                channel_event("unsubscribe")
+                            }
+                            Request::Invalid(msg) => error_event(&msg),
+                        }
+                    }
+                    Event::Message(Message::Binary(_)) => {
+                        return socket
+                            .close(code::UNSUPPORTED_DATA, "only text messages are understood")
+                            .await;
+                    }
+                    Event::End(end) => return socket.finish(end).await,
+                };
+                match socket.send_text(reply).await {
+                    Ok(()) => continue,
+                    Err(end) => end,
+                }
+            }
+            () = next_tick(&mut updates) => match socket.send_text(account_update(SystemTime::now())).await {
+                Ok(()) => continue,
+                Err(end) => end,
+            },
+        };
+        return socket.finish(end).await;
+    }
+}
+
+async fn next_tick(updates: &mut Option<Interval>) {
+    match updates {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// OKX's keepalive `ping`, or `{"op": "subscribe"|"unsubscribe", "args": [{"channel": ...}]}`.
+fn parse_request(text: &str) -> Request {
+    if text == "ping" {
+        return Request::Ping;
+    }
+    let Ok(value) = pyjson::loads(text.as_bytes()) else {
+        return Request::Invalid("Invalid request: not JSON".to_owned());
+    };
+    let Some(op) = value.get("op").and_then(Value::as_str) else {
+        return Request::Invalid("Invalid request: missing \"op\"".to_owned());
+    };
+    let request = match op {
+        "subscribe" => Request::Subscribe,
+        "unsubscribe" => Request::Unsubscribe,
+        "login" => return Request::Invalid("Already logged in".to_owned()),
+        other => return Request::Invalid(format!("Unknown op: {other}")),
+    };
+    let channel = match value.get("args") {
+        Some(Value::Array(args)) => args.first().and_then(|arg| arg.get("channel")),
+        _ => None,
+    };
+    match channel.and_then(Value::as_str) {
+        Some(ACCOUNT) => request,
+        Some(other) => Request::Invalid(format!("Unknown channel: {other}")),
+        None => Request::Invalid("Invalid request: args[0].channel is required".to_owned()),
+    }
+}
+
+fn channel_event(event: &str) -> String {
+    format!(r#"{{"event":"{event}","arg":{{"channel":"{ACCOUNT}"}}}}"#)
+}
+
+/// `{"event":"error","msg":...}` with the message JSON-escaped.
+fn error_event(msg: &str) -> String {
+    let mut out = String::from(r#"{"event":"error","msg":"#);
+    pyjson::write_str(&mut out, msg);
+    out.push('}');
+    out
+}
+
+/// A push on the account channel, OKX-shaped: `uTime` in milliseconds.
+fn account_update(now: SystemTime) -> String {
+    let millis = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    format!(
+        r#"{{"arg":{{"channel":"{ACCOUNT}"}},"data":[{{"uTime":"{millis}","totalEq":"0","details":[]}}]}}"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_after_login() {
+        assert_eq!(parse_request("ping"), Request::Ping);
+        assert_eq!(
+            parse_request(r#"{"op":"subscribe","args":[{"channel":"account"}]}"#),
+            Request::Subscribe
+        );
+        assert_eq!(
+            parse_request(r#"{"op":"unsubscribe","args":[{"channel":"account"}]}"#),
+            Request::Unsubscribe
+        );
+        assert_eq!(
+            parse_request(r#"{"op":"subscribe","args":[{"channel":"tickers"}]}"#),
+            Request::Invalid("Unknown channel: tickers".to_owned())
+        );
+        assert_eq!(
+            parse_request(r#"{"op":"order"}"#),
+            Request::Invalid("Unknown op: order".to_owned())
+        );
+        assert_eq!(
+            parse_request("{"),
+            Request::Invalid("Invalid request: not JSON".to_owned())
+        );
+        assert_eq!(
+            parse_request("[1]"),
+            Request::Invalid("Invalid request: missing \"op\"".to_owned())
+        );
+    }
+
+    #[test]
+    fn replies_are_json() {
+        assert_eq!(
+            channel_event("subscribe"),
+            r#"{"event":"subscribe","arg":{"channel":"account"}}"#
+        );
+        assert_eq!(
+            error_event("Unknown op: \"x\"\n"),
+            r#"{"event":"error","msg":"Unknown op: \"x\"\n"}"#
+        );
+        let update = account_update(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        assert_eq!(
+            update,
+            r#"{"arg":{"channel":"account"},"data":[{"uTime":"1700000000123","totalEq":"0","details":[]}]}"#
+        );
+    }
+}

@@ -1,0 +1,685 @@
+//! RFC 6455 framing and RFC 7692 compression, without I/O: [`Decoder`] turns the client's bytes
+//! into messages and control frames, [`Encoder`] turns the server's messages into frames.
+//!
+//! Every violation is a [`ProtocolError`] carrying the close code and the original's reason
+//! text (1002 protocol error, 1007 invalid UTF-8, 1009 too big). Text is checked as fragments
+//! arrive, so invalid UTF-8 fails the connection without waiting for the end of the message.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::deflate::Agreement;
+
+const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+/// What a deflate block ends with after a sync flush; RFC 7692 §7.2.1 strips it on the wire.
+const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// Close reasons fit a control frame: 125 bytes minus the 2-byte code.
+pub const MAX_CLOSE_REASON: usize = 123;
+
+/// A violation of the protocol by the client: fail the connection with this close frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code} {reason}")]
+pub struct ProtocolError {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl ProtocolError {
+    fn protocol(reason: &str) -> Self {
+        Self {
+            code: 1002,
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn invalid_utf8() -> Self {
+        // The original's 1007 carries no reason.
+        Self {
+            code: 1007,
+            reason: String::new(),
+        }
+    }
+
+    fn too_big(size: usize, limit: usize) -> Self {
+        Self {
+            code: 1009,
+            reason: format!("frame with {size} bytes exceeds limit of {limit} bytes"),
+        }
+    }
+}
+
+/// A complete data message. Text is valid UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Text(Bytes),
+    Binary(Bytes),
+}
+
+/// One unit from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Message(Message),
+    Ping(Bytes),
+    Pong(Bytes),
+    /// A valid close frame: its code (if any) and the raw payload to echo.
+    Close(Option<u16>, Bytes),
+}
+
+/// A message being reassembled from fragments.
+#[derive(Debug)]
+struct Partial {
+    text: bool,
+    compressed: bool,
+    data: BytesMut,
+    /// Bytes of `data` known to be valid UTF-8 (uncompressed text only).
+    checked: usize,
+}
+
+/// Client-to-server direction.
+#[derive(Debug)]
+pub struct Decoder {
+    max_message: usize,
+    inflater: Option<Inflater>,
+    partial: Option<Partial>,
+}
+
+impl Decoder {
+    pub fn new(max_message: usize, deflate: Option<&Agreement>) -> Self {
+        Self {
+            max_message,
+            inflater: deflate.map(Inflater::new),
+            partial: None,
+        }
+    }
+
+    /// Takes frames off the front of `buf` until one yields something; `Ok(None)` when more
+    /// bytes are needed.
+    ///
+    /// # Errors
+    /// The first protocol violation; the connection must then be failed.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ProtocolError> {
+        loop {
+            let Some(frame) = self.frame(buf)? else {
+                return Ok(None);
+            };
+            if let Some(incoming) = self.on_frame(frame)? {
+                return Ok(Some(incoming));
+            }
+        }
+    }
+
+    /// One whole frame, unmasked, or `None` if it has not fully arrived.
+    fn frame(&mut self, buf: &mut BytesMut) -> Result<Option<RawFrame>, ProtocolError> {
+        let [b0, b1, ..] = buf[..] else {
+            return Ok(None);
+        };
+        let fin = b0 & 0x80 != 0;
+        let rsv1 = b0 & 0x40 != 0;
+        let opcode = b0 & 0x0f;
+        if b0 & 0x30 != 0 {
+            return Err(ProtocolError::protocol("reserved bits must be 0"));
+        }
+        if !matches!(
+            opcode,
+            OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG
+        ) {
+            return Err(ProtocolError::protocol("invalid opcode"));
+        }
+        let control = opcode >= OP_CLOSE;
+        let len7 = usize::from(b1 & 0x7f);
+        if control && !fin {
+            return Err(ProtocolError::protocol("fragmented control frame"));
+        }
+        if control && len7 > 125 {
+            return Err(ProtocolError::protocol("control frame too long"));
+        }
+        // RSV1 marks a compressed message: only on its first frame, only when negotiated.
+        if rsv1 && (control || opcode == OP_CONTINUATION || self.inflater.is_none()) {
+            return Err(ProtocolError::protocol("reserved bits must be 0"));
+        }
+        if b1 & 0x80 == 0 {
+            return Err(ProtocolError::protocol("incorrect masking"));
+        }
+        let (len, header) = match len7 {
+            126 => match buf.get(2..4) {
+                Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4),
+                _ => return Ok(None),
+            },
+            127 => match buf.get(2..10) {
+                Some(bytes) => {
+                    let mut raw = [0u8; 8];
+                    raw.copy_from_slice(bytes);
+                    let len = u64::from_be_bytes(raw);
+                    // Anything beyond usize is beyond any limit; saturate and refuse below.
+                    (usize::try_from(len).unwrap_or(usize::MAX), 10)
+                }
+                None => return Ok(None),
+            },
+            len => (len, 2),
+        };
+        if !control {
+            let so_far = self.partial.as_ref().map_or(0, |p| p.data.len());
+            let total = so_far.saturating_add(len);
+            if total > self.max_message {
+                return Err(ProtocolError::too_big(total, self.max_message));
+            }
+        }
+        let Some(mask) = buf.get(header..header + 4) else {
+            return Ok(None);
+        };
+        let mask = [mask[0], mask[1], mask[2], mask[3]];
+        let start = header + 4;
+        if buf.len() < start + len {
+            // Room for the next read, not for the whole frame: a client announcing a huge frame
+            // must send it before we hold memory for it.
+            buf.reserve((start + len - buf.len()).min(64 * 1024));
+            return Ok(None);
+        }
+        buf.advance(start);
+        let mut payload = buf.split_to(len);
+        unmask(&mut payload, mask);
+        Ok(Some(RawFrame {
+            fin,
+            rsv1,
+            opcode,
+            payload,
+        }))
+    }
+
+    fn on_frame(&mut self, frame: RawFrame) -> Result<Option<Incoming>, ProtocolError> {
+        match frame.opcode {
+            OP_PING => Ok(Some(Incoming::Ping(frame.payload.freeze()))),
+            OP_PONG => Ok(Some(Incoming::Pong(frame.payload.freeze()))),
+            OP_CLOSE => close_frame(frame.payload.freeze()).map(Some),
+            OP_CONTINUATION => {
+                let Some(partial) = self.partial.as_mut() else {
+                    return Err(ProtocolError::protocol("unexpected continuation frame"));
+                };
+                partial.data.unsplit(frame.payload);
+                if partial.text && !partial.compressed {
+                    check_utf8(&partial.data, &mut partial.checked, frame.fin)?;
+                }
+                if !frame.fin {
+                    return Ok(None);
+                }
+                let Some(partial) = self.partial.take() else {
+                    return Ok(None);
+                };
+                self.finish(partial).map(Some)
+            }
+            // OP_TEXT | OP_BINARY
+            _ => {
+                if self.partial.is_some() {
+                    return Err(ProtocolError::protocol("expected a continuation frame"));
+                }
+                let mut partial = Partial {
+                    text: frame.opcode == OP_TEXT,
+                    compressed: frame.rsv1,
+                    data: frame.payload,
+                    checked: 0,
+                };
+                if partial.text && !partial.compressed {
+                    check_utf8(&partial.data, &mut partial.checked, frame.fin)?;
+                }
+                if frame.fin {
+                    return self.finish(partial).map(Some);
+                }
+                self.partial = Some(partial);
+                Ok(None)
+            }
+        }
+    }
+
+    fn finish(&mut self, partial: Partial) -> Result<Incoming, ProtocolError> {
+        let data = if partial.compressed {
+            let inflater = self
+                .inflater
+                .as_mut()
+                .ok_or_else(|| ProtocolError::protocol("reserved bits must be 0"))?;
+            let data = inflater.inflate(&partial.data, self.max_message)?;
+            if partial.text && std::str::from_utf8(&data).is_err() {
+                return Err(ProtocolError::invalid_utf8());
+            }
+            Bytes::from(data)
+        } else {
+            partial.data.freeze()
+        };
+        Ok(Incoming::Message(if partial.text {
+            Message::Text(data)
+        } else {
+            Message::Binary(data)
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct RawFrame {
+    fin: bool,
+    rsv1: bool,
+    opcode: u8,
+    payload: BytesMut,
+}
+
+/// XORs the client's masking key over the payload, eight bytes at a time.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i % 4];
+    }
+}
+
+/// Extends the checked prefix of `data`; an incomplete sequence at the end is fine until the
+/// message is `complete`.
+fn check_utf8(data: &[u8], checked: &mut usize, complete: bool) -> Result<(), ProtocolError> {
+    match std::str::from_utf8(&data[*checked..]) {
+        Ok(_) => {
+            *checked = data.len();
+            Ok(())
+        }
+        Err(err) if err.error_len().is_none() && !complete => {
+            *checked += err.valid_up_to();
+            Ok(())
+        }
+        Err(_) => Err(ProtocolError::invalid_utf8()),
+    }
+}
+
+/// Close codes a client may send (RFC 6455 §7.4, IANA registry).
+fn valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+fn close_frame(payload: Bytes) -> Result<Incoming, ProtocolError> {
+    match payload[..] {
+        [] => Ok(Incoming::Close(None, payload)),
+        [_] => Err(ProtocolError::protocol("close frame too short")),
+        [hi, lo, ref reason @ ..] => {
+            let code = u16::from_be_bytes([hi, lo]);
+            if !valid_close_code(code) {
+                return Err(ProtocolError::protocol("invalid status code"));
+            }
+            if std::str::from_utf8(reason).is_err() {
+                return Err(ProtocolError::invalid_utf8());
+            }
+            Ok(Incoming::Close(Some(code), payload))
+        }
+    }
+}
+
+/// Server-to-client direction: unmasked, unfragmented frames, compressed when negotiated.
+#[derive(Debug)]
+pub struct Encoder {
+    deflater: Option<Deflater>,
+}
+
+impl Encoder {
+    pub fn new(deflate: Option<&Agreement>) -> Self {
+        Self {
+            deflater: deflate.map(Deflater::new),
+        }
+    }
+
+    /// Appends a data message (compressed if negotiated) to `out`.
+    pub fn message(&mut self, out: &mut BytesMut, opcode: u8, payload: &[u8]) {
+        match self.deflater.as_mut() {
+            Some(deflater) => {
+                let compressed = deflater.deflate(payload);
+                frame(out, opcode, true, &compressed);
+            }
+            None => frame(out, opcode, false, payload),
+        }
+    }
+
+    /// Appends a control frame (`payload` at most 125 bytes).
+    pub fn control(&mut self, out: &mut BytesMut, opcode: u8, payload: &[u8]) {
+        frame(out, opcode, false, &payload[..payload.len().min(125)]);
+    }
+
+    /// Appends a close frame with `code` and `reason` (cut at a character boundary to fit).
+    pub fn close(&mut self, out: &mut BytesMut, code: u16, reason: &str) {
+        let mut end = reason.len().min(MAX_CLOSE_REASON);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut payload = Vec::with_capacity(2 + end);
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(&reason.as_bytes()[..end]);
+        frame(out, OP_CLOSE, false, &payload);
+    }
+}
+
+/// One FIN frame with the shortest length encoding.
+fn frame(out: &mut BytesMut, opcode: u8, rsv1: bool, payload: &[u8]) {
+    out.reserve(10 + payload.len());
+    out.put_u8(0x80 | if rsv1 { 0x40 } else { 0 } | opcode);
+    match payload.len() {
+        len @ 0..=125 => out.put_u8(len as u8),
+        len @ 126..=0xffff => {
+            out.put_u8(126);
+            out.put_u16(len as u16);
+        }
+        len => {
+            out.put_u8(127);
+            out.put_u64(len as u64);
+        }
+    }
+    out.put_slice(payload);
+}
+
+/// Decompresses client messages (RFC 7692 §7.2.2).
+#[derive(Debug)]
+struct Inflater {
+    z: Decompress,
+    window_bits: u8,
+    reset_each_message: bool,
+}
+
+impl Inflater {
+    fn new(agreement: &Agreement) -> Self {
+        // The client compresses with at most `client_max_window_bits`; a 15-bit window
+        // decodes any smaller one.
+        let window_bits = agreement.client_max_window_bits.unwrap_or(15).max(9);
+        Self {
+            z: Decompress::new_with_window_bits(false, window_bits),
+            window_bits,
+            reset_each_message: agreement.client_no_context_takeover,
+        }
+    }
+
+    fn inflate(&mut self, input: &[u8], limit: usize) -> Result<Vec<u8>, ProtocolError> {
+        let mut out = Vec::with_capacity(input.len().saturating_mul(2).clamp(64, limit + 1));
+        for chunk in [input, &DEFLATE_TAIL[..]] {
+            let mut consumed = 0;
+            loop {
+                if out.len() == out.capacity() {
+                    out.reserve(out.capacity().max(4096));
+                }
+                let before = self.z.total_in();
+                let status = self
+                    .z
+                    .decompress_vec(&chunk[consumed..], &mut out, FlushDecompress::Sync)
+                    .map_err(|_| ProtocolError::protocol("invalid compressed data"))?;
+                consumed += usize::try_from(self.z.total_in() - before).unwrap_or(usize::MAX);
+                if out.len() > limit {
+                    return Err(ProtocolError::too_big(out.len(), limit));
+                }
+                if status == Status::StreamEnd {
+                    // A final block ends the stream; the next message starts a new one.
+                    self.z = Decompress::new_with_window_bits(false, self.window_bits);
+                    return Ok(out);
+                }
+                // Done with this chunk once it is consumed and inflate had room to spare.
+                if consumed >= chunk.len() && out.len() < out.capacity() {
+                    break;
+                }
+            }
+        }
+        if self.reset_each_message {
+            self.z.reset(false);
+        }
+        Ok(out)
+    }
+}
+
+/// Compresses server messages (RFC 7692 §7.2.1).
+#[derive(Debug)]
+struct Deflater {
+    z: Compress,
+    reset_each_message: bool,
+}
+
+impl Deflater {
+    fn new(agreement: &Agreement) -> Self {
+        Self {
+            z: Compress::new_with_window_bits(
+                Compression::default(),
+                false,
+                agreement.server_max_window_bits,
+            ),
+            reset_each_message: agreement.server_no_context_takeover,
+        }
+    }
+
+    fn deflate(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        let mut consumed = 0;
+        loop {
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().max(256));
+            }
+            let before = self.z.total_in();
+            // Compressing into a growing Vec with a valid stream cannot fail.
+            let _ = self
+                .z
+                .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync);
+            consumed += usize::try_from(self.z.total_in() - before).unwrap_or(usize::MAX);
+            if consumed >= input.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        if out.ends_with(&DEFLATE_TAIL) {
+            out.truncate(out.len() - DEFLATE_TAIL.len());
+        }
+        if self.reset_each_message {
+            self.z.reset();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A masked client frame.
+    fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut out = vec![b0];
+        match payload.len() {
+            len @ 0..=125 => out.push(0x80 | len as u8),
+            len @ 126..=0xffff => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            len => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    /// The payload of one unmasked server frame.
+    fn server_payload(frame: &[u8]) -> &[u8] {
+        match frame[1] {
+            126 => &frame[4..],
+            127 => &frame[10..],
+            _ => &frame[2..],
+        }
+    }
+
+    fn decode_all(decoder: &mut Decoder, bytes: &[u8]) -> Result<Vec<Incoming>, ProtocolError> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(incoming) = decoder.decode(&mut buf)? {
+            out.push(incoming);
+        }
+        Ok(out)
+    }
+
+    fn error(bytes: &[u8]) -> ProtocolError {
+        decode_all(&mut Decoder::new(1 << 20, None), bytes)
+            .err()
+            .unwrap_or_else(|| ProtocolError::protocol("no error"))
+    }
+
+    #[test]
+    fn text_split_anywhere_reassembles() {
+        let mut bytes = client_frame(0x01, b"ab");
+        bytes.extend(client_frame(0x89, b"p"));
+        bytes.extend(client_frame(0x80, "cé".as_bytes()));
+        for cut in 0..bytes.len() {
+            let mut decoder = Decoder::new(1 << 20, None);
+            let mut buf = BytesMut::from(&bytes[..cut]);
+            let mut got = Vec::new();
+            while let Ok(Some(i)) = decoder.decode(&mut buf) {
+                got.push(i);
+            }
+            buf.extend_from_slice(&bytes[cut..]);
+            while let Ok(Some(i)) = decoder.decode(&mut buf) {
+                got.push(i);
+            }
+            assert_eq!(
+                got,
+                vec![
+                    Incoming::Ping(Bytes::from_static(b"p")),
+                    Incoming::Message(Message::Text(Bytes::from("abcé")))
+                ],
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn violations_get_the_originals_close_codes_and_reasons() {
+        let cases: [(Vec<u8>, u16, &str); 10] = [
+            (vec![0x81, 0x02, b'h', b'i'], 1002, "incorrect masking"),
+            (client_frame(0xC1, b"x"), 1002, "reserved bits must be 0"),
+            (client_frame(0xA1, b"x"), 1002, "reserved bits must be 0"),
+            (client_frame(0x83, b"x"), 1002, "invalid opcode"),
+            (
+                client_frame(0x89, &[0; 126]),
+                1002,
+                "control frame too long",
+            ),
+            (client_frame(0x09, b"x"), 1002, "fragmented control frame"),
+            (
+                client_frame(0x80, b"x"),
+                1002,
+                "unexpected continuation frame",
+            ),
+            (
+                [client_frame(0x01, b"x"), client_frame(0x81, b"y")].concat(),
+                1002,
+                "expected a continuation frame",
+            ),
+            (client_frame(0x88, &[3]), 1002, "close frame too short"),
+            (
+                client_frame(0x88, &999u16.to_be_bytes()),
+                1002,
+                "invalid status code",
+            ),
+        ];
+        for (bytes, code, reason) in cases {
+            assert_eq!(
+                error(&bytes),
+                ProtocolError {
+                    code,
+                    reason: reason.to_owned()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_with_1007() {
+        // The bad byte is in the first fragment; the message is not finished yet.
+        assert_eq!(error(&client_frame(0x01, &[b'a', 0xff])).code, 1007);
+        // An incomplete sequence may continue in the next fragment...
+        let split = [client_frame(0x01, &[0xce]), client_frame(0x80, &[0xba])].concat();
+        assert_eq!(
+            decode_all(&mut Decoder::new(100, None), &split),
+            Ok(vec![Incoming::Message(Message::Text(Bytes::from("κ")))])
+        );
+        // ...but not end the message.
+        assert_eq!(error(&client_frame(0x81, &[0xce])).code, 1007);
+        assert_eq!(error(&client_frame(0x88, &[0x03, 0xe8, 0xff])).code, 1007);
+    }
+
+    #[test]
+    fn the_limit_is_inclusive_and_counts_fragments() {
+        let mut decoder = Decoder::new(4, None);
+        assert!(decode_all(&mut decoder, &client_frame(0x82, b"1234")).is_ok());
+        let err = decode_all(&mut Decoder::new(4, None), &client_frame(0x82, b"12345")).err();
+        assert_eq!(
+            err.map(|e| (e.code, e.reason)),
+            Some((
+                1009,
+                "frame with 5 bytes exceeds limit of 4 bytes".to_owned()
+            ))
+        );
+        let fragments = [client_frame(0x02, b"123"), client_frame(0x80, b"45")].concat();
+        assert_eq!(
+            decode_all(&mut Decoder::new(4, None), &fragments).map_err(|e| e.code),
+            Err(1009)
+        );
+    }
+
+    #[test]
+    fn compressed_round_trip_with_context_takeover() {
+        let agreement = Agreement {
+            response: String::new(),
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 12,
+            client_max_window_bits: Some(12),
+        };
+        // The server's encoder output is what a client's decoder sees; the server's own
+        // decoder takes the same format (RSV1 + raw deflate), so it can read it back once
+        // masked.
+        let mut encoder = Encoder::new(Some(&agreement));
+        let mut decoder = Decoder::new(1 << 20, Some(&agreement));
+        for text in ["Hello, WebSocket!", "Hello, WebSocket!", ""] {
+            let mut out = BytesMut::new();
+            encoder.message(&mut out, OP_TEXT, text.as_bytes());
+            assert_eq!(out[0], 0xC1, "FIN + RSV1 + text");
+            let payload = server_payload(&out);
+            let got = decode_all(&mut decoder, &client_frame(0xC1, payload));
+            assert_eq!(
+                got,
+                Ok(vec![Incoming::Message(Message::Text(Bytes::from(text)))])
+            );
+        }
+        // A bomb is stopped at the limit.
+        let mut out = BytesMut::new();
+        encoder.message(&mut out, OP_BINARY, &vec![0u8; 100_000]);
+        let frame = client_frame(0xC2, server_payload(&out));
+        let err = decode_all(&mut Decoder::new(50_000, Some(&agreement)), &frame).err();
+        assert_eq!(err.map(|e| e.code), Some(1009));
+    }
+
+    #[test]
+    fn server_frames_use_the_shortest_length() {
+        let mut encoder = Encoder::new(None);
+        for (len, header) in [
+            (125, vec![0x81, 0x7d]),
+            (126, vec![0x81, 0x7e, 0x00, 0x7e]),
+            (65536, vec![0x81, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ] {
+            let mut out = BytesMut::new();
+            encoder.message(&mut out, OP_TEXT, &vec![b'a'; len]);
+            assert_eq!(&out[..header.len()], &header[..]);
+            assert_eq!(out.len(), header.len() + len);
+        }
+        let mut out = BytesMut::new();
+        encoder.close(&mut out, 1001, "bye");
+        assert_eq!(&out[..], &[0x88, 0x05, 0x03, 0xe9, b'b', b'y', b'e']);
+    }
+}

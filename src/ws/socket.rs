@@ -1,0 +1,343 @@
+//! One WebSocket connection after the handshake: the [`protocol`](super::protocol) codec over a
+//! byte stream, plus pings answered, the keepalive, an optional idle timeout, the shutdown
+//! signal, and a close handshake that always ends the same way (close frame, the client's
+//! reply or a timeout, then TLS `close_notify` and FIN).
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::WsSettings;
+use super::deflate::Agreement;
+pub use super::protocol::Message;
+use super::protocol::{
+    Decoder, Encoder, Incoming, OP_BINARY, OP_PING, OP_PONG, OP_TEXT, ProtocolError,
+};
+
+/// Close codes of RFC 6455 §7.4.1 that sessions use.
+pub mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const POLICY: u16 = 1008;
+    pub const INTERNAL_ERROR: u16 = 1011;
+}
+
+/// How long the last step, shutting down the transport, may take.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// Buffers start this small (idle connections are cheap) and shrink back after big messages.
+const BUFFER: usize = 4 * 1024;
+const SHRINK_ABOVE: usize = 64 * 1024;
+
+impl Message {
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(bytes) => std::str::from_utf8(bytes).ok(),
+            Self::Binary(_) => None,
+        }
+    }
+}
+
+/// What [`Socket::next_event`] saw.
+#[derive(Debug)]
+pub enum Event {
+    Message(Message),
+    End(End),
+}
+
+/// Why a connection is ending; [`Socket::finish`] completes the close for each.
+#[derive(Debug)]
+pub enum End {
+    /// The client sent a close frame (with this code, if any); the echo is queued.
+    ClientClosed(Option<u16>),
+    /// The client broke the protocol: close with the error's code and reason.
+    Protocol(ProtocolError),
+    /// The transport ended or failed without a close frame.
+    Gone,
+    /// The server is shutting down: close 1001.
+    Shutdown,
+    /// No pong within the keepalive timeout: close 1011.
+    KeepaliveTimeout,
+    /// Nothing from the client for the idle timeout: close 1000 saying so.
+    Idle(Duration),
+}
+
+/// Ping the client every `interval`, expect the pong within `timeout`.
+#[derive(Debug)]
+struct Keepalive {
+    interval: Option<Duration>,
+    timeout: Duration,
+    next_ping: Instant,
+    /// The payload and deadline of the ping in flight.
+    awaiting: Option<([u8; 4], Instant)>,
+    sent: u32,
+}
+
+impl Keepalive {
+    fn new(interval: Option<Duration>, timeout: Duration) -> Self {
+        Self {
+            interval,
+            timeout,
+            next_ping: Instant::now() + interval.unwrap_or_default(),
+            awaiting: None,
+            sent: 0,
+        }
+    }
+
+    /// When something has to happen next: a pong deadline or the next ping.
+    fn deadline(&self) -> Option<Instant> {
+        self.interval?;
+        Some(match self.awaiting {
+            Some((_, deadline)) => deadline,
+            None => self.next_ping,
+        })
+    }
+
+    fn on_pong(&mut self, payload: &[u8]) {
+        if self
+            .awaiting
+            .is_some_and(|(expected, _)| expected == payload)
+        {
+            self.awaiting = None;
+        }
+    }
+}
+
+/// A server-side WebSocket connection.
+pub struct Socket<S> {
+    io: S,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    decoder: Decoder,
+    encoder: Encoder,
+    stop: CancellationToken,
+    keepalive: Keepalive,
+    close_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    last_seen: Instant,
+}
+
+impl<S> std::fmt::Debug for Socket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("keepalive", &self.keepalive)
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Socket<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Wraps a stream that has just completed the handshake.
+    pub fn new(
+        io: S,
+        deflate: Option<&Agreement>,
+        settings: &WsSettings,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            io,
+            read_buf: BytesMut::with_capacity(BUFFER),
+            write_buf: BytesMut::new(),
+            decoder: Decoder::new(settings.max_message, deflate),
+            encoder: Encoder::new(deflate),
+            stop,
+            keepalive: Keepalive::new(settings.ping_interval, settings.ping_timeout),
+            close_timeout: settings.close_timeout,
+            idle_timeout: None,
+            last_seen: Instant::now(),
+        }
+    }
+
+    /// End the connection when the client sends no frame at all (pings count) for `idle`.
+    pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
+        self.idle_timeout = idle;
+    }
+
+    /// The next data message, or why the connection is ending. Pings are answered and the
+    /// keepalive runs while waiting. Cancel-safe: nothing is lost if the future is dropped.
+    pub async fn next_event(&mut self) -> Event {
+        loop {
+            match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(incoming)) => {
+                    self.last_seen = Instant::now();
+                    match incoming {
+                        Incoming::Message(message) => return Event::Message(message),
+                        Incoming::Ping(payload) => {
+                            self.encoder.control(&mut self.write_buf, OP_PONG, &payload);
+                        }
+                        Incoming::Pong(payload) => self.keepalive.on_pong(&payload),
+                        Incoming::Close(code, payload) => {
+                            self.encoder.control(
+                                &mut self.write_buf,
+                                super::protocol::OP_CLOSE,
+                                &payload,
+                            );
+                            return Event::End(End::ClientClosed(code));
+                        }
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => return Event::End(End::Protocol(err)),
+            }
+            // Pongs go out before we read more, so a client that pings without reading is
+            // slowed down by its own backlog.
+            if self.flush().await.is_err() {
+                return Event::End(End::Gone);
+            }
+            let ping_deadline = self.keepalive.deadline();
+            let idle_deadline = self.idle_timeout.map(|idle| self.last_seen + idle);
+            if self.read_buf.capacity() - self.read_buf.len() < BUFFER / 2 {
+                self.read_buf.reserve(BUFFER);
+            }
+            tokio::select! {
+                biased;
+                () = self.stop.cancelled() => return Event::End(End::Shutdown),
+                read = self.io.read_buf(&mut self.read_buf) => match read {
+                    Ok(0) | Err(_) => return Event::End(End::Gone),
+                    Ok(_) => {}
+                },
+                () = sleep_until_opt(idle_deadline) => {
+                    if let Some(idle) = self.idle_timeout {
+                        return Event::End(End::Idle(idle));
+                    }
+                }
+                () = sleep_until_opt(ping_deadline) => {
+                    if self.keepalive.awaiting.is_some() {
+                        return Event::End(End::KeepaliveTimeout);
+                    }
+                    self.queue_ping();
+                }
+            }
+        }
+    }
+
+    fn queue_ping(&mut self) {
+        self.keepalive.sent = self.keepalive.sent.wrapping_add(1);
+        let payload = self.keepalive.sent.to_be_bytes();
+        self.encoder.control(&mut self.write_buf, OP_PING, &payload);
+        let now = Instant::now();
+        self.keepalive.awaiting = Some((payload, now + self.keepalive.timeout));
+        if let Some(interval) = self.keepalive.interval {
+            self.keepalive.next_ping = now + interval;
+        }
+    }
+
+    /// Writes out everything queued. Cancel-safe: each `write` either happened or not.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        while !self.write_buf.is_empty() {
+            let written = self.io.write(&self.write_buf).await?;
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            let _ = self.write_buf.split_to(written);
+        }
+        self.io.flush().await?;
+        if self.write_buf.capacity() > SHRINK_ABOVE {
+            self.write_buf = BytesMut::new();
+        }
+        if self.read_buf.is_empty() && self.read_buf.capacity() > SHRINK_ABOVE {
+            self.read_buf = BytesMut::with_capacity(BUFFER);
+        }
+        Ok(())
+    }
+
+    /// Sends a message.
+    ///
+    /// # Errors
+    /// The transport failed; pass the [`End`] to [`Socket::finish`].
+    pub async fn send(&mut self, message: Message) -> Result<(), End> {
+        match &message {
+            Message::Text(text) => self.encoder.message(&mut self.write_buf, OP_TEXT, text),
+            Message::Binary(data) => self.encoder.message(&mut self.write_buf, OP_BINARY, data),
+        }
+        self.flush().await.map_err(|_| End::Gone)
+    }
+
+    /// Sends a text message.
+    ///
+    /// # Errors
+    /// As [`Socket::send`].
+    pub async fn send_text(&mut self, text: impl Into<Bytes>) -> Result<(), End> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Completes the close handshake for `end` and shuts the transport down.
+    pub async fn finish(mut self, end: End) {
+        match end {
+            End::ClientClosed(_) => {
+                // The echo is queued; the client has said its last word.
+                if bounded(self.flush()).await.is_some() {
+                    self.shutdown().await;
+                }
+            }
+            End::Protocol(err) => self.close(err.code, &err.reason).await,
+            End::Gone => {}
+            End::Shutdown => self.close(code::GOING_AWAY, "server shutting down").await,
+            End::Idle(idle) => {
+                let reason = format!("no message for {} s", idle.as_secs());
+                self.close(code::NORMAL, &reason).await;
+            }
+            End::KeepaliveTimeout => {
+                // The client is unresponsive: say why, but do not wait for a reply.
+                self.encoder.close(
+                    &mut self.write_buf,
+                    code::INTERNAL_ERROR,
+                    "keepalive ping timeout",
+                );
+                if bounded(self.flush()).await.is_some() {
+                    self.shutdown().await;
+                }
+            }
+        }
+    }
+
+    /// Server-initiated close: sends `code` and `reason`, waits up to the close timeout for the
+    /// client's close frame (discarding anything else), then shuts the transport down.
+    pub async fn close(mut self, code: u16, reason: &str) {
+        self.encoder.close(&mut self.write_buf, code, reason);
+        if bounded(self.flush()).await.is_none_or(|r| r.is_err()) {
+            return;
+        }
+        let reply = async {
+            loop {
+                match self.decoder.decode(&mut self.read_buf) {
+                    Ok(Some(Incoming::Close(..))) | Err(_) => return,
+                    Ok(Some(_)) => continue,
+                    Ok(None) => {}
+                }
+                self.read_buf.reserve(BUFFER);
+                match self.io.read_buf(&mut self.read_buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(self.close_timeout, reply).await;
+        self.shutdown().await;
+    }
+
+    /// TLS `close_notify` (if TLS) and FIN, bounded in time.
+    async fn shutdown(&mut self) {
+        let _ = bounded(self.io.shutdown()).await;
+    }
+}
+
+/// Runs `future` for at most [`SHUTDOWN_GRACE`].
+async fn bounded<F: std::future::Future>(future: F) -> Option<F::Output> {
+    tokio::time::timeout(SHUTDOWN_GRACE, future).await.ok()
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
