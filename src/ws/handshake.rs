@@ -44,6 +44,10 @@ pub struct Accepted {
 pub enum HandshakeError {
     #[error("unsupported HTTP method: {0}")]
     Method(String),
+    /// RFC 6455 §4.1 needs HTTP/1.1 (hyper cannot upgrade HTTP/1.0 either); the text is the
+    /// `websockets` library's own.
+    #[error("unsupported HTTP version: {0}")]
+    HttpVersion(&'static str),
     #[error("missing {0} header")]
     Missing(&'static str),
     #[error("empty {0} header")]
@@ -65,6 +69,7 @@ impl HandshakeError {
         let body = format!("Failed to open a WebSocket connection: {self}.\n");
         let status = match self {
             Self::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::HttpVersion(_) => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut builder = response::base(status)
@@ -103,11 +108,19 @@ pub fn forbidden() -> Response<Body> {
 /// The first problem found.
 pub fn validate(
     method: &Method,
+    version: http::Version,
     headers: &HeaderMap,
     deflate: Option<DeflateConfig>,
 ) -> Result<Accepted, HandshakeError> {
     if method != Method::GET {
         return Err(HandshakeError::Method(method.as_str().to_owned()));
+    }
+    if version != http::Version::HTTP_11 {
+        return Err(HandshakeError::HttpVersion(match version {
+            http::Version::HTTP_09 => "HTTP/0.9",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/2+",
+        }));
     }
     let key = single(headers, SEC_WEBSOCKET_KEY, "Sec-WebSocket-Key")?;
     check_key(&key)?;
@@ -267,7 +280,12 @@ mod tests {
     ];
 
     fn reason(method: Method, pairs: &[(&'static str, &'static str)]) -> String {
-        match validate(&method, &headers(pairs), Some(DeflateConfig::default())) {
+        match validate(
+            &method,
+            http::Version::HTTP_11,
+            &headers(pairs),
+            Some(DeflateConfig::default()),
+        ) {
             Ok(accepted) => format!("accepted {accepted:?}"),
             Err(err) => format!("Failed to open a WebSocket connection: {err}.\n"),
         }
@@ -398,6 +416,7 @@ mod tests {
     fn extensions_are_negotiated_or_refused() {
         let accepted = validate(
             &Method::GET,
+            http::Version::HTTP_11,
             &headers(&[
                 GOOD[0],
                 GOOD[1],
@@ -418,6 +437,7 @@ mod tests {
         );
         let off = validate(
             &Method::GET,
+            http::Version::HTTP_11,
             &headers(&[
                 GOOD[0],
                 GOOD[1],
@@ -429,6 +449,7 @@ mod tests {
         assert!(matches!(
             validate(
                 &Method::GET,
+                http::Version::HTTP_11,
                 &headers(&[
                     GOOD[0],
                     GOOD[1],

@@ -110,7 +110,8 @@ pub fn upgrade(
         return handshake::forbidden();
     };
     let deflate = settings.compression.then(DeflateConfig::default);
-    let accepted = match handshake::validate(&parts.method, &parts.headers, deflate) {
+    let accepted = match handshake::validate(&parts.method, parts.version, &parts.headers, deflate)
+    {
         Ok(accepted) => accepted,
         Err(err) => {
             tracing::debug!(error = %err, route = route.name(), "WebSocket handshake refused");

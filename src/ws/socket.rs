@@ -282,7 +282,7 @@ where
             End::Gone => {}
             End::Shutdown => self.close(code::GOING_AWAY, "server shutting down").await,
             End::Idle(idle) => {
-                let reason = format!("no message for {} s", idle.as_secs());
+                let reason = format!("no message for {idle:?}");
                 self.close(code::NORMAL, &reason).await;
             }
             End::KeepaliveTimeout => {

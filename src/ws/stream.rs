@@ -72,6 +72,53 @@ pub fn isoformat(t: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::WsSettings;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::Instant;
+    use tokio_util::sync::CancellationToken;
+
+    /// Reads one unmasked server frame: (opcode, payload).
+    async fn read_frame(io: &mut tokio::io::DuplexStream) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 2];
+        let _ = io.read_exact(&mut head).await;
+        let mut payload = vec![0u8; usize::from(head[1] & 0x7f)];
+        let _ = io.read_exact(&mut payload).await;
+        (head[0] & 0x0f, payload)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn updates_are_on_a_one_second_schedule_and_a_close_ends_them() {
+        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        let settings = WsSettings {
+            ping_interval: None,
+            ..WsSettings::default()
+        };
+        let socket = Socket::new(server, None, &settings, CancellationToken::new());
+        let start = Instant::now();
+        let session = tokio::spawn(stream(socket));
+        let mut offsets = Vec::new();
+        for _ in 0..4 {
+            let (opcode, payload) = read_frame(&mut client).await;
+            assert_eq!((opcode, payload.len()), (1, 103));
+            offsets.push(start.elapsed());
+        }
+        // The clock is paused and advanced by tokio: exact times prove there is no drift.
+        let expected: Vec<Duration> = (0..4).map(|s| Duration::from_secs(s)).collect();
+        assert_eq!(offsets, expected);
+
+        // A masked close (code 1000, zero mask) gets its echo and ends the session.
+        let _ = client
+            .write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8])
+            .await;
+        loop {
+            let (opcode, payload) = read_frame(&mut client).await;
+            if opcode == 8 {
+                assert_eq!(payload, [0x03, 0xe8]);
+                break;
+            }
+        }
+        assert!(session.await.is_ok());
+    }
 
     fn at(unix_micros: i128) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp_nanos(unix_micros * 1000)

@@ -6,3 +6,5 @@ mod guide;
 mod helpers;
 mod lifespan;
 mod tls;
+mod ws;
+mod ws_client;

@@ -1,0 +1,483 @@
+//! The WebSocket layer over real sockets: the guide's four tests over ws:// and wss://, the
+//! handshake answers of the original, the login matrix, close codes, keepalive and shutdown.
+
+use std::time::{Duration, Instant};
+
+use super::helpers::{TestResult, spawn_app, spawn_app_with};
+use super::ws_client::{ACCEPT, Frame, WsClient, login, now_millis, upgrade_request};
+
+const FAILED: &str = r#"{"event":"login","success":false,"message":"Authentication failed"}"#;
+const OK: &str = r#"{"event":"login","success":true}"#;
+
+// --- The guide's test_websockets.py, over ws:// and wss:// -----------------------------------
+
+async fn guide_tests(tls: bool) -> TestResult {
+    let app = spawn_app(tls).await;
+
+    // test_websocket_echo
+    let mut ws = WsClient::connect(&app, "/ws/echo").await;
+    ws.send_text("Hello, WebSocket!").await;
+    assert_eq!(ws.recv_text().await, "Echo: Hello, WebSocket!");
+
+    // test_websocket_stream
+    let mut ws = WsClient::connect(&app, "/ws/stream").await;
+    for _ in 0..3 {
+        let update: serde_json::Value = serde_json::from_str(&ws.recv_text().await)?;
+        assert!(update.get("timestamp").is_some() && update.get("message").is_some());
+    }
+
+    // test_websocket_private_auth_success
+    let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+    let ts = now_millis().to_string();
+    ws.send_text(&login("abc", "def", "dummy_passphrase", &ts))
+        .await;
+    assert_eq!(ws.recv_text().await, OK);
+
+    // test_websocket_private_auth_failure
+    let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+    ws.send_text(&login("abc", "BAD_SECRET", "dummy_passphrase", &ts))
+        .await;
+    let reply: serde_json::Value = serde_json::from_str(&ws.recv_text().await)?;
+    assert_eq!(reply["event"], "login");
+    assert_eq!(reply["success"], false);
+    Ok(())
+}
+
+#[tokio::test]
+async fn guide_websocket_tests_over_ws() -> TestResult {
+    guide_tests(false).await
+}
+
+#[tokio::test]
+async fn guide_websocket_tests_over_wss() -> TestResult {
+    guide_tests(true).await
+}
+
+// --- Handshake ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn handshake_answers_like_the_original() -> TestResult {
+    let app = spawn_app(false).await;
+    let (head, _ws) = WsClient::handshake(&app, &upgrade_request("/ws/echo?x=1", &[])).await;
+    assert_eq!(head.status, 101);
+    let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "upgrade",
+            "connection",
+            "sec-websocket-accept",
+            "date",
+            "server"
+        ]
+    );
+    assert_eq!(head.header("sec-websocket-accept"), Some(ACCEPT));
+    assert_eq!(head.header("upgrade"), Some("websocket"));
+
+    // uvicorn's permessage-deflate answer, byte for byte.
+    let (head, _ws) = WsClient::handshake(
+        &app,
+        &upgrade_request(
+            "/ws/echo",
+            &["Sec-WebSocket-Extensions: permessage-deflate"],
+        ),
+    )
+    .await;
+    assert_eq!(
+        head.header("sec-websocket-extensions"),
+        Some("permessage-deflate; server_max_window_bits=12")
+    );
+
+    let cases: [(&str, &[&str], u16, &str); 3] = [
+        (
+            "/ws/echo",
+            &["Sec-WebSocket-Version: 8"],
+            400,
+            "Failed to open a WebSocket connection: invalid Sec-WebSocket-Version header: 8.\n",
+        ),
+        ("/ws/nope", &[], 403, ""),
+        ("/ws/echo/", &[], 403, ""),
+    ];
+    for (path, extra, status, body) in cases {
+        // Replace the version line for the bad-version case.
+        let mut request = upgrade_request(path, &[]);
+        if let Some(version) = extra.first() {
+            request = request.replace("Sec-WebSocket-Version: 13", version);
+        }
+        let (head, _) = WsClient::handshake(&app, &request).await;
+        assert_eq!(
+            (head.status, head.text().as_str()),
+            (status, body),
+            "{path}"
+        );
+        assert_eq!(head.header("connection"), Some("close"));
+    }
+
+    let post = upgrade_request("/ws/echo", &[]).replacen("GET", "POST", 1);
+    let (head, _) = WsClient::handshake(&app, &post).await;
+    assert_eq!(head.status, 405);
+    assert_eq!(head.header("allow"), Some("GET"));
+    assert_eq!(
+        head.text(),
+        "Failed to open a WebSocket connection: unsupported HTTP method: POST.\n"
+    );
+
+    // Without `Upgrade: websocket` it is plain HTTP, as in the original.
+    let response = app.get("/ws/echo").await?;
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (404, r#"{"detail":"Not Found"}"#)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn http10_upgrade_is_refused_with_505() -> TestResult {
+    // RFC 6455 §4.1 requires HTTP/1.1; the original (uvicorn) lets HTTP/1.0 through.
+    let app = spawn_app(false).await;
+    let request = upgrade_request("/ws/echo", &[]).replacen("HTTP/1.1", "HTTP/1.0", 1);
+    let (head, _) = WsClient::handshake(&app, &request).await;
+    assert_eq!(
+        (head.status, head.text().as_str()),
+        (
+            505,
+            "Failed to open a WebSocket connection: unsupported HTTP version: HTTP/1.0.\n"
+        )
+    );
+    Ok(())
+}
+
+// --- Echo and close codes --------------------------------------------------------------------
+
+#[tokio::test]
+async fn echo_handles_binary_pings_and_client_closes() -> TestResult {
+    let app = spawn_app(true).await;
+    let mut ws = WsClient::connect(&app, "/ws/echo").await;
+    ws.send_text("").await;
+    assert_eq!(ws.recv_text().await, "Echo: ");
+    ws.send_text("héllo ✓ 😀").await;
+    assert_eq!(ws.recv_text().await, "Echo: héllo ✓ 😀");
+    // Binary comes back as binary (the original drops the connection).
+    ws.send_binary(&[0, 159, 146, 150]).await;
+    let frame = ws.recv().await;
+    assert_eq!(
+        frame.map(|f| (f.opcode, f.payload)),
+        Some((2, vec![0, 159, 146, 150]))
+    );
+    // A ping between fragments is answered at once; the message is reassembled.
+    ws.send_frame(0x01, b"ab").await;
+    ws.send_frame(0x89, b"p1").await;
+    ws.send_frame(0x80, b"cd").await;
+    let pong = ws.recv().await;
+    assert_eq!(
+        pong.map(|f| (f.opcode, f.payload)),
+        Some((10, b"p1".to_vec()))
+    );
+    assert_eq!(ws.recv_text().await, "Echo: abcd");
+    // The client's close is echoed, then the server closes TCP.
+    ws.send_close(1001, "bye").await;
+    assert_eq!(ws.expect_close().await, (1001, "bye".to_owned()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn compressed_messages_round_trip() -> TestResult {
+    let app = spawn_app(false).await;
+    let mut ws = WsClient::connect_deflate(&app, "/ws/echo").await;
+    for _ in 0..3 {
+        ws.send_text("Hello, WebSocket! Hello, WebSocket!").await;
+        let frame = ws.recv().await.unwrap_or_else(|| panic!("EOF"));
+        assert!(frame.rsv1, "the reply is compressed");
+        assert_eq!(frame.text(), "Echo: Hello, WebSocket! Hello, WebSocket!");
+    }
+    let app = spawn_app_with(false, &["--no-ws-compression"]).await;
+    let (head, _) = WsClient::handshake(
+        &app,
+        &upgrade_request(
+            "/ws/echo",
+            &["Sec-WebSocket-Extensions: permessage-deflate"],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (head.status, head.header("sec-websocket-extensions")),
+        (101, None)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn protocol_errors_close_with_the_right_code() -> TestResult {
+    let app = spawn_app_with(false, &["--ws-max-message", "1024"]).await;
+    let cases: [(Vec<u8>, u16, &str); 5] = [
+        (vec![0x81, 0x02, b'h', b'i'], 1002, "incorrect masking"),
+        (WsClient::frame_bytes(0x83, b"x"), 1002, "invalid opcode"),
+        (WsClient::frame_bytes(0x81, &[b'a', 0xff]), 1007, ""),
+        (
+            WsClient::frame_bytes(0x82, &[0; 1025]),
+            1009,
+            "frame with 1025 bytes exceeds limit of 1024 bytes",
+        ),
+        (
+            WsClient::frame_bytes(0x88, &999u16.to_be_bytes()),
+            1002,
+            "invalid status code",
+        ),
+    ];
+    for (bytes, code, reason) in cases {
+        let mut ws = WsClient::connect(&app, "/ws/echo").await;
+        ws.send_raw(&bytes).await;
+        assert_eq!(ws.expect_close().await, (code, reason.to_owned()));
+    }
+    // The limit itself is accepted.
+    let mut ws = WsClient::connect(&app, "/ws/mirror").await;
+    ws.send_binary(&[7; 1024]).await;
+    assert_eq!(ws.recv().await.map(|f| f.payload.len()), Some(1024));
+    Ok(())
+}
+
+// --- /ws/v5/private ------------------------------------------------------------------------
+
+/// Sends `message` as the first frame and returns the reply text and close code.
+async fn first_message(
+    app: &super::helpers::TestApp,
+    message: &[u8],
+    binary: bool,
+) -> (String, u16) {
+    let mut ws = WsClient::connect(app, "/ws/v5/private").await;
+    if binary {
+        ws.send_binary(message).await;
+    } else {
+        ws.send_frame(0x81, message).await;
+    }
+    let reply = ws.recv_text().await;
+    let (code, _) = ws.expect_close().await;
+    (reply, code)
+}
+
+#[tokio::test]
+async fn login_matrix() -> TestResult {
+    let app = spawn_app_with(
+        false,
+        &[
+            "--credentials-json",
+            r#"[{"api_key":"abc","secret":"def"},{"api_key":"k2","secret":"s2","passphrase":"p2"}]"#,
+        ],
+    )
+    .await;
+    let now = now_millis();
+    let secs = (now / 1000).to_string();
+    let ms = now.to_string();
+    let fraction = format!("{}.{:03}", now / 1000, now % 1000);
+    let stale = (now / 1000 - 60).to_string();
+    let future = (now / 1000 + 60).to_string();
+    let good = [
+        login("abc", "def", "x", &secs),
+        login("abc", "def", "x", &ms),
+        login("abc", "def", "x", &fraction),
+        login("k2", "s2", "p2", &secs),
+    ];
+    for message in &good {
+        let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+        ws.send_text(message).await;
+        assert_eq!(ws.recv_text().await, OK, "{message}");
+    }
+    let bad = [
+        login("abc", "BAD", "x", &secs),
+        login("nope", "def", "x", &secs),
+        login("k2", "s2", "wrong", &secs),
+        login("abc", "def", "x", &stale),
+        login("abc", "def", "x", &future),
+        login("abc", "def", "x", "not-a-time"),
+        "{".to_owned(),
+        String::new(),
+        "[]".to_owned(),
+        r#""login""#.to_owned(),
+        r#"{"op":"subscribe","args":[]}"#.to_owned(),
+        r#"{"op":"login"}"#.to_owned(),
+        r#"{"op":"login","args":[]}"#.to_owned(),
+        r#"{"op":"login","args":{"a":1}}"#.to_owned(),
+        r#"{"op":"login","args":"x"}"#.to_owned(),
+        format!(r#"{{"op":"login","args":[{{"apiKey":"abc","timestamp":"{secs}","sign":5}}]}}"#),
+        format!(r#"{{"op":"login","args":[{{"apiKey":"abc","timestamp":"{secs}","sign":"é"}}]}}"#),
+    ];
+    for message in &bad {
+        assert_eq!(
+            first_message(&app, message.as_bytes(), false).await,
+            (FAILED.to_owned(), 1008),
+            "{message}"
+        );
+    }
+    let ok = login("abc", "def", "x", &secs);
+    assert_eq!(
+        first_message(&app, ok.as_bytes(), true).await,
+        (FAILED.to_owned(), 1003),
+        "binary login"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn private_channel_after_login() -> TestResult {
+    let app = spawn_app(false).await;
+    let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+    ws.send_text(&login(
+        "abc",
+        "def",
+        "dummy_passphrase",
+        &now_millis().to_string(),
+    ))
+    .await;
+    assert_eq!(ws.recv_text().await, OK);
+    ws.send_text("ping").await;
+    assert_eq!(ws.recv_text().await, "pong");
+    ws.send_text(r#"{"op":"order"}"#).await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"{"event":"error","msg":"Unknown op: order"}"#
+    );
+    ws.send_text(r#"{"op":"subscribe","args":[{"channel":"account"}]}"#)
+        .await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"{"event":"subscribe","arg":{"channel":"account"}}"#
+    );
+    let update: serde_json::Value = serde_json::from_str(&ws.recv_text().await)?;
+    assert_eq!(update["arg"]["channel"], "account");
+    assert!(update["data"][0]["uTime"].as_str().is_some());
+    ws.send_close(1000, "").await;
+    // Updates may be in flight; the close reply comes after them.
+    loop {
+        match ws.recv().await {
+            Some(frame) if frame.opcode == 8 => break,
+            Some(_) => continue,
+            None => panic!("no close reply"),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn private_closes_an_idle_connection() -> TestResult {
+    let app = spawn_app_with(false, &["--ws-private-idle", "0.3"]).await;
+    let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+    assert_eq!(
+        ws.expect_close().await,
+        (1000, "no message for 300ms".to_owned())
+    );
+    Ok(())
+}
+
+// --- /ws/stream, keepalive, shutdown -----------------------------------------------------
+
+#[tokio::test]
+async fn stream_sends_the_documented_format_once_a_second() -> TestResult {
+    let app = spawn_app(false).await;
+    let mut ws = WsClient::connect(&app, "/ws/stream").await;
+    let mut arrivals = Vec::new();
+    for _ in 0..3 {
+        let text = ws.recv_text().await;
+        arrivals.push(Instant::now());
+        let update: serde_json::Value = serde_json::from_str(&text)?;
+        assert_eq!(
+            update["message"],
+            "This is a periodic update from the server."
+        );
+        let ts = update["timestamp"].as_str().unwrap_or_default();
+        assert!(
+            ts.ends_with("+00:00") && ts.len() == 32 && &ts[10..11] == "T",
+            "{ts}"
+        );
+        assert!(text.starts_with(r#"{"timestamp":""#), "key order: {text}");
+    }
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        // Wide bounds: a loaded CI machine may delay one tick, but not lose the schedule.
+        assert!(
+            gap > Duration::from_millis(500) && gap < Duration::from_millis(1500),
+            "{gap:?}"
+        );
+    }
+    // The stream keeps reading: a ping is answered and a close ends it promptly.
+    ws.send_frame(0x89, b"hb").await;
+    loop {
+        match ws.recv().await {
+            Some(Frame {
+                opcode: 10,
+                payload,
+                ..
+            }) => {
+                assert_eq!(payload, b"hb");
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("no pong"),
+        }
+    }
+    ws.send_close(1000, "").await;
+    loop {
+        match ws.recv().await {
+            Some(frame) if frame.opcode == 8 => break,
+            Some(_) => continue,
+            None => panic!("no close reply"),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn keepalive_closes_with_1011_when_pongs_do_not_come() -> TestResult {
+    let app = spawn_app_with(
+        false,
+        &["--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.2"],
+    )
+    .await;
+    let mut ws = WsClient::connect(&app, "/ws/echo").await;
+    let ping = ws.recv().await.unwrap_or_else(|| panic!("EOF"));
+    assert_eq!((ping.opcode, ping.payload.len()), (9, 4));
+    // No pong: the server gives up.
+    assert_eq!(
+        ws.expect_close().await,
+        (1011, "keepalive ping timeout".to_owned())
+    );
+
+    // A client that answers stays connected across several pings.
+    let mut ws = WsClient::connect(&app, "/ws/echo").await;
+    for _ in 0..3 {
+        let ping = ws.recv().await.unwrap_or_else(|| panic!("EOF"));
+        assert_eq!(ping.opcode, 9);
+        ws.send_frame(0x8A, &ping.payload).await;
+    }
+    ws.send_text("still here").await;
+    loop {
+        let frame = ws.recv().await.unwrap_or_else(|| panic!("EOF"));
+        if frame.opcode == 1 {
+            assert_eq!(frame.text(), "Echo: still here");
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_sends_1001_to_open_sessions() -> TestResult {
+    let app = spawn_app(true).await;
+    let mut stream = WsClient::connect(&app, "/ws/stream").await;
+    let first = stream.recv_text().await;
+    assert!(first.contains("periodic update"));
+    let stopping = tokio::spawn(app.stop());
+    loop {
+        let frame = stream
+            .recv()
+            .await
+            .unwrap_or_else(|| panic!("EOF without close"));
+        if let Some(close) = frame.close() {
+            assert_eq!(close, (1001, "server shutting down".to_owned()));
+            break;
+        }
+    }
+    stream.expect_eof().await;
+    // The server finished well within its deadline once the session closed.
+    tokio::time::timeout(Duration::from_secs(5), stopping).await???;
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! A raw WebSocket client for tests: it writes masked frames byte by byte as told (so tests can
+//! break the protocol on purpose) and reports every server frame exactly as it arrived.
+
+use std::time::Duration;
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::helpers::{Io, RawResponse, TestApp};
+
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+const WAIT: Duration = Duration::from_secs(5);
+
+/// One frame from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub fin: bool,
+    pub rsv1: bool,
+    pub masked: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.payload).into_owned()
+    }
+
+    /// `(code, reason)` of a close frame.
+    pub fn close(&self) -> Option<(u16, String)> {
+        (self.opcode == 8).then(|| match &self.payload[..] {
+            [hi, lo, reason @ ..] => (
+                u16::from_be_bytes([*hi, *lo]),
+                String::from_utf8_lossy(reason).into_owned(),
+            ),
+            _ => (1005, String::new()),
+        })
+    }
+}
+
+pub struct WsClient {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+    /// The client's half of permessage-deflate, when the server agreed to it.
+    deflate: Option<(Compress, Decompress)>,
+}
+
+/// The handshake request for `path` with extra header lines.
+pub fn upgrade_request(path: &str, extra: &[&str]) -> String {
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for line in extra {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request
+}
+
+impl WsClient {
+    /// Connects and upgrades; panics unless the server answers 101.
+    pub async fn connect(app: &TestApp, path: &str) -> Self {
+        let (head, client) = Self::handshake(app, &upgrade_request(path, &[])).await;
+        assert_eq!(head.status, 101, "{head:?}");
+        client
+    }
+
+    /// Connects with permessage-deflate offered; panics unless it is agreed.
+    pub async fn connect_deflate(app: &TestApp, path: &str) -> Self {
+        let request = upgrade_request(
+            path,
+            &["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"],
+        );
+        let (head, mut client) = Self::handshake(app, &request).await;
+        assert_eq!(
+            head.header("sec-websocket-extensions"),
+            Some("permessage-deflate; server_max_window_bits=12; client_max_window_bits=12")
+        );
+        client.deflate = Some((
+            Compress::new_with_window_bits(Compression::default(), false, 12),
+            Decompress::new_with_window_bits(false, 12),
+        ));
+        client
+    }
+
+    /// Sends `request` and reads the response head; the rest stays buffered for frames.
+    pub async fn handshake(app: &TestApp, request: &str) -> (RawResponse, Self) {
+        let mut io = app
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        io.write_all(request.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        let mut client = Self {
+            io,
+            buf: Vec::new(),
+            deflate: None,
+        };
+        let head = client.read_head().await;
+        (head, client)
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let n = tokio::time::timeout(WAIT, self.io.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("no data from the server within {WAIT:?}"))
+            .unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    async fn read_head(&mut self) -> RawResponse {
+        let end = loop {
+            if let Some(pos) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break pos + 4;
+            }
+            assert!(
+                self.fill().await,
+                "connection closed before the response head"
+            );
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        self.buf.drain(..end);
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
+            .collect();
+        let length = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while self.buf.len() < length {
+            if !self.fill().await {
+                break;
+            }
+        }
+        let body = self.buf.drain(..length.min(self.buf.len())).collect();
+        RawResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends raw bytes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.io.write_all(bytes).await;
+        let _ = self.io.flush().await;
+    }
+
+    /// A masked frame with the given first byte (FIN, RSV, opcode).
+    pub fn frame_bytes(b0: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut out = vec![b0];
+        match payload.len() {
+            len @ 0..=125 => out.push(0x80 | len as u8),
+            len @ 126..=0xffff => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            len => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    pub async fn send_frame(&mut self, b0: u8, payload: &[u8]) {
+        self.send_raw(&Self::frame_bytes(b0, payload)).await;
+    }
+
+    /// A text message, compressed when deflate was agreed.
+    pub async fn send_text(&mut self, text: &str) {
+        match self.deflate.as_mut() {
+            Some((compress, _)) => {
+                let mut out = Vec::with_capacity(text.len() + 64);
+                let _ = compress.compress_vec(text.as_bytes(), &mut out, FlushCompress::Sync);
+                out.truncate(out.len().saturating_sub(4));
+                self.send_frame(0xC1, &out).await;
+            }
+            None => self.send_frame(0x81, text.as_bytes()).await,
+        }
+    }
+
+    pub async fn send_binary(&mut self, data: &[u8]) {
+        self.send_frame(0x82, data).await;
+    }
+
+    pub async fn send_close(&mut self, code: u16, reason: &str) {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        self.send_frame(0x88, &payload).await;
+    }
+
+    /// The next server frame (decompressed when RSV1 is set); `None` at EOF.
+    pub async fn recv(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((mut frame, used)) = parse(&self.buf) {
+                self.buf.drain(..used);
+                if frame.rsv1 {
+                    if let Some((_, decompress)) = self.deflate.as_mut() {
+                        let mut input = frame.payload.clone();
+                        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+                        let mut out = Vec::with_capacity(input.len() * 8 + 1024);
+                        let _ = decompress.decompress_vec(&input, &mut out, FlushDecompress::Sync);
+                        frame.payload = out;
+                    }
+                }
+                return Some(frame);
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    /// The next frame, which must be text.
+    pub async fn recv_text(&mut self) -> String {
+        let frame = self
+            .recv()
+            .await
+            .unwrap_or_else(|| panic!("EOF, expected text"));
+        assert_eq!(frame.opcode, 1, "expected text, got {frame:?}");
+        frame.text()
+    }
+
+    /// The next frame must be a close; returns its code and reason, then checks the server
+    /// closes TCP.
+    pub async fn expect_close(&mut self) -> (u16, String) {
+        let frame = self
+            .recv()
+            .await
+            .unwrap_or_else(|| panic!("EOF, expected close"));
+        let close = frame
+            .close()
+            .unwrap_or_else(|| panic!("expected close, got {frame:?}"));
+        self.expect_eof().await;
+        close
+    }
+
+    /// Answers the server's close (as a client must), then waits for the server's FIN.
+    pub async fn expect_eof(&mut self) {
+        let _ = self.send_frame_quiet().await;
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(WAIT, self.io.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "server did not close the connection");
+    }
+
+    async fn send_frame_quiet(&mut self) -> std::io::Result<()> {
+        self.io.write_all(&Self::frame_bytes(0x88, &[])).await
+    }
+}
+
+/// One unmasked server frame from the front of `buf`, and its length.
+fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
+    let [b0, b1, ..] = *buf else { return None };
+    let (len, mut at) = match b1 & 0x7f {
+        126 => (
+            usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+            4,
+        ),
+        127 => {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(buf.get(2..10)?);
+            (usize::try_from(u64::from_be_bytes(raw)).ok()?, 10)
+        }
+        len => (usize::from(len), 2),
+    };
+    let masked = b1 & 0x80 != 0;
+    if masked {
+        at += 4;
+    }
+    let payload = buf.get(at..at + len)?.to_vec();
+    Some((
+        Frame {
+            fin: b0 & 0x80 != 0,
+            rsv1: b0 & 0x40 != 0,
+            masked,
+            opcode: b0 & 0x0f,
+            payload,
+        },
+        at + len,
+    ))
+}
+
+/// The guide's `get_auth_payload`: a login signed with `secret` at `timestamp`.
+pub fn login(api_key: &str, secret: &str, passphrase: &str, timestamp: &str) -> String {
+    let sign = duplex::auth::sign(secret, timestamp);
+    format!(
+        r#"{{"op":"login","args":[{{"apiKey":"{api_key}","passphrase":"{passphrase}","timestamp":"{timestamp}","sign":"{sign}"}}]}}"#
+    )
+}
+
+/// Unix time in milliseconds, as the guide's test helper sends it.
+pub fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
