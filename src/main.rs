@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
+        let shutdown = duplex::startup::shutdown_signal();
         let running = match duplex::startup::prepare(&args).await {
             Ok(running) => running,
             Err(err) => {
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match running.serve(duplex::startup::shutdown_signal()).await {
+        match running.serve(shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("duplex: {err}");

@@ -136,31 +136,41 @@ impl Running {
     }
 }
 
-/// Completes on Ctrl+C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on Ctrl+C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal that arrives while the server starts is not lost
+/// (nor does it kill the process with the default action). Call it inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let register = |kind: SignalKind, name: &'static str| -> Option<Signal> {
+            signal(kind)
+                .map_err(|err| tracing::error!(error = %err, "cannot listen for {name}"))
+                .ok()
+        };
+        let interrupt = register(SignalKind::interrupt(), "Ctrl+C");
+        let terminate = register(SignalKind::terminate(), "SIGTERM");
+        async move {
+            let wait = |signal: Option<Signal>| async move {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => tracing::info!("Ctrl+C received"),
+                () = wait(terminate) => tracing::info!("SIGTERM received"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for Ctrl+C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl+C received"),
-        () = terminate => tracing::info!("SIGTERM received"),
+        tracing::info!("Ctrl+C received");
     }
 }

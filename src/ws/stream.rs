@@ -103,7 +103,7 @@ mod tests {
             offsets.push(start.elapsed());
         }
         // The clock is paused and advanced by tokio: exact times prove there is no drift.
-        let expected: Vec<Duration> = (0..4).map(|s| Duration::from_secs(s)).collect();
+        let expected: Vec<Duration> = (0..4).map(Duration::from_secs).collect();
         assert_eq!(offsets, expected);
 
         // A masked close (code 1000, zero mask) gets its echo and ends the session.
