@@ -8,3 +8,4 @@ mod lifespan;
 mod tls;
 mod ws;
 mod ws_client;
+mod ws_golden;
