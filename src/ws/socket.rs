@@ -28,6 +28,8 @@ pub mod code {
 
 /// How long the last step, shutting down the transport, may take.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// How long a session waits for the client's close reply when the server is shutting down.
+const SHUTDOWN_CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Buffers start this small (idle connections are cheap) and shrink back after big messages.
 const BUFFER: usize = 4 * 1024;
 const SHRINK_ABOVE: usize = 64 * 1024;
@@ -280,7 +282,11 @@ where
             }
             End::Protocol(err) => self.close(err.code, &err.reason).await,
             End::Gone => {}
-            End::Shutdown => self.close(code::GOING_AWAY, "server shutting down").await,
+            End::Shutdown => {
+                // The whole server is waiting on its slowest client here.
+                self.close_timeout = self.close_timeout.min(SHUTDOWN_CLOSE_WAIT);
+                self.close(code::GOING_AWAY, "server shutting down").await;
+            }
             End::Idle(idle) => {
                 let reason = format!("no message for {idle:?}");
                 self.close(code::NORMAL, &reason).await;

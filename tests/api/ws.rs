@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::helpers::{TestResult, spawn_app, spawn_app_with};
-use super::ws_client::{ACCEPT, Frame, WsClient, login, now_millis, upgrade_request};
+use super::ws_client::{ACCEPT, WsClient, login, now_millis, upgrade_request};
 
 const FAILED: &str = r#"{"event":"login","success":false,"message":"Authentication failed"}"#;
 const OK: &str = r#"{"event":"login","success":true}"#;
@@ -347,13 +347,7 @@ async fn private_channel_after_login() -> TestResult {
     assert!(update["data"][0]["uTime"].as_str().is_some());
     ws.send_close(1000, "").await;
     // Updates may be in flight; the close reply comes after them.
-    loop {
-        match ws.recv().await {
-            Some(frame) if frame.opcode == 8 => break,
-            Some(_) => continue,
-            None => panic!("no close reply"),
-        }
-    }
+    ws.recv_until(8).await;
     Ok(())
 }
 
@@ -400,28 +394,9 @@ async fn stream_sends_the_documented_format_once_a_second() -> TestResult {
     }
     // The stream keeps reading: a ping is answered and a close ends it promptly.
     ws.send_frame(0x89, b"hb").await;
-    loop {
-        match ws.recv().await {
-            Some(Frame {
-                opcode: 10,
-                payload,
-                ..
-            }) => {
-                assert_eq!(payload, b"hb");
-                break;
-            }
-            Some(_) => continue,
-            None => panic!("no pong"),
-        }
-    }
+    assert_eq!(ws.recv_until(10).await.payload, b"hb");
     ws.send_close(1000, "").await;
-    loop {
-        match ws.recv().await {
-            Some(frame) if frame.opcode == 8 => break,
-            Some(_) => continue,
-            None => panic!("no close reply"),
-        }
-    }
+    ws.recv_until(8).await;
     Ok(())
 }
 
@@ -449,13 +424,7 @@ async fn keepalive_closes_with_1011_when_pongs_do_not_come() -> TestResult {
         ws.send_frame(0x8A, &ping.payload).await;
     }
     ws.send_text("still here").await;
-    loop {
-        let frame = ws.recv().await.unwrap_or_else(|| panic!("EOF"));
-        if frame.opcode == 1 {
-            assert_eq!(frame.text(), "Echo: still here");
-            break;
-        }
-    }
+    assert_eq!(ws.recv_until(1).await.text(), "Echo: still here");
     Ok(())
 }
 

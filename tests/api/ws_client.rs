@@ -229,6 +229,17 @@ impl WsClient {
         }
     }
 
+    /// The next frame with `opcode`, skipping others (stream updates in flight, pings).
+    pub async fn recv_until(&mut self, opcode: u8) -> Frame {
+        loop {
+            match self.recv().await {
+                Some(frame) if frame.opcode == opcode => return frame,
+                Some(_) => continue,
+                None => panic!("EOF before a frame with opcode {opcode}"),
+            }
+        }
+    }
+
     /// The next frame, which must be text.
     pub async fn recv_text(&mut self) -> String {
         let frame = self
