@@ -1,6 +1,6 @@
 //! The real `duplex` binary: startup errors, signals, the lifespan across a process exit.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -27,12 +27,45 @@ fn sigterm_stops_gracefully_and_removes_the_data_file() -> TestResult {
         .by_ref()
         .map_while(Result::ok)
         .find(|line| line.contains("listening on"));
-    assert!(listening.is_some(), "server never said it was listening");
+    let listening = listening.ok_or("server never said it was listening")?;
     assert!(static_dir.join("data.txt").is_file());
+
+    // An open /ws/stream session must hear about the shutdown: close 1001.
+    let addr = listening
+        .rsplit("http://")
+        .next()
+        .ok_or("no address in the log line")?
+        .trim()
+        .to_owned();
+    let mut ws = std::net::TcpStream::connect(&addr)?;
+    ws.set_read_timeout(Some(Duration::from_secs(10)))?;
+    ws.write_all(crate::ws_client::upgrade_request("/ws/stream", &[]).as_bytes())?;
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // The 101 head and the first update.
+    while !seen.windows(14).any(|w| w == b"periodic updat") {
+        let n = ws.read(&mut chunk)?;
+        assert!(n > 0, "connection closed before the first update");
+        seen.extend_from_slice(&chunk[..n]);
+    }
 
     let pid = child.id().to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status()?;
     assert!(status.success());
+    // Read to EOF: the last frame must be the server's close 1001.
+    loop {
+        let n = ws.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let close = b"\x88\x16\x03\xe9server shutting down";
+    assert!(
+        seen.ends_with(close),
+        "no close 1001 at the end of {:?}",
+        String::from_utf8_lossy(&seen[seen.len().saturating_sub(40)..])
+    );
     let (exited, exit) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = exited.send(child.wait());
