@@ -68,15 +68,6 @@ impl Tasks {
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
     }
-
-    /// Tasks still running.
-    pub fn len(&self) -> usize {
-        self.tracker.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tracker.is_empty()
-    }
 }
 
 /// Request heads above this get 431 (hyper's read buffer limit; its minimum is 8 KiB).

@@ -198,13 +198,17 @@ impl App {
 /// HTTP/1.0 always closes (as the original does, even with `Connection: keep-alive`); HTTP/1.1
 /// closes when the client asks.
 fn wants_close(version: Version, headers: &HeaderMap) -> bool {
-    version < Version::HTTP_11
-        || headers.get_all(CONNECTION).iter().any(|value| {
-            value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
-        })
+    version < Version::HTTP_11 || has_token(headers, CONNECTION, "close")
+}
+
+/// Whether a comma-separated header (`Connection`, `Upgrade`) lists `token`, in any case.
+pub fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host. §3.2 and RFC 3986: the target

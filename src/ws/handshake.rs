@@ -10,8 +10,8 @@ use http::{Method, Response, StatusCode};
 use sha1::{Digest, Sha1};
 
 use super::deflate::{self, Agreement, DeflateConfig, ExtensionsSyntaxError};
-use crate::http::Body;
 use crate::http::response;
+use crate::http::{Body, has_token};
 
 /// RFC 6455 §1.3.
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -19,15 +19,7 @@ const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// Whether a request asks for a WebSocket: `Connection` has the `upgrade` token and `Upgrade`
 /// names `websocket` (any case). Anything else is plain HTTP, as in the original.
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    let has_token = |name, token: &str| {
-        headers.get_all(name).iter().any(|value| {
-            value
-                .as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-        })
-    };
-    has_token(CONNECTION, "upgrade") && has_token(UPGRADE, "websocket")
+    has_token(headers, CONNECTION, "upgrade") && has_token(headers, UPGRADE, "websocket")
 }
 
 /// A handshake the server accepts.

@@ -34,16 +34,6 @@ const SHUTDOWN_CLOSE_WAIT: Duration = Duration::from_secs(2);
 const BUFFER: usize = 4 * 1024;
 const SHRINK_ABOVE: usize = 64 * 1024;
 
-impl Message {
-    /// The text of a text message.
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Self::Text(bytes) => std::str::from_utf8(bytes).ok(),
-            Self::Binary(_) => None,
-        }
-    }
-}
-
 /// What [`Socket::next_event`] saw.
 #[derive(Debug)]
 pub enum Event {
