@@ -270,7 +270,9 @@ where
                     self.shutdown().await;
                 }
             }
-            End::Protocol(err) => self.close(err.code, &err.reason).await,
+            // RFC 6455 §7.1.7: a failed connection is closed at once, without waiting for the
+            // client's close frame (it may never come, or already have been the bad frame).
+            End::Protocol(err) => self.fail(err.code, &err.reason).await,
             End::Gone => {}
             End::Shutdown => {
                 // The whole server is waiting on its slowest client here.
@@ -281,16 +283,10 @@ where
                 let reason = format!("no message for {idle:?}");
                 self.close(code::NORMAL, &reason).await;
             }
+            // The client is unresponsive: say why, but do not wait for a reply.
             End::KeepaliveTimeout => {
-                // The client is unresponsive: say why, but do not wait for a reply.
-                self.encoder.close(
-                    &mut self.write_buf,
-                    code::INTERNAL_ERROR,
-                    "keepalive ping timeout",
-                );
-                if bounded(self.flush()).await.is_some() {
-                    self.shutdown().await;
-                }
+                self.fail(code::INTERNAL_ERROR, "keepalive ping timeout")
+                    .await;
             }
         }
     }
@@ -320,9 +316,24 @@ where
         self.shutdown().await;
     }
 
-    /// TLS `close_notify` (if TLS) and FIN, bounded in time.
+    /// Sends a close frame and closes the connection without waiting for the client's reply.
+    async fn fail(mut self, code: u16, reason: &str) {
+        self.encoder.close(&mut self.write_buf, code, reason);
+        if bounded(self.flush()).await.is_some() {
+            self.shutdown().await;
+        }
+    }
+
+    /// TLS `close_notify` (if TLS) and FIN, then whatever the client still sends is read and
+    /// dropped until it closes too (bounded): closing with unread data would send a reset that
+    /// can destroy our close frame before the client reads it.
     async fn shutdown(&mut self) {
         let _ = bounded(self.io.shutdown()).await;
+        let drain = async {
+            let mut sink = [0u8; 4096];
+            while matches!(self.io.read(&mut sink).await, Ok(n) if n > 0) {}
+        };
+        let _ = bounded(drain).await;
     }
 }
 
