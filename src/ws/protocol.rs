@@ -381,10 +381,11 @@ fn frame(out: &mut BytesMut, opcode: u8, rsv1: bool, payload: &[u8]) {
     out.put_slice(payload);
 }
 
-/// Decompresses client messages (RFC 7692 §7.2.2).
+/// Decompresses client messages (RFC 7692 §7.2.2). The zlib state (tens of KiB) is created
+/// with the first compressed message, so idle connections do not pay for it.
 #[derive(Debug)]
 struct Inflater {
-    z: Decompress,
+    z: Option<Decompress>,
     window_bits: u8,
     reset_each_message: bool,
 }
@@ -395,7 +396,7 @@ impl Inflater {
         // decodes any smaller one.
         let window_bits = agreement.client_max_window_bits.unwrap_or(15).max(9);
         Self {
-            z: Decompress::new_with_window_bits(false, window_bits),
+            z: None,
             window_bits,
             reset_each_message: agreement.client_no_context_takeover,
         }
@@ -403,24 +404,27 @@ impl Inflater {
 
     fn inflate(&mut self, input: &[u8], limit: usize) -> Result<Vec<u8>, ProtocolError> {
         let mut out = Vec::with_capacity(input.len().saturating_mul(2).clamp(64, limit + 1));
+        let window_bits = self.window_bits;
+        let z = self
+            .z
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, window_bits));
         for chunk in [input, &DEFLATE_TAIL[..]] {
             let mut consumed = 0;
             loop {
                 if out.len() == out.capacity() {
                     out.reserve(out.capacity().max(4096));
                 }
-                let before = self.z.total_in();
-                let status = self
-                    .z
+                let before = z.total_in();
+                let status = z
                     .decompress_vec(&chunk[consumed..], &mut out, FlushDecompress::Sync)
                     .map_err(|_| ProtocolError::protocol("invalid compressed data"))?;
-                consumed += usize::try_from(self.z.total_in() - before).unwrap_or(usize::MAX);
+                consumed += usize::try_from(z.total_in() - before).unwrap_or(usize::MAX);
                 if out.len() > limit {
                     return Err(ProtocolError::too_big(out.len(), limit));
                 }
                 if status == Status::StreamEnd {
                     // A final block ends the stream; the next message starts a new one.
-                    self.z = Decompress::new_with_window_bits(false, self.window_bits);
+                    self.z = None;
                     return Ok(out);
                 }
                 // Done with this chunk once it is consumed and inflate had room to spare.
@@ -430,44 +434,45 @@ impl Inflater {
             }
         }
         if self.reset_each_message {
-            self.z.reset(false);
+            z.reset(false);
         }
         Ok(out)
     }
 }
 
-/// Compresses server messages (RFC 7692 §7.2.1).
+/// Compresses server messages (RFC 7692 §7.2.1). Like [`Inflater`], the zlib state (over
+/// 100 KiB) is created with the first message.
 #[derive(Debug)]
 struct Deflater {
-    z: Compress,
+    z: Option<Compress>,
+    window_bits: u8,
     reset_each_message: bool,
 }
 
 impl Deflater {
     fn new(agreement: &Agreement) -> Self {
         Self {
-            z: Compress::new_with_window_bits(
-                Compression::default(),
-                false,
-                agreement.server_max_window_bits,
-            ),
+            z: None,
+            window_bits: agreement.server_max_window_bits,
             reset_each_message: agreement.server_no_context_takeover,
         }
     }
 
     fn deflate(&mut self, input: &[u8]) -> Vec<u8> {
+        let window_bits = self.window_bits;
+        let z = self.z.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::default(), false, window_bits)
+        });
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         let mut consumed = 0;
         loop {
             if out.len() == out.capacity() {
                 out.reserve(out.capacity().max(256));
             }
-            let before = self.z.total_in();
+            let before = z.total_in();
             // Compressing into a growing Vec with a valid stream cannot fail.
-            let _ = self
-                .z
-                .compress_vec(&input[consumed..], &mut out, FlushCompress::Sync);
-            consumed += usize::try_from(self.z.total_in() - before).unwrap_or(usize::MAX);
+            let _ = z.compress_vec(&input[consumed..], &mut out, FlushCompress::Sync);
+            consumed += usize::try_from(z.total_in() - before).unwrap_or(usize::MAX);
             if consumed >= input.len() && out.len() < out.capacity() {
                 break;
             }
@@ -476,7 +481,7 @@ impl Deflater {
             out.truncate(out.len() - DEFLATE_TAIL.len());
         }
         if self.reset_each_message {
-            self.z.reset();
+            z.reset();
         }
         out
     }
