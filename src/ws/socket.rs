@@ -147,7 +147,7 @@ where
         }
     }
 
-    /// End the connection when the client sends no frame at all (pings count) for `idle`.
+    /// End the connection when the client sends nothing at all (pings count) for `idle`.
     pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
         self.idle_timeout = idle;
     }
@@ -158,7 +158,6 @@ where
         loop {
             match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(incoming)) => {
-                    self.last_seen = Instant::now();
                     match incoming {
                         Incoming::Message(message) => return Event::Message(message),
                         Incoming::Ping(payload) => {
@@ -194,7 +193,8 @@ where
                 () = self.stop.cancelled() => return Event::End(End::Shutdown),
                 read = self.io.read_buf(&mut self.read_buf) => match read {
                     Ok(0) | Err(_) => return Event::End(End::Gone),
-                    Ok(_) => {}
+                    // Any bytes count as activity, even part of a slowly sent message.
+                    Ok(_) => self.last_seen = Instant::now(),
                 },
                 () = sleep_until_opt(idle_deadline) => {
                     if let Some(idle) = self.idle_timeout {
