@@ -9,7 +9,7 @@
 # Needs ../shared/tools/autobahn.sh next to the repository (or AUTOBAHN_SH=/path/to/it),
 # which installs the suite (Python 2.7 venv) on first use. Reports go to
 # target/autobahn/{ws,wss}/index.html. Exit status: 0 when both runs report 0 FAILED and
-# 0 UNCLEAN. Takes about 12 minutes per scheme for all cases.
+# 0 UNCLEAN. Takes about 15-20 minutes per scheme for all cases on two cores.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 autobahn="${AUTOBAHN_SH:-$repo/../shared/tools/autobahn.sh}"
