@@ -23,6 +23,18 @@ const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Close reasons fit a control frame: 125 bytes minus the 2-byte code.
 pub const MAX_CLOSE_REASON: usize = 123;
 
+/// Close codes of RFC 6455 §7.4.1 that the server sends.
+pub mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const INVALID_DATA: u16 = 1007;
+    pub const POLICY: u16 = 1008;
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    pub const INTERNAL_ERROR: u16 = 1011;
+}
+
 /// A violation of the protocol by the client: fail the connection with this close frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code} {reason}")]
@@ -34,7 +46,7 @@ pub struct ProtocolError {
 impl ProtocolError {
     fn protocol(reason: &str) -> Self {
         Self {
-            code: 1002,
+            code: code::PROTOCOL_ERROR,
             reason: reason.to_owned(),
         }
     }
@@ -42,14 +54,14 @@ impl ProtocolError {
     fn invalid_utf8() -> Self {
         // The original's 1007 carries no reason.
         Self {
-            code: 1007,
+            code: code::INVALID_DATA,
             reason: String::new(),
         }
     }
 
     fn too_big(size: usize, limit: usize) -> Self {
         Self {
-            code: 1009,
+            code: code::MESSAGE_TOO_BIG,
             reason: format!("frame with {size} bytes exceeds limit of {limit} bytes"),
         }
     }

@@ -14,17 +14,10 @@ use super::WsSettings;
 use super::deflate::Agreement;
 pub use super::protocol::Message;
 use super::protocol::{
-    Decoder, Encoder, Incoming, OP_BINARY, OP_PING, OP_PONG, OP_TEXT, ProtocolError,
+    Decoder, Encoder, Incoming, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ProtocolError,
 };
 
-/// Close codes of RFC 6455 §7.4.1 that sessions use.
-pub mod code {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    pub const POLICY: u16 = 1008;
-    pub const INTERNAL_ERROR: u16 = 1011;
-}
+pub use super::protocol::code;
 
 /// How long the last step, shutting down the transport, may take.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -165,11 +158,8 @@ where
                         }
                         Incoming::Pong(payload) => self.keepalive.on_pong(&payload),
                         Incoming::Close(code, payload) => {
-                            self.encoder.control(
-                                &mut self.write_buf,
-                                super::protocol::OP_CLOSE,
-                                &payload,
-                            );
+                            self.encoder
+                                .control(&mut self.write_buf, OP_CLOSE, &payload);
                             return Event::End(End::ClientClosed(code));
                         }
                     }
