@@ -2,10 +2,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
-
-use std::sync::Arc;
 
 use crate::auth::{Credentials, CredentialsError};
 use crate::config::{ServeArgs, TlsSource};

@@ -114,9 +114,10 @@ impl App {
         let closing = wants_close(parts.version, &parts.headers);
         let mut response = match check_head(&parts) {
             Err(()) => bad_request(),
-            Ok(()) if ws::is_upgrade(&parts.headers) => {
+            Ok(()) if ws::is_upgrade_request(&parts.headers) => {
                 let path = decode_path(parts.uri.path()).into_owned();
                 let response = ws::upgrade(&mut parts, &path, &self.ws, &self.tasks);
+                // A 101 leaves HTTP: no `connection: close`, no HTTP/1.0 status line.
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     return response;
                 }

@@ -16,11 +16,12 @@ pub mod stream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::Response;
 use http::request::Parts;
-use http::{HeaderMap, Response};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+pub use handshake::is_upgrade_request;
 pub use socket::{End, Event, Message, Socket};
 
 use crate::auth::Credentials;
@@ -91,11 +92,6 @@ impl WsRoute {
             Self::Mirror => "mirror",
         }
     }
-}
-
-/// Whether a request is a WebSocket upgrade (then [`upgrade`] answers it, whatever the path).
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    handshake::is_upgrade_request(headers)
 }
 
 /// Answers an upgrade request on the decoded `path`: 403 for a path that is not a WebSocket
