@@ -280,6 +280,22 @@ pub fn sign(secret: &str, timestamp: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// The guide's `get_auth_payload` as `json.dumps` prints it (`", "` and `": "` separators):
+/// `{"op": "login", "args": [{"apiKey": ..., "passphrase": ..., "timestamp": ..., "sign": ...}]}`,
+/// signed with `secret` at `timestamp`.
+pub fn login_request(api_key: &str, secret: &str, passphrase: &str, timestamp: &str) -> String {
+    // serde_json escapes like json.dumps for these ASCII-safe fields; non-ASCII stays raw where
+    // Python would write \uXXXX, which parses to the same string.
+    let quote = |text: &str| serde_json::Value::from(text).to_string();
+    format!(
+        "{{\"op\": \"login\", \"args\": [{{\"apiKey\": {}, \"passphrase\": {}, \"timestamp\": {}, \"sign\": {}}}]}}",
+        quote(api_key),
+        quote(passphrase),
+        quote(timestamp),
+        quote(&sign(secret, timestamp)),
+    )
+}
+
 /// Unix seconds (with or without a fraction) or milliseconds, within [`FRESHNESS`] of `now`.
 fn check_freshness(timestamp: &str, now: SystemTime) -> Result<(), LoginError> {
     let value: f64 = timestamp
@@ -328,6 +344,23 @@ mod tests {
         assert_eq!(
             sign("def", "1700000000000"),
             "R5i17IIC70wDSc2V77oJIrkuUo+V2HH3UWv9CwzU6fQ="
+        );
+    }
+
+    #[test]
+    fn login_request_is_the_guides_payload_and_verifies() {
+        // python3 -c 'import json; print(json.dumps({"op": "login", "args": [{"apiKey": "abc",
+        //   "passphrase": "pw", "timestamp": "1700000000000", "sign": "R5i1..."}]}))'
+        let request = login_request("abc", "def", "pw", "1700000000000");
+        assert_eq!(
+            request,
+            r#"{"op": "login", "args": [{"apiKey": "abc", "passphrase": "pw", "timestamp": "1700000000000", "sign": "R5i17IIC70wDSc2V77oJIrkuUo+V2HH3UWv9CwzU6fQ="}]}"#
+        );
+        let ts = (NOW_SECS * 1000).to_string();
+        let request = login_request("abc", "def", "pw", &ts);
+        assert_eq!(
+            Credentials::demo().verify(&request, now()),
+            Ok("abc".to_owned())
         );
     }
 

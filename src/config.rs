@@ -31,16 +31,155 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Write a self-signed cert.pem and key.pem, like the guide's gen_certs.sh.
+    Cert(CertArgs),
+    /// Talk to a duplex (or the FastAPI original) server: the guide's manual_ws_client.py and
+    /// curl commands.
+    Client(ClientArgs),
+}
+
+/// What `duplex` was asked to do.
+#[derive(Debug)]
+pub enum Action {
+    Serve(ServeArgs),
+    Cert(CertArgs),
+    Client(ClientArgs),
 }
 
 impl Cli {
-    /// The `serve` arguments, whether or not the subcommand was spelled out.
+    /// The chosen subcommand; `serve` when none was spelled out.
+    pub fn into_action(self) -> Action {
+        match self.command {
+            Some(Command::Serve(args)) => Action::Serve(args),
+            Some(Command::Cert(args)) => Action::Cert(args),
+            Some(Command::Client(args)) => Action::Client(args),
+            None => Action::Serve(self.serve),
+        }
+    }
+
+    /// The `serve` arguments, whether or not the subcommand was spelled out (their defaults
+    /// when another subcommand was chosen).
     pub fn into_serve(self) -> ServeArgs {
         match self.command {
             Some(Command::Serve(args)) => args,
-            None => self.serve,
+            _ => self.serve,
         }
     }
+}
+
+/// Options of `duplex cert`.
+#[derive(Debug, Clone, Args)]
+pub struct CertArgs {
+    /// Directory to write cert.pem and key.pem into (created if missing).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out_dir: PathBuf,
+
+    /// An RSA 4096 key instead of ED25519, like gen_certs_legacy.sh (for strict browsers).
+    #[arg(long)]
+    pub rsa: bool,
+
+    /// Days the certificate is valid.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub days: u32,
+
+    /// Another DNS name or IP address for the certificate, besides localhost and 127.0.0.1
+    /// (repeatable).
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
+
+    /// Replace existing cert.pem / key.pem.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options of `duplex client`. The connection options are accepted before or after the
+/// command (`duplex client -k get /status` = `duplex client get /status -k`).
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    #[command(subcommand)]
+    pub command: ClientCommand,
+
+    /// Do not verify the server's certificate (like curl -k).
+    #[arg(short = 'k', long, global = true)]
+    pub insecure: bool,
+
+    /// Trust the certificates in this PEM file (instead of the system's) when verifying.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Seconds allowed for connecting, the TLS handshake and the HTTP exchange or upgrade.
+    #[arg(long, global = true, default_value = "10", value_name = "SECONDS",
+          value_parser = parse_seconds)]
+    pub timeout: Duration,
+}
+
+/// What `duplex client` does. URL arguments take a full URL (http, https, ws, wss) or a path
+/// on https://localhost:8000 / wss://localhost:8000.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClientCommand {
+    /// Send each line typed (or piped) to /ws/echo and print the reply.
+    Echo {
+        /// [default: wss://localhost:8000/ws/echo]
+        url: Option<String>,
+        /// Do not offer permessage-deflate.
+        #[arg(long)]
+        no_compression: bool,
+    },
+    /// Print the messages of /ws/stream as they arrive; Ctrl+C closes with 1000.
+    Stream {
+        /// [default: wss://localhost:8000/ws/stream]
+        url: Option<String>,
+        /// Close (1000) after this many messages.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Do not offer permessage-deflate.
+        #[arg(long)]
+        no_compression: bool,
+    },
+    /// Log in to /ws/v5/private with a signed request, like the guide's script.
+    Private {
+        /// [default: wss://localhost:8000/ws/v5/private]
+        url: Option<String>,
+        #[arg(long, env = "DUPLEX_API_KEY", default_value = crate::auth::DEMO_API_KEY)]
+        api_key: String,
+        #[arg(long, env = "DUPLEX_SECRET", default_value = crate::auth::DEMO_SECRET,
+              hide_env_values = true, hide_default_value = true)]
+        secret: String,
+        /// Sent as given; the guide's script sends "pw".
+        #[arg(
+            long,
+            env = "DUPLEX_PASSPHRASE",
+            default_value = "pw",
+            hide_env_values = true
+        )]
+        passphrase: String,
+    },
+    /// GET a URL and print the body (like curl).
+    Get(HttpArgs),
+    /// POST a JSON body and print the response body (like curl --json).
+    Post {
+        #[command(flatten)]
+        http: HttpArgs,
+        /// The request body, sent with content-type: application/json.
+        #[arg(long, value_name = "JSON")]
+        json: String,
+    },
+}
+
+/// What `get` and `post` share.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// A path like /status, or a full URL.
+    pub url: String,
+    /// Print the status line and headers too (like curl -i).
+    #[arg(short = 'i', long)]
+    pub include: bool,
+    /// Exit with 22 on a 4xx or 5xx answer (like curl -f); the body is still printed.
+    #[arg(short = 'f', long)]
+    pub fail: bool,
+    /// An extra request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
 }
 
 /// Options of `duplex serve`.

@@ -12,8 +12,10 @@
 //! - [`ws`]: the WebSocket endpoints: handshake, permessage-deflate negotiation, sessions.
 //! - [`auth`]: the OKX-style login of `/ws/v5/private` (HMAC, freshness, credentials).
 //! - [`startup`]: wires the above together for `duplex serve`.
+//! - [`client`]: `duplex client`, the HTTP and WebSocket client the tests and benchmarks use.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod lifespan;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use duplex::config::Cli;
+use duplex::config::{Action, CertArgs, Cli, ClientArgs, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -16,7 +16,14 @@ fn main() -> ExitCode {
         .init();
     duplex::tls::install_crypto_provider();
 
-    let args = cli.into_serve();
+    match cli.into_action() {
+        Action::Serve(args) => serve(&args),
+        Action::Cert(args) => cert(&args),
+        Action::Client(args) => client(args),
+    }
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = args.workers {
         runtime.worker_threads(usize::from(workers));
@@ -30,7 +37,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         let shutdown = duplex::startup::shutdown_signal();
-        let running = match duplex::startup::prepare(&args).await {
+        let running = match duplex::startup::prepare(args).await {
             Ok(running) => running,
             Err(err) => {
                 eprintln!("duplex: {err}");
@@ -45,4 +52,38 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+fn cert(args: &CertArgs) -> ExitCode {
+    match duplex::tls::cert_command(args) {
+        Ok(report) => {
+            use std::io::Write;
+            // The report is the command's output, not a log line.
+            match std::io::stdout().write_all(report.as_bytes()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
+        Err(err) => {
+            eprintln!("duplex cert: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client(args: ClientArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("duplex client: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let status = runtime.block_on(duplex::client::cli::run(args));
+    // A pending read of stdin (echo, interrupted) must not keep the process alive.
+    runtime.shutdown_background();
+    ExitCode::from(status)
 }

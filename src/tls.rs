@@ -43,6 +43,10 @@ pub enum TlsError {
     },
     #[error("cannot generate a certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("{} exists; pass --force to replace it", path.display())]
+    Exists { path: PathBuf },
+    #[error("`{host}` cannot go into a certificate: {reason}")]
+    BadHost { host: String, reason: String },
 }
 
 /// Installs aws-lc-rs as rustls' process-wide provider. rustls panics at the first handshake when
@@ -121,43 +125,52 @@ pub fn dev_cert(dir: &Path) -> Result<LoadedCert, TlsError> {
     let cert_path = dir.join(DEV_CERT_FILE);
     let key_path = dir.join(DEV_KEY_FILE);
     if !cert_path.exists() || !key_path.exists() {
-        let (cert_pem, key_pem) = generate_self_signed(&[], DEV_CERT_DAYS)?;
-        std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        write_private(&key_path, key_pem.as_bytes())?;
-        std::fs::write(&cert_path, cert_pem).map_err(|source| TlsError::Write {
-            path: cert_path.clone(),
-            source,
-        })?;
+        let generated = generate_self_signed(KeyKind::Ed25519, &[], DEV_CERT_DAYS)?;
+        create_dir(dir)?;
+        write_private(&key_path, generated.key_pem.as_bytes(), true)?;
+        write_public(&cert_path, generated.cert_pem.as_bytes(), true)?;
         tracing::info!(path = %cert_path.display(), "generated a self-signed development certificate");
     }
     load(&cert_path, &key_path)
 }
 
-/// A self-signed ED25519 certificate like the guide's `openssl req -x509 -newkey ed25519
-/// -subj /CN=localhost -addext "subjectAltName = DNS:localhost,IP:127.0.0.1"`, plus `extra_hosts`.
-/// Returns `(cert_pem, key_pem)`.
+/// The key algorithm of a generated certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ED25519, like the guide's `gen_certs.sh`.
+    Ed25519,
+    /// RSA 4096 with SHA-256, like `gen_certs_legacy.sh`: for clients that reject ED25519.
+    Rsa4096,
+}
+
+/// A generated certificate and its key, PEM-encoded.
+#[derive(Debug)]
+pub struct SelfSigned {
+    pub cert_pem: String,
+    /// PKCS#8, as `openssl req -nodes` writes it.
+    pub key_pem: String,
+    pub fingerprint: String,
+}
+
+/// A self-signed certificate like the guide's `openssl req -x509 -newkey ed25519 -sha256
+/// -subj /CN=localhost -addext "subjectAltName = DNS:localhost,IP:127.0.0.1"`, plus
+/// `extra_hosts` (DNS names or IP addresses), valid from now for `days`.
 ///
 /// # Errors
-/// [`TlsError::Generate`] when rcgen refuses the parameters.
+/// [`TlsError::BadHost`] for a name a certificate cannot hold; [`TlsError::Generate`] when
+/// key generation fails.
 pub fn generate_self_signed(
+    kind: KeyKind,
     extra_hosts: &[String],
     days: i64,
-) -> Result<(String, String), TlsError> {
+) -> Result<SelfSigned, TlsError> {
     use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
-    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
     let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
     params
         .subject_alt_names
         .push(SanType::IpAddress([127, 0, 0, 1].into()));
     for host in extra_hosts {
-        let san = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(host.clone().try_into()?),
-        };
-        params.subject_alt_names.push(san);
+        params.subject_alt_names.push(san(host)?);
     }
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, "localhost");
@@ -165,24 +178,173 @@ pub fn generate_self_signed(
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now;
     params.not_after = now + time::Duration::days(days);
+    let key = match kind {
+        KeyKind::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519)?,
+        KeyKind::Rsa4096 => {
+            KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)?
+        }
+    };
     let cert = params.self_signed(&key)?;
-    Ok((cert.pem(), key.serialize_pem()))
+    Ok(SelfSigned {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        fingerprint: fingerprint(cert.der()),
+    })
 }
 
-/// Writes a private key readable by its owner only.
-fn write_private(path: &Path, contents: &[u8]) -> Result<(), TlsError> {
+/// A subject alternative name: an IP address if it parses as one, else a DNS name.
+fn san(host: &str) -> Result<rcgen::SanType, TlsError> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(rcgen::SanType::IpAddress(ip));
+    }
+    let bad = |reason: &str| TlsError::BadHost {
+        host: host.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let labels_ok = host.split('.').enumerate().all(|(i, label)| {
+        (i == 0 && label == "*")
+            || (!label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    });
+    if host.is_empty() || host.len() > 253 || !labels_ok {
+        return Err(bad(
+            "expected a DNS name (letters, digits, hyphens, dots) or an IP address",
+        ));
+    }
+    host.to_owned()
+        .try_into()
+        .map(rcgen::SanType::DnsName)
+        .map_err(|err: rcgen::Error| bad(&err.to_string()))
+}
+
+/// What `duplex cert` wrote.
+#[derive(Debug)]
+pub struct WrittenCert {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub fingerprint: String,
+}
+
+/// `duplex cert`: generates a certificate and writes `cert.pem` and `key.pem` (mode 0600)
+/// into `dir`, refusing to replace either file unless `force`.
+///
+/// # Errors
+/// [`TlsError::Exists`] naming the file in the way; generation and write errors.
+pub fn write_cert_files(
+    dir: &Path,
+    kind: KeyKind,
+    extra_hosts: &[String],
+    days: u32,
+    force: bool,
+) -> Result<WrittenCert, TlsError> {
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    if !force {
+        for path in [&cert_path, &key_path] {
+            if path.exists() {
+                return Err(TlsError::Exists { path: path.clone() });
+            }
+        }
+    }
+    let generated = generate_self_signed(kind, extra_hosts, i64::from(days))?;
+    create_dir(dir)?;
+    write_private(&key_path, generated.key_pem.as_bytes(), force)?;
+    write_public(&cert_path, generated.cert_pem.as_bytes(), force)?;
+    Ok(WrittenCert {
+        cert_path,
+        key_path,
+        fingerprint: generated.fingerprint,
+    })
+}
+
+/// `duplex cert`: writes the files and describes them, one fact per line.
+///
+/// # Errors
+/// As [`write_cert_files`].
+pub fn cert_command(args: &crate::config::CertArgs) -> Result<String, TlsError> {
+    let kind = if args.rsa {
+        KeyKind::Rsa4096
+    } else {
+        KeyKind::Ed25519
+    };
+    let written = write_cert_files(&args.out_dir, kind, &args.hosts, args.days, args.force)?;
+    let mut names = vec!["DNS:localhost".to_owned(), "IP:127.0.0.1".to_owned()];
+    names.extend(
+        args.hosts
+            .iter()
+            .map(|host| match host.parse::<std::net::IpAddr>() {
+                Ok(_) => format!("IP:{host}"),
+                Err(_) => format!("DNS:{host}"),
+            }),
+    );
+    let key = match kind {
+        KeyKind::Ed25519 => "ED25519",
+        KeyKind::Rsa4096 => "RSA 4096, SHA-256",
+    };
+    Ok(format!(
+        "certificate: {} ({key}, CN=localhost, {}, valid {} days)\n\
+         private key: {} (mode 0600)\n\
+         SHA-256 fingerprint: {}\n",
+        written.cert_path.display(),
+        names.join(", "),
+        args.days,
+        written.key_path.display(),
+        written.fingerprint,
+    ))
+}
+
+fn create_dir(dir: &Path) -> Result<(), TlsError> {
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes a private key readable by its owner only; an existing file (`replace`) is cut to
+/// that mode before the key goes in.
+fn write_private(path: &Path, contents: &[u8], replace: bool) -> Result<(), TlsError> {
+    write_file(path, contents, replace, 0o600)
+}
+
+fn write_public(path: &Path, contents: &[u8], replace: bool) -> Result<(), TlsError> {
+    write_file(path, contents, replace, 0o644)
+}
+
+fn write_file(path: &Path, contents: &[u8], replace: bool, mode: u32) -> Result<(), TlsError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        // Never through a file (or symlink) that appeared since the check.
+        options.create_new(true);
+    }
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut file| file.write_all(contents))
-        .map_err(|source| TlsError::Write {
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let write_error = |source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = options.open(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => TlsError::Exists {
             path: path.to_path_buf(),
-            source,
-        })
+        },
+        _ => write_error(source),
+    })?;
+    // `mode` applies to new files only; a replaced key must not keep a wider mode.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(write_error)?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    file.write_all(contents).map_err(write_error)
 }
 
 /// SHA-256 fingerprint of a DER certificate, `AB:CD:...`.
@@ -220,11 +382,11 @@ mod tests {
     fn a_key_from_another_certificate_is_a_mismatch() -> Result<(), Box<dyn std::error::Error>> {
         install_crypto_provider();
         let dir = tempfile::tempdir()?;
-        let (cert_a, _) = generate_self_signed(&[], 1)?;
-        let (_, key_b) = generate_self_signed(&[], 1)?;
+        let a = generate_self_signed(KeyKind::Ed25519, &[], 1)?;
+        let b = generate_self_signed(KeyKind::Ed25519, &[], 1)?;
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert, cert_a)?;
-        std::fs::write(&key, key_b)?;
+        std::fs::write(&cert, a.cert_pem)?;
+        std::fs::write(&key, b.key_pem)?;
         let err = load(&cert, &key).err().ok_or("mismatched pair accepted")?;
         assert!(matches!(err, TlsError::KeyMismatch { .. }), "{err}");
         Ok(())

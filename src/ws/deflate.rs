@@ -129,6 +129,79 @@ fn accept(params: &[(&str, Option<String>)], config: DeflateConfig) -> Option<Ag
     })
 }
 
+/// What `duplex client` offers, like Python `websockets`' client: deflate, and any client
+/// window the server picks.
+pub const CLIENT_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
+/// A server answered [`CLIENT_OFFER`] with something RFC 7692 §7.1 tells a client to refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unacceptable Sec-WebSocket-Extensions from the server: {0}")]
+pub struct ResponseError(String);
+
+/// The client's reading of the server's `Sec-WebSocket-Extensions` lines: `None` when the
+/// server declined compression.
+///
+/// # Errors
+/// A syntax error, an extension that was not offered, a repeated or unknown parameter, or a
+/// window size out of range.
+pub fn accept_response<'a>(
+    header_lines: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<Agreement>, ResponseError> {
+    let mut extensions = Vec::new();
+    for line in header_lines {
+        extensions.extend(
+            parse_extension_list(line.trim()).map_err(|err| ResponseError(err.to_string()))?,
+        );
+    }
+    let ((name, params), rest) = match extensions.split_first() {
+        None => return Ok(None),
+        Some(first) => first,
+    };
+    if *name != "permessage-deflate" || !rest.is_empty() {
+        return Err(ResponseError(format!(
+            "only permessage-deflate was offered, once; got {}",
+            extensions
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut agreement = Agreement {
+        response: String::new(),
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        client_max_window_bits: None,
+    };
+    let (mut server_bits_seen, mut client_bits_seen) = (false, false);
+    for (param, value) in params {
+        let bad = || ResponseError(format!("bad parameter {param}"));
+        match (*param, value.as_deref()) {
+            ("server_no_context_takeover", None) if !agreement.server_no_context_takeover => {
+                agreement.server_no_context_takeover = true;
+            }
+            ("client_no_context_takeover", None) if !agreement.client_no_context_takeover => {
+                agreement.client_no_context_takeover = true;
+            }
+            ("server_max_window_bits", value) if !server_bits_seen => {
+                server_bits_seen = true;
+                agreement.server_max_window_bits = window_bits(value).ok_or_else(bad)?;
+            }
+            ("client_max_window_bits", value) if !client_bits_seen => {
+                client_bits_seen = true;
+                // zlib cannot compress with a 256-byte window, so 8 is refused.
+                let bits = window_bits(value)
+                    .filter(|bits| *bits >= 9)
+                    .ok_or_else(bad)?;
+                agreement.client_max_window_bits = Some(bits);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(Some(agreement))
+}
+
 /// `8` to `15`, written plainly (RFC 7692 §7.1.2: no leading zeros, no sign).
 fn window_bits(value: Option<&str>) -> Option<u8> {
     match value? {
@@ -348,6 +421,36 @@ mod tests {
                 .as_deref(),
             Some("permessage-deflate; server_max_window_bits=12; client_max_window_bits=9")
         );
+    }
+
+    #[test]
+    fn the_client_reads_the_servers_answer() {
+        let agreement = accept_response([
+            "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+        ]);
+        assert_eq!(
+            agreement.map(|a| a.map(|a| (a.server_max_window_bits, a.client_max_window_bits))),
+            Ok(Some((12, Some(12))))
+        );
+        assert_eq!(accept_response([]), Ok(None));
+        let agreement = accept_response(["permessage-deflate; server_no_context_takeover"]);
+        assert!(
+            agreement.is_ok_and(|a| a.is_some_and(|a| a.server_no_context_takeover
+                && a.server_max_window_bits == 15
+                && a.client_max_window_bits.is_none()))
+        );
+        for bad in [
+            "x-webkit-deflate-frame",
+            "permessage-deflate, permessage-deflate",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; client_max_window_bits=8",
+            "permessage-deflate; client_max_window_bits",
+            "permessage-deflate; foo",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "permessage-deflate;",
+        ] {
+            assert!(accept_response([bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! RFC 6455 framing and RFC 7692 compression, without I/O: [`Decoder`] turns the client's bytes
-//! into messages and control frames, [`Encoder`] turns the server's messages into frames.
+//! RFC 6455 framing and RFC 7692 compression, without I/O: [`Decoder`] turns the peer's bytes
+//! into messages and control frames, [`Encoder`] turns our messages into frames. Both work for
+//! either [`Role`]: the server (unmasked out, masked in) and `duplex client` (the reverse).
 //!
 //! Every violation is a [`ProtocolError`] carrying the close code and the original's reason
 //! text (1002 protocol error, 1007 invalid UTF-8, 1009 too big). Text is checked as fragments
@@ -22,6 +23,14 @@ const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
 /// Close reasons fit a control frame: 125 bytes minus the 2-byte code.
 pub const MAX_CLOSE_REASON: usize = 123;
+
+/// Which end of the connection we are: it decides who masks (RFC 6455 §5.1) and which
+/// permessage-deflate parameters apply to which direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Client,
+}
 
 /// Close codes of RFC 6455 §7.4.1 that the server sends.
 pub mod code {
@@ -74,7 +83,7 @@ pub enum Message {
     Binary(Bytes),
 }
 
-/// One unit from the client.
+/// One unit from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
     Message(Message),
@@ -94,19 +103,22 @@ struct Partial {
     checked: usize,
 }
 
-/// Client-to-server direction.
+/// The peer-to-us direction.
 #[derive(Debug)]
 pub struct Decoder {
+    /// Frames from a client are masked, frames from a server are not.
+    expect_masked: bool,
     max_message: usize,
     inflater: Option<Inflater>,
     partial: Option<Partial>,
 }
 
 impl Decoder {
-    pub fn new(max_message: usize, deflate: Option<&Agreement>) -> Self {
+    pub fn new(role: Role, max_message: usize, deflate: Option<&Agreement>) -> Self {
         Self {
+            expect_masked: role == Role::Server,
             max_message,
-            inflater: deflate.map(Inflater::new),
+            inflater: deflate.map(|agreement| Inflater::new(role, agreement)),
             partial: None,
         }
     }
@@ -156,7 +168,8 @@ impl Decoder {
         if rsv1 && (control || opcode == OP_CONTINUATION || self.inflater.is_none()) {
             return Err(ProtocolError::protocol("reserved bits must be 0"));
         }
-        if b1 & 0x80 == 0 {
+        let masked = b1 & 0x80 != 0;
+        if masked != self.expect_masked {
             return Err(ProtocolError::protocol("incorrect masking"));
         }
         let (len, header) = match len7 {
@@ -183,11 +196,15 @@ impl Decoder {
                 return Err(ProtocolError::too_big(total, self.max_message));
             }
         }
-        let Some(mask) = buf.get(header..header + 4) else {
-            return Ok(None);
+        let mask = if masked {
+            let Some(&[a, b, c, d]) = buf.get(header..header + 4) else {
+                return Ok(None);
+            };
+            Some([a, b, c, d])
+        } else {
+            None
         };
-        let mask = [mask[0], mask[1], mask[2], mask[3]];
-        let start = header + 4;
+        let start = header + if masked { 4 } else { 0 };
         if buf.len() < start + len {
             // Room for the next read, not for the whole frame: a client announcing a huge frame
             // must send it before we hold memory for it.
@@ -196,7 +213,9 @@ impl Decoder {
         }
         buf.advance(start);
         let mut payload = buf.split_to(len);
-        unmask(&mut payload, mask);
+        if let Some(mask) = mask {
+            apply_mask(&mut payload, mask);
+        }
         Ok(Some(RawFrame {
             fin,
             rsv1,
@@ -279,8 +298,9 @@ struct RawFrame {
     payload: BytesMut,
 }
 
-/// XORs the client's masking key over the payload, eight bytes at a time.
-fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+/// XORs a masking key over the payload, eight bytes at a time (masking and unmasking are the
+/// same operation).
+fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
     let wide = u64::from_ne_bytes([
         mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
     ]);
@@ -333,16 +353,19 @@ fn close_frame(payload: Bytes) -> Result<Incoming, ProtocolError> {
     }
 }
 
-/// Server-to-client direction: unmasked, unfragmented frames, compressed when negotiated.
+/// The us-to-peer direction: unfragmented frames, compressed when negotiated, masked with a
+/// fresh random key per frame in the client role.
 #[derive(Debug)]
 pub struct Encoder {
+    mask: bool,
     deflater: Option<Deflater>,
 }
 
 impl Encoder {
-    pub fn new(deflate: Option<&Agreement>) -> Self {
+    pub fn new(role: Role, deflate: Option<&Agreement>) -> Self {
         Self {
-            deflater: deflate.map(Deflater::new),
+            mask: role == Role::Client,
+            deflater: deflate.map(|agreement| Deflater::new(role, agreement)),
         }
     }
 
@@ -351,15 +374,20 @@ impl Encoder {
         match self.deflater.as_mut() {
             Some(deflater) => {
                 let compressed = deflater.deflate(payload);
-                frame(out, opcode, true, &compressed);
+                self.frame(out, 0x80 | 0x40 | opcode, &compressed);
             }
-            None => frame(out, opcode, false, payload),
+            None => self.frame(out, 0x80 | opcode, payload),
         }
     }
 
     /// Appends a control frame (`payload` at most 125 bytes).
     pub fn control(&mut self, out: &mut BytesMut, opcode: u8, payload: &[u8]) {
-        frame(out, opcode, false, &payload[..payload.len().min(125)]);
+        self.frame(out, 0x80 | opcode, &payload[..payload.len().min(125)]);
+    }
+
+    fn frame(&self, out: &mut BytesMut, first_byte: u8, payload: &[u8]) {
+        let mask = self.mask.then(rand::random::<[u8; 4]>);
+        write_frame(out, first_byte, mask, payload);
     }
 
     /// Appends a close frame with `code` and `reason` (cut at a character boundary to fit).
@@ -371,29 +399,40 @@ impl Encoder {
         let mut payload = Vec::with_capacity(2 + end);
         payload.extend_from_slice(&code.to_be_bytes());
         payload.extend_from_slice(&reason.as_bytes()[..end]);
-        frame(out, OP_CLOSE, false, &payload);
+        self.frame(out, 0x80 | OP_CLOSE, &payload);
     }
 }
 
-/// One FIN frame with the shortest length encoding.
-fn frame(out: &mut BytesMut, opcode: u8, rsv1: bool, payload: &[u8]) {
-    out.reserve(10 + payload.len());
-    out.put_u8(0x80 | if rsv1 { 0x40 } else { 0 } | opcode);
+/// Appends one frame: `first_byte` (FIN, RSV bits and opcode, taken as given so tests can
+/// build invalid frames too), the shortest length encoding, and the payload, masked with
+/// `mask` if there is one.
+pub fn write_frame(out: &mut BytesMut, first_byte: u8, mask: Option<[u8; 4]>, payload: &[u8]) {
+    out.reserve(14 + payload.len());
+    out.put_u8(first_byte);
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     match payload.len() {
-        len @ 0..=125 => out.put_u8(len as u8),
+        len @ 0..=125 => out.put_u8(mask_bit | len as u8),
         len @ 126..=0xffff => {
-            out.put_u8(126);
+            out.put_u8(mask_bit | 126);
             out.put_u16(len as u16);
         }
         len => {
-            out.put_u8(127);
+            out.put_u8(mask_bit | 127);
             out.put_u64(len as u64);
         }
     }
-    out.put_slice(payload);
+    match mask {
+        Some(mask) => {
+            out.put_slice(&mask);
+            let start = out.len();
+            out.put_slice(payload);
+            apply_mask(&mut out[start..], mask);
+        }
+        None => out.put_slice(payload),
+    }
 }
 
-/// Decompresses client messages (RFC 7692 §7.2.2). The zlib state (tens of KiB) is created
+/// Decompresses the peer's messages (RFC 7692 §7.2.2). The zlib state (tens of KiB) is created
 /// with the first compressed message, so idle connections do not pay for it.
 #[derive(Debug)]
 struct Inflater {
@@ -403,14 +442,23 @@ struct Inflater {
 }
 
 impl Inflater {
-    fn new(agreement: &Agreement) -> Self {
-        // The client compresses with at most `client_max_window_bits`; a 15-bit window
-        // decodes any smaller one.
-        let window_bits = agreement.client_max_window_bits.unwrap_or(15).max(9);
+    fn new(role: Role, agreement: &Agreement) -> Self {
+        // The peer compresses with at most its max window; without a promise, a 15-bit window
+        // decodes any. zlib has no raw 8-bit inflate window; 9 decodes 8.
+        let (window_bits, reset_each_message) = match role {
+            Role::Server => (
+                agreement.client_max_window_bits.unwrap_or(15),
+                agreement.client_no_context_takeover,
+            ),
+            Role::Client => (
+                agreement.server_max_window_bits,
+                agreement.server_no_context_takeover,
+            ),
+        };
         Self {
             z: None,
-            window_bits,
-            reset_each_message: agreement.client_no_context_takeover,
+            window_bits: window_bits.max(9),
+            reset_each_message,
         }
     }
 
@@ -452,7 +500,7 @@ impl Inflater {
     }
 }
 
-/// Compresses server messages (RFC 7692 §7.2.1). Like [`Inflater`], the zlib state (over
+/// Compresses our messages (RFC 7692 §7.2.1). Like [`Inflater`], the zlib state (over
 /// 100 KiB) is created with the first message.
 #[derive(Debug)]
 struct Deflater {
@@ -462,11 +510,23 @@ struct Deflater {
 }
 
 impl Deflater {
-    fn new(agreement: &Agreement) -> Self {
+    fn new(role: Role, agreement: &Agreement) -> Self {
+        let (window_bits, reset_each_message) = match role {
+            Role::Server => (
+                agreement.server_max_window_bits,
+                agreement.server_no_context_takeover,
+            ),
+            Role::Client => (
+                agreement.client_max_window_bits.unwrap_or(15),
+                agreement.client_no_context_takeover,
+            ),
+        };
         Self {
             z: None,
-            window_bits: agreement.server_max_window_bits,
-            reset_each_message: agreement.server_no_context_takeover,
+            // Negotiation never agrees to 8 for the side we compress (zlib cannot); clamp so
+            // flate2's range check can never panic.
+            window_bits: window_bits.clamp(9, 15),
+            reset_each_message,
         }
     }
 
@@ -505,22 +565,9 @@ mod tests {
 
     /// A masked client frame.
     fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut out = vec![b0];
-        match payload.len() {
-            len @ 0..=125 => out.push(0x80 | len as u8),
-            len @ 126..=0xffff => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            len => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        out
+        let mut out = BytesMut::new();
+        write_frame(&mut out, b0, Some([0x37, 0xfa, 0x21, 0x3d]), payload);
+        out.to_vec()
     }
 
     /// The payload of one unmasked server frame.
@@ -542,7 +589,7 @@ mod tests {
     }
 
     fn error(bytes: &[u8]) -> ProtocolError {
-        decode_all(&mut Decoder::new(1 << 20, None), bytes)
+        decode_all(&mut Decoder::new(Role::Server, 1 << 20, None), bytes)
             .err()
             .unwrap_or_else(|| ProtocolError::protocol("no error"))
     }
@@ -553,7 +600,7 @@ mod tests {
         bytes.extend(client_frame(0x89, b"p"));
         bytes.extend(client_frame(0x80, "cé".as_bytes()));
         for cut in 0..bytes.len() {
-            let mut decoder = Decoder::new(1 << 20, None);
+            let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
             let mut buf = BytesMut::from(&bytes[..cut]);
             let mut got = Vec::new();
             while let Ok(Some(i)) = decoder.decode(&mut buf) {
@@ -622,7 +669,7 @@ mod tests {
         // An incomplete sequence may continue in the next fragment...
         let split = [client_frame(0x01, &[0xce]), client_frame(0x80, &[0xba])].concat();
         assert_eq!(
-            decode_all(&mut Decoder::new(100, None), &split),
+            decode_all(&mut Decoder::new(Role::Server, 100, None), &split),
             Ok(vec![Incoming::Message(Message::Text(Bytes::from("κ")))])
         );
         // ...but not end the message.
@@ -632,9 +679,13 @@ mod tests {
 
     #[test]
     fn the_limit_is_inclusive_and_counts_fragments() {
-        let mut decoder = Decoder::new(4, None);
+        let mut decoder = Decoder::new(Role::Server, 4, None);
         assert!(decode_all(&mut decoder, &client_frame(0x82, b"1234")).is_ok());
-        let err = decode_all(&mut Decoder::new(4, None), &client_frame(0x82, b"12345")).err();
+        let err = decode_all(
+            &mut Decoder::new(Role::Server, 4, None),
+            &client_frame(0x82, b"12345"),
+        )
+        .err();
         assert_eq!(
             err.map(|e| (e.code, e.reason)),
             Some((
@@ -644,7 +695,7 @@ mod tests {
         );
         let fragments = [client_frame(0x02, b"123"), client_frame(0x80, b"45")].concat();
         assert_eq!(
-            decode_all(&mut Decoder::new(4, None), &fragments).map_err(|e| e.code),
+            decode_all(&mut Decoder::new(Role::Server, 4, None), &fragments).map_err(|e| e.code),
             Err(1009)
         );
     }
@@ -658,33 +709,53 @@ mod tests {
             server_max_window_bits: 12,
             client_max_window_bits: Some(12),
         };
-        // The server's encoder output is what a client's decoder sees; the server's own
-        // decoder takes the same format (RSV1 + raw deflate), so it can read it back once
-        // masked.
-        let mut encoder = Encoder::new(Some(&agreement));
-        let mut decoder = Decoder::new(1 << 20, Some(&agreement));
+        let mut server_out = Encoder::new(Role::Server, Some(&agreement));
+        let mut client_in = Decoder::new(Role::Client, 1 << 20, Some(&agreement));
+        let mut client_out = Encoder::new(Role::Client, Some(&agreement));
+        let mut server_in = Decoder::new(Role::Server, 1 << 20, Some(&agreement));
         for text in ["Hello, WebSocket!", "Hello, WebSocket!", ""] {
+            let expected = Ok(vec![Incoming::Message(Message::Text(Bytes::from(text)))]);
             let mut out = BytesMut::new();
-            encoder.message(&mut out, OP_TEXT, text.as_bytes());
+            server_out.message(&mut out, OP_TEXT, text.as_bytes());
             assert_eq!(out[0], 0xC1, "FIN + RSV1 + text");
-            let payload = server_payload(&out);
-            let got = decode_all(&mut decoder, &client_frame(0xC1, payload));
-            assert_eq!(
-                got,
-                Ok(vec![Incoming::Message(Message::Text(Bytes::from(text)))])
-            );
+            assert_eq!(out[1] & 0x80, 0, "server frames are not masked");
+            assert_eq!(decode_all(&mut client_in, &out), expected);
+            let mut out = BytesMut::new();
+            client_out.message(&mut out, OP_TEXT, text.as_bytes());
+            assert_eq!(out[1] & 0x80, 0x80, "client frames are masked");
+            assert_eq!(decode_all(&mut server_in, &out), expected);
         }
+        let mut encoder = server_out;
         // A bomb is stopped at the limit.
         let mut out = BytesMut::new();
         encoder.message(&mut out, OP_BINARY, &vec![0u8; 100_000]);
         let frame = client_frame(0xC2, server_payload(&out));
-        let err = decode_all(&mut Decoder::new(50_000, Some(&agreement)), &frame).err();
+        let err = decode_all(
+            &mut Decoder::new(Role::Server, 50_000, Some(&agreement)),
+            &frame,
+        )
+        .err();
         assert_eq!(err.map(|e| e.code), Some(1009));
     }
 
     #[test]
+    fn each_role_refuses_the_other_masking() {
+        let mut masked = BytesMut::new();
+        Encoder::new(Role::Client, None).message(&mut masked, OP_TEXT, b"hi");
+        let mut unmasked = BytesMut::new();
+        Encoder::new(Role::Server, None).message(&mut unmasked, OP_TEXT, b"hi");
+        let hi = Ok(vec![Incoming::Message(Message::Text(Bytes::from("hi")))]);
+        let masking = Err(ProtocolError::protocol("incorrect masking"));
+        let decode = |role, bytes: &BytesMut| decode_all(&mut Decoder::new(role, 10, None), bytes);
+        assert_eq!(decode(Role::Server, &masked), hi);
+        assert_eq!(decode(Role::Client, &unmasked), hi);
+        assert_eq!(decode(Role::Server, &unmasked), masking);
+        assert_eq!(decode(Role::Client, &masked), masking);
+    }
+
+    #[test]
     fn server_frames_use_the_shortest_length() {
-        let mut encoder = Encoder::new(None);
+        let mut encoder = Encoder::new(Role::Server, None);
         for (len, header) in [
             (125, vec![0x81, 0x7d]),
             (126, vec![0x81, 0x7e, 0x00, 0x7e]),

@@ -14,7 +14,7 @@ use super::WsSettings;
 use super::deflate::Agreement;
 pub use super::protocol::Message;
 use super::protocol::{
-    Decoder, Encoder, Incoming, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ProtocolError,
+    Decoder, Encoder, Incoming, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ProtocolError, Role,
 };
 
 pub use super::protocol::code;
@@ -130,8 +130,8 @@ where
             io,
             read_buf: BytesMut::with_capacity(BUFFER),
             write_buf: BytesMut::new(),
-            decoder: Decoder::new(settings.max_message, deflate),
-            encoder: Encoder::new(deflate),
+            decoder: Decoder::new(Role::Server, settings.max_message, deflate),
+            encoder: Encoder::new(Role::Server, deflate),
             stop,
             keepalive: Keepalive::new(settings.ping_interval, settings.ping_timeout),
             close_timeout: settings.close_timeout,

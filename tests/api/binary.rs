@@ -109,9 +109,9 @@ fn port_in_use_fails_with_one_line_and_removes_the_data_file() -> TestResult {
 #[test]
 fn bad_key_file_is_a_one_line_error_naming_it() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let (cert_pem, _) = duplex::tls::generate_self_signed(&[], 1)?;
+    let generated = duplex::tls::generate_self_signed(duplex::tls::KeyKind::Ed25519, &[], 1)?;
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, cert_pem)?;
+    std::fs::write(&cert, generated.cert_pem)?;
     std::fs::write(
         &key,
         "-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n",

@@ -1,8 +1,26 @@
-//! The guide's `test_http.py`, over HTTPS (verifying the generated certificate) and plain HTTP.
+//! The guide's `test_http.py` through `duplex::client`, over HTTPS (verifying the generated
+//! certificate) and plain HTTP.
 
+use duplex::client::http::{Outgoing, Response};
 use serde_json::json;
 
-use crate::helpers::{TestResult, spawn_app};
+use crate::helpers::{TestApp, TestResult, spawn_app};
+
+async fn get(app: &TestApp, path: &str) -> Result<Response, duplex::client::ClientError> {
+    app.send(path, Outgoing::get()).await
+}
+
+async fn post_json(
+    app: &TestApp,
+    path: &str,
+    json: &str,
+) -> Result<Response, duplex::client::ClientError> {
+    app.send(path, Outgoing::post_json(json.to_owned())).await
+}
+
+fn json(response: &Response) -> serde_json::Value {
+    serde_json::from_slice(&response.body).unwrap_or(serde_json::Value::Null)
+}
 
 /// Each guide test runs once over TLS and once over plain HTTP.
 macro_rules! both_transports {
@@ -31,34 +49,34 @@ both_transports!(
 
 async fn read_root(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
-    let response = app.get("/").await?;
-    assert_eq!(response.status, 200);
-    assert_eq!(response.json(), json!({"message": "Server is running"}));
+    let response = get(&app, "/").await?;
+    assert_eq!(response.status.as_u16(), 200);
+    assert_eq!(json(&response), json!({"message": "Server is running"}));
     Ok(())
 }
 
 async fn read_status(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
-    let response = app.get("/status").await?;
-    assert_eq!(response.status, 200);
-    assert_eq!(response.json(), json!({"status": "ok"}));
+    let response = get(&app, "/status").await?;
+    assert_eq!(response.status.as_u16(), 200);
+    assert_eq!(json(&response), json!({"status": "ok"}));
     Ok(())
 }
 
 async fn read_file(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
-    let response = app.get("/static/data.txt").await?;
-    assert_eq!(response.status, 200);
-    assert_eq!(response.text(), std::fs::read_to_string(app.data_file())?);
+    let response = get(&app, "/static/data.txt").await?;
+    assert_eq!(response.status.as_u16(), 200);
+    assert_eq!(response.body, std::fs::read(app.data_file())?);
     Ok(())
 }
 
 async fn get_item_found(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
-    let response = app.get("/items/1").await?;
-    assert_eq!(response.status, 200);
+    let response = get(&app, "/items/1").await?;
+    assert_eq!(response.status.as_u16(), 200);
     assert_eq!(
-        response.json(),
+        json(&response),
         json!({"item_id": 1, "name": "The One Item"})
     );
     Ok(())
@@ -66,10 +84,10 @@ async fn get_item_found(tls: bool) -> TestResult {
 
 async fn get_item_not_found(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
-    let response = app.get("/items/999").await?;
-    assert_eq!(response.status, 404);
+    let response = get(&app, "/items/999").await?;
+    assert_eq!(response.status.as_u16(), 404);
     assert_eq!(
-        response.json(),
+        json(&response),
         json!({"detail": "Item with ID 999 not found."})
     );
     Ok(())
@@ -77,11 +95,9 @@ async fn get_item_not_found(tls: bool) -> TestResult {
 
 async fn create_item_success(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
-    let response = app
-        .post_json("/items", r#"{"name": "Test Item", "is_offer": true}"#)
-        .await?;
-    assert_eq!(response.status, 201);
-    let data = response.json();
+    let response = post_json(&app, "/items", r#"{"name": "Test Item", "is_offer": true}"#).await?;
+    assert_eq!(response.status.as_u16(), 201);
+    let data = json(&response);
     assert_eq!(data["message"], "Item created successfully");
     assert_eq!(data["item_data"]["name"], "Test Item");
     assert_eq!(data["item_data"]["is_offer"], true);
@@ -90,16 +106,14 @@ async fn create_item_success(tls: bool) -> TestResult {
 
 async fn create_item_validation_error_missing_field(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
-    let response = app.post_json("/items", r#"{"is_offer": false}"#).await?;
-    assert_eq!(response.status, 422);
+    let response = post_json(&app, "/items", r#"{"is_offer": false}"#).await?;
+    assert_eq!(response.status.as_u16(), 422);
     Ok(())
 }
 
 async fn create_item_validation_error_wrong_type(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
-    let response = app
-        .post_json("/items", r#"{"name": 123, "is_offer": false}"#)
-        .await?;
-    assert_eq!(response.status, 422);
+    let response = post_json(&app, "/items", r#"{"name": 123, "is_offer": false}"#).await?;
+    assert_eq!(response.status.as_u16(), 422);
     Ok(())
 }

@@ -6,6 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use duplex::client::http::{Outgoing, Response};
+use duplex::client::ws::WsOptions;
+use duplex::client::{self, ClientError, Target, TlsOptions};
 use duplex::config::Cli;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -110,6 +113,45 @@ impl TestApp {
         self.static_dir.join("data.txt")
     }
 
+    /// `path` on this server as a `duplex::client` target (`https://localhost:PORT` with TLS).
+    pub fn target(&self, path: &str) -> Target {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://localhost:{}{path}", self.addr.port());
+        Target::parse(&url).unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
+    /// The library client's TLS settings: verification on, trusting this server's certificate.
+    pub fn client_tls(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.as_ref().map(|_| {
+            TlsOptions {
+                insecure: false,
+                cacert: Some(self.cert_dir.join(duplex::tls::DEV_CERT_FILE)),
+            }
+            .client_config()
+            .unwrap_or_else(|e| panic!("client TLS: {e}"))
+        })
+    }
+
+    /// One request through `duplex::client`.
+    pub async fn send(&self, path: &str, outgoing: Outgoing) -> Result<Response, ClientError> {
+        let tls = self.client_tls();
+        client::http::request(&self.target(path), tls.as_ref(), outgoing, READ_TIMEOUT).await
+    }
+
+    /// A WebSocket connection through `duplex::client` (compression offered).
+    pub async fn ws(&self, path: &str) -> Result<client::ws::Connection, ClientError> {
+        self.ws_with(path, &WsOptions::default()).await
+    }
+
+    pub async fn ws_with(
+        &self,
+        path: &str,
+        options: &WsOptions,
+    ) -> Result<client::ws::Connection, ClientError> {
+        let tls = self.client_tls();
+        client::ws::connect(&self.target(path), tls.as_ref(), options).await
+    }
+
     /// Opens a connection (TLS with SNI `localhost` when the app uses TLS).
     pub async fn connect(&self) -> std::io::Result<Box<dyn Io>> {
         self.connect_as("localhost").await
@@ -170,16 +212,6 @@ impl TestApp {
         self.request("GET", path, &[], b"").await
     }
 
-    pub async fn post_json(&self, path: &str, json: &str) -> std::io::Result<RawResponse> {
-        self.request(
-            "POST",
-            path,
-            &[("Content-Type", "application/json")],
-            json.as_bytes(),
-        )
-        .await
-    }
-
     /// Stops the server like a shutdown signal would and waits for the lifespan cleanup.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -219,10 +251,6 @@ impl RawResponse {
 
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 }
 

@@ -3,43 +3,60 @@
 
 use std::time::{Duration, Instant};
 
+use duplex::auth::login_request as login;
+use duplex::client::ws::{Connection, Message, Received};
+
 use super::helpers::{TestResult, spawn_app, spawn_app_with};
-use super::ws_client::{ACCEPT, WsClient, login, now_millis, upgrade_request};
+use super::ws_client::{ACCEPT, WsClient, now_millis, upgrade_request};
 
 const FAILED: &str = r#"{"event":"login","success":false,"message":"Authentication failed"}"#;
 const OK: &str = r#"{"event":"login","success":true}"#;
 
 // --- The guide's test_websockets.py, over ws:// and wss:// -----------------------------------
 
+/// The next message, which must be text.
+async fn recv_text(ws: &mut Connection) -> Result<String, Box<dyn std::error::Error>> {
+    match ws.recv().await? {
+        Received::Message(Message::Text(text)) => Ok(String::from_utf8(text.to_vec())?),
+        other => Err(format!("expected a text message, got {other:?}").into()),
+    }
+}
+
+/// Through `duplex::client`, as the guide's tests go through Starlette's test client.
 async fn guide_tests(tls: bool) -> TestResult {
     let app = spawn_app(tls).await;
 
     // test_websocket_echo
-    let mut ws = WsClient::connect(&app, "/ws/echo").await;
-    ws.send_text("Hello, WebSocket!").await;
-    assert_eq!(ws.recv_text().await, "Echo: Hello, WebSocket!");
+    let mut ws = app.ws("/ws/echo").await?;
+    ws.send_text("Hello, WebSocket!").await?;
+    assert_eq!(recv_text(&mut ws).await?, "Echo: Hello, WebSocket!");
+    assert_eq!(ws.close(1000, "").await?.code, Some(1000));
 
     // test_websocket_stream
-    let mut ws = WsClient::connect(&app, "/ws/stream").await;
+    let mut ws = app.ws("/ws/stream").await?;
     for _ in 0..3 {
-        let update: serde_json::Value = serde_json::from_str(&ws.recv_text().await)?;
+        let update: serde_json::Value = serde_json::from_str(&recv_text(&mut ws).await?)?;
         assert!(update.get("timestamp").is_some() && update.get("message").is_some());
     }
 
     // test_websocket_private_auth_success
-    let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+    let mut ws = app.ws("/ws/v5/private").await?;
     let ts = now_millis().to_string();
     ws.send_text(&login("abc", "def", "dummy_passphrase", &ts))
-        .await;
-    assert_eq!(ws.recv_text().await, OK);
+        .await?;
+    assert_eq!(recv_text(&mut ws).await?, OK);
 
     // test_websocket_private_auth_failure
-    let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+    let mut ws = app.ws("/ws/v5/private").await?;
     ws.send_text(&login("abc", "BAD_SECRET", "dummy_passphrase", &ts))
-        .await;
-    let reply: serde_json::Value = serde_json::from_str(&ws.recv_text().await)?;
+        .await?;
+    let reply: serde_json::Value = serde_json::from_str(&recv_text(&mut ws).await?)?;
     assert_eq!(reply["event"], "login");
     assert_eq!(reply["success"], false);
+    let Received::Closed(close) = ws.recv().await? else {
+        return Err("no close after a refused login".into());
+    };
+    assert_eq!(close.code, Some(1008));
     Ok(())
 }
 
@@ -183,25 +200,32 @@ async fn echo_handles_binary_pings_and_client_closes() -> TestResult {
 #[tokio::test]
 async fn compressed_messages_round_trip() -> TestResult {
     let app = spawn_app(false).await;
-    let mut ws = WsClient::connect_deflate(&app, "/ws/echo").await;
-    for _ in 0..3 {
-        ws.send_text("Hello, WebSocket! Hello, WebSocket!").await;
-        let frame = ws.recv().await.unwrap_or_else(|| panic!("EOF"));
-        assert!(frame.rsv1, "the reply is compressed");
-        assert_eq!(frame.text(), "Echo: Hello, WebSocket! Hello, WebSocket!");
+    let mut ws = app.ws("/ws/echo").await?;
+    let agreed = ws.compression().map(|a| {
+        (
+            a.server_max_window_bits,
+            a.client_max_window_bits,
+            a.server_no_context_takeover,
+        )
+    });
+    assert_eq!(agreed, Some((12, Some(12), false)));
+    // Context takeover across messages, and one larger than the 4 KiB window.
+    let big = "Hello, WebSocket! ".repeat(4000);
+    for text in [
+        "Hello, WebSocket! Hello, WebSocket!",
+        "Hello, WebSocket!",
+        &big,
+    ] {
+        ws.send_text(text).await?;
+        assert_eq!(recv_text(&mut ws).await?, format!("Echo: {text}"));
     }
+    assert_eq!(ws.close(1000, "done").await?.code, Some(1000));
+
     let app = spawn_app_with(false, &["--no-ws-compression"]).await;
-    let (head, _) = WsClient::handshake(
-        &app,
-        &upgrade_request(
-            "/ws/echo",
-            &["Sec-WebSocket-Extensions: permessage-deflate"],
-        ),
-    )
-    .await;
-    assert_eq!(
-        (head.status, head.header("sec-websocket-extensions")),
-        (101, None)
+    let ws = app.ws("/ws/echo").await?;
+    assert!(
+        ws.compression().is_none(),
+        "compression agreed though disabled"
     );
     Ok(())
 }

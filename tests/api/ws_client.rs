@@ -1,9 +1,9 @@
 //! A raw WebSocket client for tests: it writes masked frames byte by byte as told (so tests can
-//! break the protocol on purpose) and reports every server frame exactly as it arrived.
+//! break the protocol on purpose) and reports every server frame exactly as it arrived. Tests
+//! of well-behaved sessions use `duplex::client` instead.
 
 use std::time::Duration;
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::helpers::{Io, RawResponse, TestApp};
@@ -42,8 +42,6 @@ impl Frame {
 pub struct WsClient {
     io: Box<dyn Io>,
     buf: Vec<u8>,
-    /// The client's half of permessage-deflate, when the server agreed to it.
-    deflate: Option<(Compress, Decompress)>,
 }
 
 /// The handshake request for `path` with extra header lines.
@@ -68,24 +66,6 @@ impl WsClient {
         client
     }
 
-    /// Connects with permessage-deflate offered; panics unless it is agreed.
-    pub async fn connect_deflate(app: &TestApp, path: &str) -> Self {
-        let request = upgrade_request(
-            path,
-            &["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"],
-        );
-        let (head, mut client) = Self::handshake(app, &request).await;
-        assert_eq!(
-            head.header("sec-websocket-extensions"),
-            Some("permessage-deflate; server_max_window_bits=12; client_max_window_bits=12")
-        );
-        client.deflate = Some((
-            Compress::new_with_window_bits(Compression::default(), false, 12),
-            Decompress::new_with_window_bits(false, 12),
-        ));
-        client
-    }
-
     /// Sends `request` and reads the response head; the rest stays buffered for frames.
     pub async fn handshake(app: &TestApp, request: &str) -> (RawResponse, Self) {
         let mut io = app
@@ -98,7 +78,6 @@ impl WsClient {
         let mut client = Self {
             io,
             buf: Vec::new(),
-            deflate: None,
         };
         let head = client.read_head().await;
         (head, client)
@@ -160,41 +139,19 @@ impl WsClient {
         let _ = self.io.flush().await;
     }
 
-    /// A masked frame with the given first byte (FIN, RSV, opcode).
+    /// A masked frame with the given first byte (FIN, RSV, opcode), valid or not.
     pub fn frame_bytes(b0: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x12, 0x34, 0x56, 0x78];
-        let mut out = vec![b0];
-        match payload.len() {
-            len @ 0..=125 => out.push(0x80 | len as u8),
-            len @ 126..=0xffff => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            len => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        out
+        let mut out = bytes::BytesMut::new();
+        duplex::ws::protocol::write_frame(&mut out, b0, Some([0x12, 0x34, 0x56, 0x78]), payload);
+        out.to_vec()
     }
 
     pub async fn send_frame(&mut self, b0: u8, payload: &[u8]) {
         self.send_raw(&Self::frame_bytes(b0, payload)).await;
     }
 
-    /// A text message, compressed when deflate was agreed.
     pub async fn send_text(&mut self, text: &str) {
-        match self.deflate.as_mut() {
-            Some((compress, _)) => {
-                let mut out = Vec::with_capacity(text.len() + 64);
-                let _ = compress.compress_vec(text.as_bytes(), &mut out, FlushCompress::Sync);
-                out.truncate(out.len().saturating_sub(4));
-                self.send_frame(0xC1, &out).await;
-            }
-            None => self.send_frame(0x81, text.as_bytes()).await,
-        }
+        self.send_frame(0x81, text.as_bytes()).await;
     }
 
     pub async fn send_binary(&mut self, data: &[u8]) {
@@ -207,20 +164,11 @@ impl WsClient {
         self.send_frame(0x88, &payload).await;
     }
 
-    /// The next server frame (decompressed when RSV1 is set); `None` at EOF.
+    /// The next server frame, exactly as sent; `None` at EOF.
     pub async fn recv(&mut self) -> Option<Frame> {
         loop {
-            if let Some((mut frame, used)) = parse(&self.buf) {
+            if let Some((frame, used)) = parse(&self.buf) {
                 self.buf.drain(..used);
-                if frame.rsv1 {
-                    if let Some((_, decompress)) = self.deflate.as_mut() {
-                        let mut input = frame.payload.clone();
-                        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
-                        let mut out = Vec::with_capacity(input.len() * 8 + 1024);
-                        let _ = decompress.decompress_vec(&input, &mut out, FlushDecompress::Sync);
-                        frame.payload = out;
-                    }
-                }
                 return Some(frame);
             }
             if !self.fill().await {
@@ -307,14 +255,6 @@ fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
         },
         at + len,
     ))
-}
-
-/// The guide's `get_auth_payload`: a login signed with `secret` at `timestamp`.
-pub fn login(api_key: &str, secret: &str, passphrase: &str, timestamp: &str) -> String {
-    let sign = duplex::auth::sign(secret, timestamp);
-    format!(
-        r#"{{"op":"login","args":[{{"apiKey":"{api_key}","passphrase":"{passphrase}","timestamp":"{timestamp}","sign":"{sign}"}}]}}"#
-    )
 }
 
 /// Unix time in milliseconds, as the guide's test helper sends it.

@@ -1,0 +1,315 @@
+//! The `duplex client` commands: the guide's `manual_ws_client.py` (echo, stream, private) and
+//! its `curl -k` examples (get, post), printing what they print.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use rustls::ClientConfig;
+use tokio::io::AsyncBufReadExt;
+
+use super::http::{Outgoing, Response};
+use super::ws::{CloseFrame, Connection, Message, Received, WsOptions};
+use super::{ClientError, Target, TlsOptions};
+use crate::config::{ClientArgs, ClientCommand, HttpArgs};
+use crate::ws::protocol::code;
+
+/// Exit status of a command that ran but did not succeed (login refused, abnormal close).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status of `get`/`post --fail` on a 4xx/5xx answer, as curl's.
+pub const EXIT_HTTP_ERROR: u8 = 22;
+
+/// Runs a `duplex client` command; returns the process exit status. Errors are printed as one
+/// line on stderr.
+pub async fn run(args: ClientArgs) -> u8 {
+    match run_command(args).await {
+        Ok(status) => status,
+        Err(err) => {
+            eprintln!("duplex client: {err}");
+            EXIT_FAILED
+        }
+    }
+}
+
+async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
+    let tls = TlsOptions {
+        insecure: args.insecure,
+        cacert: args.cacert,
+    };
+    let ws_options = |no_compression: bool| WsOptions {
+        compression: !no_compression,
+        timeout: args.timeout,
+        ..WsOptions::default()
+    };
+    match args.command {
+        ClientCommand::Echo {
+            url,
+            no_compression,
+        } => {
+            let target = Target::parse_or(url.as_deref(), "/ws/echo")?;
+            let conn = open(&target, &tls, &ws_options(no_compression)).await?;
+            echo(conn).await
+        }
+        ClientCommand::Stream {
+            url,
+            count,
+            no_compression,
+        } => {
+            let target = Target::parse_or(url.as_deref(), "/ws/stream")?;
+            let conn = open(&target, &tls, &ws_options(no_compression)).await?;
+            stream(conn, count).await
+        }
+        ClientCommand::Private {
+            url,
+            api_key,
+            secret,
+            passphrase,
+        } => {
+            let target = Target::parse_or(url.as_deref(), "/ws/v5/private")?;
+            let conn = open(&target, &tls, &ws_options(false)).await?;
+            let timestamp = now_millis().to_string();
+            let login = crate::auth::login_request(&api_key, &secret, &passphrase, &timestamp);
+            private(conn, &login, args.timeout).await
+        }
+        ClientCommand::Get(http) => send(http, Outgoing::get(), &tls, args.timeout).await,
+        ClientCommand::Post { http, json } => {
+            send(http, Outgoing::post_json(json), &tls, args.timeout).await
+        }
+    }
+}
+
+/// The rustls configuration when the target uses TLS (so a `--cacert` is read only then).
+fn tls_config(target: &Target, tls: &TlsOptions) -> Result<Option<Arc<ClientConfig>>, ClientError> {
+    target.tls.then(|| tls.client_config()).transpose()
+}
+
+async fn open(
+    target: &Target,
+    tls: &TlsOptions,
+    options: &WsOptions,
+) -> Result<Connection, ClientError> {
+    let config = tls_config(target, tls)?;
+    let conn = super::ws::connect(target, config.as_ref(), options).await?;
+    say(&format!("Connected to {}", target.ws_url()))?;
+    Ok(conn)
+}
+
+/// One line on stdout.
+fn say(line: &str) -> Result<(), ClientError> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(ClientError::Output)
+}
+
+/// `< Received: ...` as the guide's script prints it; binary as hex.
+fn say_received(message: &Message) -> Result<(), ClientError> {
+    match message {
+        Message::Text(text) => say(&format!("< Received: {}", String::from_utf8_lossy(text))),
+        Message::Binary(data) => {
+            let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+            say(&format!("< Received {} bytes (binary): {hex}", data.len()))
+        }
+    }
+}
+
+/// The server ended the session: a 1000/1001 close is a normal end, anything else a failure.
+fn closed_by_server(what: &str, frame: &CloseFrame) -> Result<u8, ClientError> {
+    say(&format!("{what} closed by server ({frame})."))?;
+    Ok(if frame.is_clean() { 0 } else { EXIT_FAILED })
+}
+
+/// Closes with 1000; the session succeeded if the server answered the close.
+async fn close_normally(conn: Connection) -> Result<u8, ClientError> {
+    conn.close(code::NORMAL, "").await?;
+    Ok(0)
+}
+
+/// Ctrl+C as a future; never completes if the handler cannot be installed.
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn echo(mut conn: Connection) -> Result<u8, ClientError> {
+    // Prompts only for a person; piped input gets just the replies.
+    let interactive = std::io::stdin().is_terminal();
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        if interactive {
+            let mut out = std::io::stdout().lock();
+            write!(out, "Message to send (or 'exit'): ")
+                .and_then(|()| out.flush())
+                .map_err(ClientError::Output)?;
+        }
+        let line = tokio::select! {
+            line = lines.next_line() => line.map_err(ClientError::Input)?,
+            () = interrupted() => None,
+        };
+        let Some(line) = line else {
+            if interactive {
+                say("")?;
+            }
+            break;
+        };
+        if line.to_lowercase() == "exit" {
+            break;
+        }
+        conn.send_text(&line).await?;
+        let received = tokio::select! {
+            received = conn.recv() => received?,
+            () = interrupted() => break,
+        };
+        match received {
+            Received::Message(message) => say_received(&message)?,
+            Received::Closed(frame) => return closed_by_server("Connection", &frame),
+        }
+    }
+    close_normally(conn).await
+}
+
+async fn stream(mut conn: Connection, count: Option<u64>) -> Result<u8, ClientError> {
+    let mut received = 0u64;
+    while count.is_none_or(|count| received < count) {
+        let next = tokio::select! {
+            next = conn.recv() => next?,
+            () = interrupted() => break,
+        };
+        match next {
+            Received::Message(message) => {
+                received += 1;
+                if say_received(&message).is_err() {
+                    // Nobody reads our output any more (`| head`): end politely.
+                    break;
+                }
+            }
+            Received::Closed(frame) => return closed_by_server("Stream connection", &frame),
+        }
+    }
+    close_normally(conn).await
+}
+
+async fn private(mut conn: Connection, login: &str, timeout: Duration) -> Result<u8, ClientError> {
+    say(&format!("> Sending login request: {login}"))?;
+    conn.send_text(login).await?;
+    let reply = tokio::time::timeout(timeout, conn.recv())
+        .await
+        .map_err(|_| ClientError::Timeout {
+            what: "waiting for the login reply".to_owned(),
+            after: timeout,
+        })??;
+    let success = match &reply {
+        Received::Message(message) => {
+            say_received(message)?;
+            matches!(message, Message::Text(text) if login_succeeded(text))
+        }
+        Received::Closed(frame) => {
+            return closed_by_server("Connection", frame).map(|_| EXIT_FAILED);
+        }
+    };
+    // The server closes a refused login itself (1008); answering that close is enough.
+    match conn.close(code::NORMAL, "").await {
+        Ok(_) | Err(ClientError::Dropped) => {}
+        Err(err) if success => return Err(err),
+        Err(_) => {}
+    }
+    Ok(if success { 0 } else { EXIT_FAILED })
+}
+
+/// `{"event":"login","success":true}`, however it is spaced.
+fn login_succeeded(reply: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(reply).is_ok_and(|value| {
+        value["event"] == "login" && value["success"] == serde_json::Value::Bool(true)
+    })
+}
+
+async fn send(
+    args: HttpArgs,
+    mut outgoing: Outgoing,
+    tls: &TlsOptions,
+    timeout: Duration,
+) -> Result<u8, ClientError> {
+    let target = Target::parse(&args.url)?;
+    for header in &args.headers {
+        outgoing.headers.push(parse_header(header)?);
+    }
+    let config = tls_config(&target, tls)?;
+    let response = super::http::request(&target, config.as_ref(), outgoing, timeout).await?;
+    print_response(&response, args.include)?;
+    Ok(
+        if args.fail && (response.status.is_client_error() || response.status.is_server_error()) {
+            EXIT_HTTP_ERROR
+        } else {
+            0
+        },
+    )
+}
+
+fn print_response(response: &Response, include_head: bool) -> Result<(), ClientError> {
+    let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut out = stdout.lock();
+    let mut write = || -> std::io::Result<()> {
+        if include_head {
+            out.write_all(response.head().as_bytes())?;
+        }
+        out.write_all(&response.body)?;
+        // Like curl, the body is written as is; a terminal gets a newline so the prompt
+        // starts on its own line.
+        if terminal && !response.body.ends_with(b"\n") && !response.body.is_empty() {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    };
+    write().map_err(ClientError::Output)
+}
+
+/// `Name: value`, as curl's `-H`.
+fn parse_header(header: &str) -> Result<(HeaderName, HeaderValue), ClientError> {
+    let bad = |why: String| ClientError::Header {
+        header: header.to_owned(),
+        why,
+    };
+    let (name, value) = header
+        .split_once(':')
+        .ok_or_else(|| bad("expected `Name: value`".to_owned()))?;
+    let name = HeaderName::try_from(name.trim()).map_err(|err| bad(err.to_string()))?;
+    let value = HeaderValue::try_from(value.trim()).map_err(|err| bad(err.to_string()))?;
+    Ok((name, value))
+}
+
+/// Unix time in milliseconds, as the guide's `get_auth_payload` takes it.
+fn now_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_parse_like_curls() {
+        let parsed = parse_header("Range:  bytes=0-3 ").ok();
+        assert_eq!(
+            parsed.map(|(n, v)| (n.to_string(), v.to_str().map(str::to_owned).ok())),
+            Some(("range".to_owned(), Some("bytes=0-3".to_owned())))
+        );
+        for bad in ["no colon", "bad name: x", ": empty"] {
+            assert!(parse_header(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn login_replies_are_read_by_meaning() {
+        assert!(login_succeeded(br#"{"event":"login","success":true}"#));
+        assert!(login_succeeded(br#"{"event": "login", "success": true}"#));
+        assert!(!login_succeeded(
+            br#"{"event":"login","success":false,"message":"Authentication failed"}"#
+        ));
+        assert!(!login_succeeded(b"not json"));
+    }
+}

@@ -1,0 +1,137 @@
+//! One HTTP/1.1 request on a fresh connection, with hyper's client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+
+use super::{ClientError, Target};
+
+/// What `duplex client` sends as `User-Agent`.
+pub const USER_AGENT_VALUE: &str = concat!("duplex/", env!("CARGO_PKG_VERSION"));
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: Method,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+}
+
+impl Outgoing {
+    pub fn get() -> Self {
+        Self {
+            method: Method::GET,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A POST of `json` with `content-type: application/json` (like `curl --json`).
+    pub fn post_json(json: impl Into<Bytes>) -> Self {
+        Self {
+            method: Method::POST,
+            headers: vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body: json.into(),
+        }
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub version: Version,
+    pub status: StatusCode,
+    /// The reason phrase as sent.
+    pub reason: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    /// `HTTP/1.1 200 OK`.
+    pub fn status_line(&self) -> String {
+        format!(
+            "{:?} {} {}",
+            self.version,
+            self.status.as_u16(),
+            self.reason
+        )
+    }
+
+    /// The head as `curl -i` prints it: status line, headers, blank line, CRLF line ends.
+    pub fn head(&self) -> String {
+        let mut head = self.status_line();
+        head.push_str("\r\n");
+        for (name, value) in &self.headers {
+            head.push_str(name.as_str());
+            head.push_str(": ");
+            head.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        head
+    }
+}
+
+/// Sends `outgoing` to `target` on a new connection and reads the whole response, all within
+/// `timeout`.
+///
+/// # Errors
+/// Connection, TLS and HTTP failures, and [`ClientError::Timeout`].
+pub async fn request(
+    target: &Target,
+    tls: Option<&Arc<ClientConfig>>,
+    outgoing: Outgoing,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
+    let exchange = async {
+        let io = super::connect(target, tls, timeout).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+        let connection = tokio::spawn(connection);
+        let mut builder = Request::builder()
+            .method(outgoing.method)
+            .uri(target.path_and_query.as_str())
+            .header(HOST, target.authority.as_str())
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(ACCEPT, "*/*");
+        for (name, value) in outgoing.headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(Full::new(outgoing.body))
+            .map_err(|err| ClientError::Url {
+                input: target.http_url(),
+                why: err.to_string(),
+            })?;
+        let response = sender.send_request(request).await?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        connection.abort();
+        let reason = parts
+            .extensions
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+            .or_else(|| parts.status.canonical_reason().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(Response {
+            version: parts.version,
+            status: parts.status,
+            reason,
+            headers: parts.headers,
+            body,
+        })
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| ClientError::Timeout {
+            what: format!("request to {}", target.http_url()),
+            after: timeout,
+        })?
+}

@@ -1,0 +1,332 @@
+//! `duplex client`: an HTTP/1.1 and WebSocket client for the guide's endpoints, over TCP or TLS.
+//!
+//! The same code serves the command line ([`cli`]), the black-box tests and the benchmarks:
+//! [`http::request`] for one HTTP exchange, [`ws::connect`] for a WebSocket connection. TLS
+//! verification is on unless [`TlsOptions::insecure`] says otherwise; `--cacert` replaces the
+//! system's trust store, like curl's.
+
+pub mod cli;
+pub mod http;
+pub mod target;
+pub mod ws;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+pub use target::Target;
+
+use crate::ws::protocol::ProtocolError;
+
+/// A byte stream to the server, TLS or not.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Why a request or connection failed. Each message is one line a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("`{input}` is not a usable URL: {why}")]
+    Url { input: String, why: String },
+    #[error("cannot read the CA certificate {}: {reason}", path.display())]
+    CaFile { path: PathBuf, reason: String },
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to {addr}: {}", connect_reason(source))]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{what} timed out after {after:?}")]
+    Timeout { what: String, after: Duration },
+    #[error("TLS handshake with {host} failed: {reason}")]
+    Tls { host: String, reason: String },
+    #[error("{}", http_reason(.0))]
+    Http(#[from] hyper::Error),
+    #[error(
+        "the WebSocket handshake was refused: HTTP {status}{}",
+        detail_suffix(body)
+    )]
+    Refused { status: String, body: String },
+    #[error("invalid WebSocket handshake response: {0}")]
+    BadHandshake(String),
+    #[error("the server broke the WebSocket protocol: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("the connection ended without a close frame")]
+    Dropped,
+    #[error("connection lost: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad header `{header}`: {why}")]
+    Header { header: String, why: String },
+    #[error("cannot read standard input: {0}")]
+    Input(std::io::Error),
+    #[error("cannot write to standard output: {0}")]
+    Output(std::io::Error),
+}
+
+fn connect_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is the server running on that port?)".to_owned()
+        }
+        _ => err.to_string(),
+    }
+}
+
+fn http_reason(err: &hyper::Error) -> String {
+    if err.is_parse() {
+        format!("the answer is not HTTP/1.1 ({err}); is it a TLS server? use https:// or wss://")
+    } else {
+        format!("HTTP exchange failed: {err}")
+    }
+}
+
+fn detail_suffix(body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
+}
+
+/// How the client treats the server's certificate.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Accept any certificate (`curl -k`). The handshake's signatures are still checked.
+    pub insecure: bool,
+    /// Trust only the certificates in this PEM file instead of the system's store.
+    pub cacert: Option<PathBuf>,
+}
+
+impl TlsOptions {
+    /// The rustls configuration for these options, ALPN `http/1.1`.
+    ///
+    /// # Errors
+    /// [`ClientError::CaFile`] when the CA file cannot be read or holds no certificate.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, ClientError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|err| ClientError::Tls {
+                host: String::new(),
+                reason: err.to_string(),
+            })?;
+        let mut config = if self.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth()
+        } else {
+            let roots = match &self.cacert {
+                Some(path) => roots_from_file(path)?,
+                None => system_roots(),
+            };
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+fn roots_from_file(path: &Path) -> Result<RootCertStore, ClientError> {
+    let ca_error = |reason: String| ClientError::CaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|err| ca_error(err.to_string()))?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|err| ca_error(err.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|err| ca_error(format!("not a usable certificate: {err}")))?;
+    }
+    if roots.is_empty() {
+        return Err(ca_error("no PEM certificate in it".to_owned()));
+    }
+    Ok(roots)
+}
+
+fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        tracing::debug!(error = %err, "skipping part of the system trust store");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    tracing::debug!(added, ignored, "system trust store loaded");
+    roots
+}
+
+/// `--insecure`: any certificate, any name. Signatures over the handshake are still verified, so
+/// the connection is encrypted to whoever holds the presented key.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Opens TCP (and TLS when `target.tls`) to the target, within `timeout`.
+///
+/// # Errors
+/// [`ClientError::Resolve`], [`ClientError::Connect`], [`ClientError::Tls`] or
+/// [`ClientError::Timeout`].
+pub async fn connect(
+    target: &Target,
+    tls: Option<&Arc<ClientConfig>>,
+    timeout: Duration,
+) -> Result<Box<dyn Io>, ClientError> {
+    let addr = format!("{}:{}", target.host, target.port);
+    let open = async {
+        let addrs: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(|source| ClientError::Resolve {
+                host: target.host.clone(),
+                source,
+            })?
+            .collect();
+        let mut last = None;
+        let mut tcp = None;
+        for candidate in addrs {
+            match TcpStream::connect(candidate).await {
+                Ok(stream) => {
+                    tcp = Some(stream);
+                    break;
+                }
+                Err(err) => last = Some(err),
+            }
+        }
+        let tcp = tcp.ok_or_else(|| ClientError::Connect {
+            addr: addr.clone(),
+            source: last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
+        })?;
+        let _ = tcp.set_nodelay(true);
+        if !target.tls {
+            return Ok(Box::new(tcp) as Box<dyn Io>);
+        }
+        let config = match tls {
+            Some(config) => Arc::clone(config),
+            None => TlsOptions::default().client_config()?,
+        };
+        let name = ServerName::try_from(target.host.clone()).map_err(|err| ClientError::Tls {
+            host: target.host.clone(),
+            reason: err.to_string(),
+        })?;
+        let stream = TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|err| ClientError::Tls {
+                host: target.host.clone(),
+                reason: tls_reason(&err),
+            })?;
+        Ok(Box::new(stream) as Box<dyn Io>)
+    };
+    tokio::time::timeout(timeout, open)
+        .await
+        .map_err(|_| ClientError::Timeout {
+            what: format!("connecting to {addr}"),
+            after: timeout,
+        })?
+}
+
+/// A TLS failure in words, with what to do about a certificate that is not trusted.
+fn tls_reason(err: &std::io::Error) -> String {
+    const HINT: &str =
+        "pass --cacert FILE to trust the server's certificate, or -k to skip verification";
+    let Some(rustls_err) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return match err.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                "the server closed the connection during the handshake".to_owned()
+            }
+            _ => err.to_string(),
+        };
+    };
+    match rustls_err {
+        rustls::Error::InvalidCertificate(cert) => {
+            let why = match cert {
+                // webpki reports an untrusted self-signed certificate as either, depending on
+                // which trust anchor it tried last.
+                CertificateError::UnknownIssuer
+                | CertificateError::BadSignature
+                | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+                | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                    "the certificate is not signed by a trusted authority (self-signed?)".to_owned()
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    "the certificate is not valid for this host name".to_owned()
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    "the certificate has expired".to_owned()
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    "the certificate is not valid yet".to_owned()
+                }
+                other => rustls::Error::InvalidCertificate(other.clone()).to_string(),
+            };
+            format!("certificate verification failed: {why}; {HINT}")
+        }
+        rustls::Error::InvalidMessage(_) => format!(
+            "{rustls_err} (is it a plain-HTTP server? use http:// or ws:// for --no-tls servers)"
+        ),
+        other => other.to_string(),
+    }
+}
