@@ -404,4 +404,143 @@ mod tests {
         assert!(matches!(err, TlsError::NoCertificate { .. }), "{err}");
         Ok(())
     }
+
+    /// What `openssl x509 -noout -text` would show, from x509-parser.
+    #[derive(Debug, PartialEq)]
+    struct Inspected {
+        subject: String,
+        key: String,
+        signature: String,
+        names: Vec<String>,
+        days: i64,
+    }
+
+    fn inspect(cert_pem: &str) -> Result<Inspected, Box<dyn std::error::Error>> {
+        use x509_parser::extensions::GeneralName;
+        use x509_parser::oid_registry as oid;
+        use x509_parser::public_key::PublicKey;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())?;
+        let cert = pem.parse_x509()?;
+        let key = match cert.public_key().parsed()? {
+            PublicKey::RSA(rsa) => format!("RSA {}", rsa.key_size()),
+            _ if cert.public_key().algorithm.algorithm == oid::OID_SIG_ED25519 => {
+                "ED25519".to_owned()
+            }
+            other => format!("{other:?}"),
+        };
+        let signature = match &cert.signature_algorithm.algorithm {
+            alg if *alg == oid::OID_SIG_ED25519 => "ED25519".to_owned(),
+            alg if *alg == oid::OID_PKCS1_SHA256WITHRSA => "sha256WithRSAEncryption".to_owned(),
+            alg => alg.to_id_string(),
+        };
+        let names = cert
+            .subject_alternative_name()?
+            .map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .map(|name| match name {
+                        GeneralName::DNSName(dns) => format!("DNS:{dns}"),
+                        GeneralName::IPAddress(ip) => format!("IP:{ip:?}"),
+                        other => format!("{other:?}"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let validity = cert.validity();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!(
+            (validity.not_before.timestamp() - now).abs() < 60,
+            "starts now"
+        );
+        Ok(Inspected {
+            subject: cert.subject().to_string(),
+            key,
+            signature,
+            names,
+            days: (validity.not_after.timestamp() - validity.not_before.timestamp()) / 86_400,
+        })
+    }
+
+    #[test]
+    fn ed25519_certificate_is_the_guides() -> Result<(), Box<dyn std::error::Error>> {
+        let generated = generate_self_signed(KeyKind::Ed25519, &[], 365)?;
+        assert_eq!(
+            inspect(&generated.cert_pem)?,
+            Inspected {
+                subject: "CN=localhost".to_owned(),
+                key: "ED25519".to_owned(),
+                signature: "ED25519".to_owned(),
+                names: vec!["DNS:localhost".to_owned(), "IP:[127, 0, 0, 1]".to_owned()],
+                days: 365,
+            }
+        );
+        assert!(generated.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        Ok(())
+    }
+
+    #[test]
+    fn rsa_certificate_is_the_legacy_scripts_plus_hosts() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let hosts = ["example.test".to_owned(), "::1".to_owned()];
+        let generated = generate_self_signed(KeyKind::Rsa4096, &hosts, 30)?;
+        assert_eq!(
+            inspect(&generated.cert_pem)?,
+            Inspected {
+                subject: "CN=localhost".to_owned(),
+                key: "RSA 4096".to_owned(),
+                signature: "sha256WithRSAEncryption".to_owned(),
+                names: vec![
+                    "DNS:localhost".to_owned(),
+                    "IP:[127, 0, 0, 1]".to_owned(),
+                    "DNS:example.test".to_owned(),
+                    format!(
+                        "IP:{:?}",
+                        [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+                    ),
+                ],
+                days: 30,
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn hosts_that_cannot_be_names_are_refused() {
+        for host in ["", "bad name", "a..b", "ünï.com", "-x-.com."] {
+            let err = generate_self_signed(KeyKind::Ed25519, &[host.to_owned()], 1).err();
+            assert!(
+                matches!(err, Some(TlsError::BadHost { .. })),
+                "{host}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cert_files_are_not_replaced_without_force() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let out = dir.path().join("new");
+        let first = write_cert_files(&out, KeyKind::Ed25519, &[], 1, false)?;
+        let mode = |path: &Path| -> std::io::Result<u32> {
+            Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
+        };
+        assert_eq!(mode(&first.key_path)?, 0o600);
+        let err = write_cert_files(&out, KeyKind::Ed25519, &[], 1, false).err();
+        assert!(matches!(err, Some(TlsError::Exists { .. })), "{err:?}");
+        assert_eq!(
+            load(&first.cert_path, &first.key_path)?.fingerprint,
+            first.fingerprint
+        );
+        // --force replaces both, and a key file someone opened up is private again.
+        std::fs::set_permissions(&first.key_path, std::fs::Permissions::from_mode(0o644))?;
+        let second = write_cert_files(&out, KeyKind::Ed25519, &[], 1, true)?;
+        assert_ne!(second.fingerprint, first.fingerprint);
+        assert_eq!(mode(&second.key_path)?, 0o600);
+        assert_eq!(
+            load(&second.cert_path, &second.key_path)?.fingerprint,
+            second.fingerprint
+        );
+        Ok(())
+    }
 }

@@ -27,7 +27,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub tls: Option<TlsConnector>,
     pub static_dir: PathBuf,
-    pub cert_dir: PathBuf,
+    /// The certificate the server presents (and clients trust): `--cert` if given, else the
+    /// generated development certificate.
+    pub cert_file: PathBuf,
     _dirs: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -78,12 +80,17 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
     let task = tokio::spawn(running.serve(async {
         let _ = stopped.await;
     }));
-    let tls = tls.then(|| connector(&cert_dir.join(duplex::tls::DEV_CERT_FILE)));
+    let cert_file = extra_args
+        .iter()
+        .position(|arg| *arg == "--cert")
+        .and_then(|at| extra_args.get(at + 1))
+        .map_or_else(|| cert_dir.join(duplex::tls::DEV_CERT_FILE), PathBuf::from);
+    let tls = tls.then(|| connector(&cert_file));
     TestApp {
         addr,
         tls,
         static_dir,
-        cert_dir,
+        cert_file,
         _dirs: dirs,
         stop: Some(stop),
         task: Some(task),
@@ -125,7 +132,7 @@ impl TestApp {
         self.tls.as_ref().map(|_| {
             TlsOptions {
                 insecure: false,
-                cacert: Some(self.cert_dir.join(duplex::tls::DEV_CERT_FILE)),
+                cacert: Some(self.cert_file.clone()),
             }
             .client_config()
             .unwrap_or_else(|e| panic!("client TLS: {e}"))

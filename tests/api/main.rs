@@ -1,6 +1,7 @@
 //! Black-box tests: the server on an ephemeral port, spoken to over real sockets.
 
 mod binary;
+mod cli;
 mod golden;
 mod guide;
 mod helpers;

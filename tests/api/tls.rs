@@ -36,7 +36,7 @@ async fn alpn_selects_http_1_1() -> TestResult {
     let app = spawn_app(true).await;
     let mut roots = rustls::RootCertStore::empty();
     use rustls::pki_types::{CertificateDer, pem::PemObject};
-    for cert in CertificateDer::pem_file_iter(app.cert_dir.join(duplex::tls::DEV_CERT_FILE))? {
+    for cert in CertificateDer::pem_file_iter(&app.cert_file)? {
         roots.add(cert?)?;
     }
     let mut config = rustls::ClientConfig::builder()
@@ -89,5 +89,27 @@ async fn plain_http_on_the_tls_port_does_not_hang() -> TestResult {
     tokio::time::timeout(crate::helpers::READ_TIMEOUT, tcp.read_to_end(&mut reply)).await??;
     // rustls answers a non-TLS record with an alert and closes.
     assert!(reply.first().is_none_or(|&b| b == 21), "{reply:?}");
+    Ok(())
+}
+
+/// `duplex cert` output, both kinds, served and verified by `duplex::client` with the
+/// certificate as its only trust anchor.
+#[tokio::test]
+async fn written_certificates_of_both_kinds_serve_tls() -> TestResult {
+    use duplex::client::http::Outgoing;
+    use duplex::tls::KeyKind;
+    for kind in [KeyKind::Ed25519, KeyKind::Rsa4096] {
+        let dir = tempfile::tempdir()?;
+        let written = duplex::tls::write_cert_files(dir.path(), kind, &[], 1, false)?;
+        let (cert, key) = (written.cert_path.display(), written.key_path.display());
+        let (cert, key) = (cert.to_string(), key.to_string());
+        let app = crate::helpers::spawn_app_with(true, &["--cert", &cert, "--key", &key]).await;
+        let response = app.send("/status", Outgoing::get()).await?;
+        assert_eq!(
+            (response.status.as_u16(), &response.body[..]),
+            (200, &b"{\"status\":\"ok\"}"[..]),
+            "{kind:?}"
+        );
+    }
     Ok(())
 }

@@ -1,0 +1,411 @@
+//! `duplex cert`, `duplex serve` and `duplex client` as a user runs them: the real binary, a
+//! certificate written into a temp dir, the server on a free port, the client's output and exit
+//! codes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use duplex::ws::protocol::{Decoder, Encoder, Incoming, OP_TEXT, Role};
+
+use crate::helpers::TestResult;
+
+/// Longest a client command may take before the test calls it a hang.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn duplex() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_duplex"));
+    command
+        .env_remove("DUPLEX_LOG")
+        .env_remove("DUPLEX_API_KEY")
+        .env_remove("DUPLEX_SECRET")
+        .env_remove("DUPLEX_PASSPHRASE")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Waits for `child` (with its stdin already written or closed) within [`COMMAND_TIMEOUT`].
+fn finish(child: Child) -> Result<Output, Box<dyn std::error::Error>> {
+    let pid = child.id();
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match result.recv_timeout(COMMAND_TIMEOUT) {
+        Ok(output) => Ok(output?),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            Err(format!("command did not finish within {COMMAND_TIMEOUT:?}").into())
+        }
+    }
+}
+
+/// Runs `duplex client ARGS` with `stdin` piped in.
+fn client(args: &[&str], stdin: &str) -> Result<Output, Box<dyn std::error::Error>> {
+    let mut child = duplex()
+        .arg("client")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut input = child.stdin.take().ok_or("no stdin")?;
+    input.write_all(stdin.as_bytes())?;
+    drop(input);
+    finish(child)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `duplex serve` on a free port with a certificate from `duplex cert`; stopped on drop.
+struct Served {
+    child: Child,
+    port: u16,
+    cert: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(cert_flags: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let written = duplex()
+            .args(["cert", "--out-dir"])
+            .arg(dir.path())
+            .args(cert_flags)
+            .output()?;
+        assert!(
+            written.status.success(),
+            "duplex cert: {}",
+            stderr(&written)
+        );
+        let report = stdout(&written);
+        assert!(report.contains("SHA-256 fingerprint: "), "{report}");
+        let cert = dir.path().join("cert.pem");
+        let mut child = duplex()
+            .args(["serve", "--port", "0", "--cert"])
+            .arg(&cert)
+            .arg("--key")
+            .arg(dir.path().join("key.pem"))
+            .arg("--static-dir")
+            .arg(dir.path().join("static"))
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let lines = BufReader::new(child.stderr.take().ok_or("no stderr")?).lines();
+        let (found, listening) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            // Keep draining the log so the server never blocks on a full pipe.
+            for line in lines.map_while(Result::ok) {
+                if line.contains("listening on") {
+                    if let Some(found) = found.take() {
+                        let _ = found.send(line);
+                    }
+                }
+            }
+        });
+        let line = listening
+            .recv_timeout(COMMAND_TIMEOUT)
+            .map_err(|_| "the server never said it was listening")?;
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.trim().parse().ok())
+            .ok_or_else(|| format!("no port in {line:?}"))?;
+        Ok(Self {
+            child,
+            port,
+            cert,
+            _dir: dir,
+        })
+    }
+
+    fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://localhost:{}{path}", self.port)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The guide's manual checks, in the order a user runs them, with `trust` as the
+/// verification flags.
+fn manual_session(served: &Served, trust: &[&str]) -> TestResult {
+    // duplex client echo, messages piped in
+    let echo_url = served.url("wss", "/ws/echo");
+    let mut args = vec!["echo", echo_url.as_str()];
+    args.extend_from_slice(trust);
+    let output = client(&args, "hello\nworld\n")?;
+    assert_eq!(
+        (stdout(&output), output.status.code()),
+        (
+            format!("Connected to {echo_url}\n< Received: Echo: hello\n< Received: Echo: world\n"),
+            Some(0)
+        ),
+        "{}",
+        stderr(&output)
+    );
+
+    // duplex client stream --count 2
+    let stream_url = served.url("wss", "/ws/stream");
+    let mut args = vec!["stream", stream_url.as_str(), "--count", "2"];
+    args.extend_from_slice(trust);
+    let output = client(&args, "")?;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], format!("Connected to {stream_url}"));
+    for line in &lines[1..] {
+        let update = line
+            .strip_prefix("< Received: ")
+            .ok_or_else(|| format!("not a received line: {line}"))?;
+        let update: serde_json::Value = serde_json::from_str(update)?;
+        assert_eq!(
+            update["message"],
+            "This is a periodic update from the server."
+        );
+        assert!(
+            update["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("+00:00"))
+        );
+    }
+
+    // duplex client private (the demo pair)
+    let private_url = served.url("wss", "/ws/v5/private");
+    let mut args = vec!["private", private_url.as_str()];
+    args.extend_from_slice(trust);
+    let output = client(&args, "")?;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[1].starts_with(r#"> Sending login request: {"op": "login", "args": [{"apiKey": "abc", "passphrase": "pw", "timestamp": ""#),
+        "{text}"
+    );
+    assert_eq!(lines[2], r#"< Received: {"event":"login","success":true}"#);
+
+    // duplex client get /status, the options before the command this time
+    let status_url = served.url("https", "/status");
+    let mut args = trust.to_vec();
+    args.extend_from_slice(&["get", status_url.as_str()]);
+    let output = client(&args, "")?;
+    assert_eq!(
+        (stdout(&output).as_str(), output.status.code()),
+        (r#"{"status":"ok"}"#, Some(0)),
+        "{}",
+        stderr(&output)
+    );
+
+    // duplex client post /items --json ... -i
+    let items_url = served.url("https", "/items");
+    let mut args = vec![
+        "post",
+        items_url.as_str(),
+        "-i",
+        "--json",
+        r#"{"name": "My New Item", "is_offer": false}"#,
+    ];
+    args.extend_from_slice(trust);
+    let output = client(&args, "")?;
+    let text = stdout(&output);
+    assert!(text.starts_with("HTTP/1.1 201 Created\r\n"), "{text}");
+    assert!(
+        text.contains("\r\ncontent-type: application/json\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(
+            "\r\n\r\n{\"message\":\"Item created successfully\",\"item_data\":{\"name\":\"My New Item\",\"is_offer\":false}}"
+        ),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn manual_tools_work_with_the_certificate_trusted() -> TestResult {
+    let served = Served::start(&[])?;
+    let cert = served.cert.display().to_string();
+    manual_session(&served, &["--cacert", &cert])
+}
+
+#[test]
+fn manual_tools_work_with_verification_off_on_an_rsa_certificate() -> TestResult {
+    let served = Served::start(&["--rsa"])?;
+    manual_session(&served, &["-k"])
+}
+
+#[test]
+fn failures_are_one_line_and_a_non_zero_exit() -> TestResult {
+    let served = Served::start(&[])?;
+    let status_url = served.url("https", "/status");
+
+    // Verification is on by default; a self-signed certificate is not trusted.
+    let output = client(&["get", &status_url], "")?;
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not signed by a trusted authority") && err.contains("--cacert"),
+        "{err}"
+    );
+
+    // Nothing listening.
+    let closed = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let output = client(
+        &["-k", "get", &format!("https://127.0.0.1:{closed}/status")],
+        "",
+    )?;
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("connection refused"), "{err}");
+
+    // A refused login is printed and fails the command.
+    let private_url = served.url("wss", "/ws/v5/private");
+    let output = client(&["private", &private_url, "-k", "--secret", "wrong"], "")?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).ends_with(
+            "< Received: {\"event\":\"login\",\"success\":false,\"message\":\"Authentication failed\"}\n"
+        ),
+        "{}",
+        stdout(&output)
+    );
+
+    // --fail turns a 404 into curl's exit code 22; the body is still shown.
+    let output = client(&["get", &served.url("https", "/items/999"), "-k", "-f"], "")?;
+    assert_eq!(output.status.code(), Some(22));
+    assert_eq!(
+        stdout(&output),
+        r#"{"detail":"Item with ID 999 not found."}"#
+    );
+
+    // A WebSocket path that is not one: the server's 403, in words.
+    let output = client(&["echo", &served.url("wss", "/nope"), "-k"], "")?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("refused: HTTP 403"),
+        "{}",
+        stderr(&output)
+    );
+    Ok(())
+}
+
+#[test]
+fn duplex_cert_refuses_to_overwrite_without_force() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cert = |extra: &[&str]| {
+        duplex()
+            .arg("cert")
+            .arg("--out-dir")
+            .arg(dir.path())
+            .args(extra)
+            .output()
+    };
+    assert!(cert(&[])?.status.success());
+    let again = cert(&[])?;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("exists; pass --force"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(cert(&["--force"])?.status.success());
+    Ok(())
+}
+
+/// Ctrl+C during `duplex client stream` ends the session with a close frame carrying 1000. A
+/// stand-in server (the library codec in the server role) records what the client sends.
+#[test]
+fn stream_closes_with_1000_on_ctrl_c() -> TestResult {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("ws://127.0.0.1:{}/ws/stream", listener.local_addr()?.port());
+    let mut child = duplex()
+        .args(["client", "stream", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+
+    let (mut socket, _) = listener.accept()?;
+    socket.set_read_timeout(Some(COMMAND_TIMEOUT))?;
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") {
+        socket.read_exact(&mut byte)?;
+        request.push(byte[0]);
+    }
+    let request = String::from_utf8(request)?;
+    let key = request
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("Sec-WebSocket-Key: ")
+                .or_else(|| line.strip_prefix("sec-websocket-key: "))
+        })
+        .ok_or_else(|| format!("no key in {request}"))?;
+    let accept = duplex::ws::handshake::accept_key(key.trim().as_bytes());
+    let mut out = BytesMut::new();
+    Encoder::new(Role::Server, None).message(&mut out, OP_TEXT, b"tick");
+    socket.write_all(
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .as_bytes(),
+    )?;
+    socket.write_all(&out)?;
+
+    // Once the message is printed, the client is inside its receive loop: interrupt it.
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let printed: Vec<String> = lines.by_ref().take(2).collect::<Result<_, _>>()?;
+    assert_eq!(
+        printed,
+        [format!("Connected to {url}"), "< Received: tick".to_owned()]
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    assert!(status.success());
+
+    let mut decoder = Decoder::new(Role::Server, 1024, None);
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 256];
+    let close = loop {
+        if let Some(incoming) = decoder.decode(&mut buf)? {
+            break incoming;
+        }
+        let n = socket.read(&mut chunk)?;
+        assert!(n > 0, "the client closed TCP without a close frame");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let Incoming::Close(code, payload) = close else {
+        return Err(format!("expected a close frame, got {close:?}").into());
+    };
+    assert_eq!(code, Some(1000));
+    // Answer it as a server does: echo, then close TCP.
+    let mut reply = BytesMut::new();
+    Encoder::new(Role::Server, None).control(&mut reply, 0x8, &payload);
+    socket.write_all(&reply)?;
+    drop(socket);
+    let output = finish(child)?;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    Ok(())
+}
