@@ -140,8 +140,10 @@ pub enum ClientCommand {
     Private {
         /// [default: wss://localhost:8000/ws/v5/private]
         url: Option<String>,
+        /// The API key to log in with (the guide's demo key by default).
         #[arg(long, env = "DUPLEX_API_KEY", default_value = crate::auth::DEMO_API_KEY)]
         api_key: String,
+        /// The secret the login is signed with [default: the demo secret, def].
         #[arg(long, env = "DUPLEX_SECRET", default_value = crate::auth::DEMO_SECRET,
               hide_env_values = true, hide_default_value = true)]
         secret: String,

@@ -146,11 +146,11 @@ impl Drop for Served {
 /// The guide's manual checks, in the order a user runs them, with `trust` as the
 /// verification flags.
 fn manual_session(served: &Served, trust: &[&str]) -> TestResult {
+    // The trust flags after the command; `get` below puts them before it.
+    let with_trust = |args: &[&str], stdin: &str| client(&[args, trust].concat(), stdin);
     // duplex client echo, messages piped in
     let echo_url = served.url("wss", "/ws/echo");
-    let mut args = vec!["echo", echo_url.as_str()];
-    args.extend_from_slice(trust);
-    let output = client(&args, "hello\nworld\n")?;
+    let output = with_trust(&["echo", &echo_url], "hello\nworld\n")?;
     assert_eq!(
         (stdout(&output), output.status.code()),
         (
@@ -163,9 +163,7 @@ fn manual_session(served: &Served, trust: &[&str]) -> TestResult {
 
     // duplex client stream --count 2
     let stream_url = served.url("wss", "/ws/stream");
-    let mut args = vec!["stream", stream_url.as_str(), "--count", "2"];
-    args.extend_from_slice(trust);
-    let output = client(&args, "")?;
+    let output = with_trust(&["stream", &stream_url, "--count", "2"], "")?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
@@ -189,9 +187,7 @@ fn manual_session(served: &Served, trust: &[&str]) -> TestResult {
 
     // duplex client private (the demo pair)
     let private_url = served.url("wss", "/ws/v5/private");
-    let mut args = vec!["private", private_url.as_str()];
-    args.extend_from_slice(trust);
-    let output = client(&args, "")?;
+    let output = with_trust(&["private", &private_url], "")?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
@@ -204,9 +200,7 @@ fn manual_session(served: &Served, trust: &[&str]) -> TestResult {
 
     // duplex client get /status, the options before the command this time
     let status_url = served.url("https", "/status");
-    let mut args = trust.to_vec();
-    args.extend_from_slice(&["get", status_url.as_str()]);
-    let output = client(&args, "")?;
+    let output = client(&[trust, &["get", &status_url]].concat(), "")?;
     assert_eq!(
         (stdout(&output).as_str(), output.status.code()),
         (r#"{"status":"ok"}"#, Some(0)),
@@ -216,15 +210,8 @@ fn manual_session(served: &Served, trust: &[&str]) -> TestResult {
 
     // duplex client post /items --json ... -i
     let items_url = served.url("https", "/items");
-    let mut args = vec![
-        "post",
-        items_url.as_str(),
-        "-i",
-        "--json",
-        r#"{"name": "My New Item", "is_offer": false}"#,
-    ];
-    args.extend_from_slice(trust);
-    let output = client(&args, "")?;
+    let json = r#"{"name": "My New Item", "is_offer": false}"#;
+    let output = with_trust(&["post", &items_url, "-i", "--json", json], "")?;
     let text = stdout(&output);
     assert!(text.starts_with("HTTP/1.1 201 Created\r\n"), "{text}");
     assert!(
