@@ -36,6 +36,8 @@ pub enum Command {
     /// Talk to a duplex (or the FastAPI original) server: the guide's manual_ws_client.py and
     /// curl commands.
     Client(ClientArgs),
+    /// Load generators for the benchmarks (bench/run.sh): bounded in time, loopback or not.
+    Bench(BenchArgs),
 }
 
 /// What `duplex` was asked to do.
@@ -44,6 +46,7 @@ pub enum Action {
     Serve(ServeArgs),
     Cert(CertArgs),
     Client(ClientArgs),
+    Bench(BenchArgs),
 }
 
 impl Cli {
@@ -53,6 +56,7 @@ impl Cli {
             Some(Command::Serve(args)) => Action::Serve(args),
             Some(Command::Cert(args)) => Action::Cert(args),
             Some(Command::Client(args)) => Action::Client(args),
+            Some(Command::Bench(args)) => Action::Bench(args),
             None => Action::Serve(self.serve),
         }
     }
@@ -165,6 +169,49 @@ pub enum ClientCommand {
         /// The request body, sent with content-type: application/json.
         #[arg(long, value_name = "JSON")]
         json: String,
+    },
+}
+
+/// Options of `duplex bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+
+    /// Do not verify the server's certificate.
+    #[arg(short = 'k', long, global = true)]
+    pub insecure: bool,
+
+    /// Trust the certificates in this PEM file when verifying.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Runtime worker threads of the load generator [default: one per core].
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchCommand {
+    /// WebSocket echo round trips: each connection sends a message and waits for the reply.
+    Echo {
+        /// [default: wss://localhost:8000/ws/echo]
+        url: Option<String>,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        connections: u32,
+        /// Message size in bytes.
+        #[arg(long, default_value_t = 20)]
+        size: usize,
+        /// Seconds of load before measuring.
+        #[arg(long, default_value = "1", value_name = "SECONDS", value_parser = parse_seconds)]
+        warmup: Duration,
+        /// Seconds measured.
+        #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = parse_seconds)]
+        duration: Duration,
+        /// Offer permessage-deflate.
+        #[arg(long)]
+        compression: bool,
     },
 }
 

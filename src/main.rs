@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use duplex::config::{Action, CertArgs, Cli, ClientArgs, ServeArgs};
+use duplex::config::{Action, BenchArgs, CertArgs, Cli, ClientArgs, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Action::Serve(args) => serve(&args),
         Action::Cert(args) => cert(&args),
         Action::Client(args) => client(args),
+        Action::Bench(args) => bench(args),
     }
 }
 
@@ -86,4 +87,19 @@ fn client(args: ClientArgs) -> ExitCode {
     // A pending read of stdin (echo, interrupted) must not keep the process alive.
     runtime.shutdown_background();
     ExitCode::from(status)
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(usize::from(threads));
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("duplex bench: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    ExitCode::from(runtime.block_on(duplex::client::cli::run_bench(args)))
 }

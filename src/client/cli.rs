@@ -9,10 +9,11 @@ use http::{HeaderName, HeaderValue};
 use rustls::ClientConfig;
 use tokio::io::AsyncBufReadExt;
 
+use super::bench::EchoLoad;
 use super::http::{Outgoing, Response};
 use super::ws::{CloseFrame, Connection, Message, Received, WsOptions};
 use super::{ClientError, Target, TlsOptions};
-use crate::config::{ClientArgs, ClientCommand, HttpArgs};
+use crate::config::{BenchArgs, BenchCommand, ClientArgs, ClientCommand, HttpArgs};
 use crate::ws::protocol::code;
 
 /// Exit status of a command that ran but did not succeed (login refused, abnormal close).
@@ -77,6 +78,51 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             send(http, Outgoing::post_json(json), &tls, args.timeout).await
         }
     }
+}
+
+/// Runs a `duplex bench` command; returns the process exit status.
+pub async fn run_bench(args: BenchArgs) -> u8 {
+    let tls = TlsOptions {
+        insecure: args.insecure,
+        cacert: args.cacert,
+    };
+    let result = match args.command {
+        BenchCommand::Echo {
+            url,
+            connections,
+            size,
+            warmup,
+            duration,
+            compression,
+        } => {
+            let load = EchoLoad {
+                connections: connections as usize,
+                message_size: size,
+                warmup,
+                duration,
+                compression,
+            };
+            bench_echo(url.as_deref(), &tls, &load).await
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("duplex bench: {err}");
+            EXIT_FAILED
+        }
+    }
+}
+
+async fn bench_echo(
+    url: Option<&str>,
+    tls: &TlsOptions,
+    load: &EchoLoad,
+) -> Result<(), ClientError> {
+    let target = Target::parse_or(url, "/ws/echo")?;
+    let config = tls_config(&target, tls)?;
+    let report = super::bench::echo(&target, config.as_ref(), load).await?;
+    say(&report.to_string())
 }
 
 /// The rustls configuration when the target uses TLS (so a `--cacert` is read only then).

@@ -5,6 +5,7 @@
 //! verification is on unless [`TlsOptions::insecure`] says otherwise; `--cacert` replaces the
 //! system's trust store, like curl's.
 
+pub mod bench;
 pub mod cli;
 pub mod http;
 pub mod target;
@@ -66,6 +67,8 @@ pub enum ClientError {
     Protocol(#[from] ProtocolError),
     #[error("the connection ended without a close frame")]
     Dropped,
+    #[error("the server closed the connection ({0})")]
+    Closed(ws::CloseFrame),
     #[error("connection lost: {0}")]
     Io(#[from] std::io::Error),
     #[error("bad header `{header}`: {why}")]

@@ -474,3 +474,24 @@ async fn shutdown_sends_1001_to_open_sessions() -> TestResult {
     tokio::time::timeout(Duration::from_secs(5), stopping).await???;
     Ok(())
 }
+
+/// The echo load generator completes round trips over TLS and closes cleanly. (Its speed is
+/// measured by the benchmarks, not here.)
+#[tokio::test]
+async fn echo_load_generator_counts_round_trips() -> TestResult {
+    use duplex::client::bench::{EchoLoad, echo};
+    let app = spawn_app(true).await;
+    let tls = app.client_tls();
+    let load = EchoLoad {
+        connections: 2,
+        message_size: 20,
+        warmup: Duration::ZERO,
+        duration: Duration::from_millis(300),
+        compression: false,
+    };
+    let report = echo(&app.target("/ws/echo"), tls.as_ref(), &load).await?;
+    assert_eq!(report.failed, 0, "{report}");
+    assert!(report.round_trips > 0, "{report}");
+    assert!(report.p50_us <= report.p99_us, "{report}");
+    Ok(())
+}
