@@ -24,17 +24,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: &ServeArgs) -> ExitCode {
+/// A multi-threaded runtime with `workers` threads (one per core when `None`).
+fn multi_thread_runtime(workers: Option<u16>) -> Result<tokio::runtime::Runtime, ExitCode> {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = args.workers {
+    if let Some(workers) = workers {
         runtime.worker_threads(usize::from(workers));
     }
-    let runtime = match runtime.enable_all().build() {
+    runtime.enable_all().build().map_err(|err| {
+        eprintln!("duplex: cannot start the async runtime: {err}");
+        ExitCode::FAILURE
+    })
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let runtime = match multi_thread_runtime(args.workers) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("duplex: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let shutdown = duplex::startup::shutdown_signal();
@@ -90,16 +95,9 @@ fn client(args: ClientArgs) -> ExitCode {
 }
 
 fn bench(args: BenchArgs) -> ExitCode {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        runtime.worker_threads(usize::from(threads));
-    }
-    let runtime = match runtime.enable_all().build() {
+    let runtime = match multi_thread_runtime(args.threads) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("duplex bench: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     ExitCode::from(runtime.block_on(duplex::client::cli::run_bench(args)))
 }
