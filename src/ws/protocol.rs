@@ -32,6 +32,16 @@ pub enum Role {
     Client,
 }
 
+impl Role {
+    /// The other end.
+    pub fn peer(self) -> Self {
+        match self {
+            Self::Server => Self::Client,
+            Self::Client => Self::Server,
+        }
+    }
+}
+
 /// Close codes of RFC 6455 §7.4.1 that the server sends.
 pub mod code {
     pub const NORMAL: u16 = 1000;
@@ -432,6 +442,21 @@ pub fn write_frame(out: &mut BytesMut, first_byte: u8, mask: Option<[u8; 4]>, pa
     }
 }
 
+/// The window bits and context-takeover rule that `sender` compresses under. A client that
+/// promised no window may use any, up to 15.
+fn sender_terms(agreement: &Agreement, sender: Role) -> (u8, bool) {
+    match sender {
+        Role::Server => (
+            agreement.server_max_window_bits,
+            agreement.server_no_context_takeover,
+        ),
+        Role::Client => (
+            agreement.client_max_window_bits.unwrap_or(15),
+            agreement.client_no_context_takeover,
+        ),
+    }
+}
+
 /// Decompresses the peer's messages (RFC 7692 §7.2.2). The zlib state (tens of KiB) is created
 /// with the first compressed message, so idle connections do not pay for it.
 #[derive(Debug)]
@@ -443,18 +468,8 @@ struct Inflater {
 
 impl Inflater {
     fn new(role: Role, agreement: &Agreement) -> Self {
-        // The peer compresses with at most its max window; without a promise, a 15-bit window
-        // decodes any. zlib has no raw 8-bit inflate window; 9 decodes 8.
-        let (window_bits, reset_each_message) = match role {
-            Role::Server => (
-                agreement.client_max_window_bits.unwrap_or(15),
-                agreement.client_no_context_takeover,
-            ),
-            Role::Client => (
-                agreement.server_max_window_bits,
-                agreement.server_no_context_takeover,
-            ),
-        };
+        // zlib has no raw 8-bit inflate window; 9 decodes 8.
+        let (window_bits, reset_each_message) = sender_terms(agreement, role.peer());
         Self {
             z: None,
             window_bits: window_bits.max(9),
@@ -511,16 +526,7 @@ struct Deflater {
 
 impl Deflater {
     fn new(role: Role, agreement: &Agreement) -> Self {
-        let (window_bits, reset_each_message) = match role {
-            Role::Server => (
-                agreement.server_max_window_bits,
-                agreement.server_no_context_takeover,
-            ),
-            Role::Client => (
-                agreement.client_max_window_bits.unwrap_or(15),
-                agreement.client_no_context_takeover,
-            ),
-        };
+        let (window_bits, reset_each_message) = sender_terms(agreement, role);
         Self {
             z: None,
             // Negotiation never agrees to 8 for the side we compress (zlib cannot); clamp so
