@@ -76,13 +76,14 @@ pub async fn echo(
     }
     // `Echo: ` is prepended by /ws/echo; /ws/mirror returns the message as is. Either way the
     // reply is one text message.
-    let payload: String = "x".repeat(load.message_size);
+    let message = Message::Text(bytes::Bytes::from("x".repeat(load.message_size)));
     let start = Instant::now();
     let measure_from = start + load.warmup;
     let end = measure_from + load.duration;
     let mut tasks = tokio::task::JoinSet::new();
     for mut conn in connections {
-        let payload = payload.clone();
+        // A `Bytes` clone shares the buffer: no allocation per connection or per message.
+        let message = message.clone();
         tasks.spawn(async move {
             let mut latencies = Vec::new();
             let outcome = loop {
@@ -90,7 +91,7 @@ pub async fn echo(
                 if sent >= end {
                     break Ok(());
                 }
-                if let Err(err) = conn.send(&Message::Text(payload.clone().into())).await {
+                if let Err(err) = conn.send(&message).await {
                     break Err(err);
                 }
                 match conn.recv().await {
