@@ -179,7 +179,17 @@ pub fn generate_self_signed(
     params.not_before = now;
     params.not_after = now + time::Duration::days(days);
     let key = match kind {
-        KeyKind::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519)?,
+        KeyKind::Ed25519 => {
+            // aws-lc-rs writes PKCS#8 v2 (with the public key) by default, which OpenSSL 3.0
+            // and so Python's ssl and uvicorn cannot read; `openssl req` writes v1.
+            let random = aws_lc_rs::rand::SystemRandom::new();
+            let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8v1(&random)
+                .map_err(|_| rcgen::Error::RingUnspecified)?;
+            KeyPair::from_pkcs8_der_and_sign_algo(
+                &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_ref()),
+                &rcgen::PKCS_ED25519,
+            )?
+        }
         KeyKind::Rsa4096 => {
             KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_4096)?
         }
@@ -476,6 +486,21 @@ mod tests {
             }
         );
         assert!(generated.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        // PKCS#8 v1 (RFC 5208: version 0, no public key), the only form OpenSSL 3.0 reads:
+        // SEQUENCE(46) { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING(34) { seed } }.
+        let der = PrivateKeyDer::from_pem_slice(generated.key_pem.as_bytes())?;
+        let der = der.secret_der();
+        assert_eq!(der.len(), 48);
+        assert_eq!(
+            der.get(..16),
+            Some(&b"\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\x04\x22\x04\x20"[..])
+        );
+        // And duplex loads it back.
+        let dir = tempfile::tempdir()?;
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, &generated.cert_pem)?;
+        std::fs::write(&key, &generated.key_pem)?;
+        load(&cert, &key)?;
         Ok(())
     }
 
