@@ -212,6 +212,44 @@ pub enum BenchCommand {
         /// Offer permessage-deflate.
         #[arg(long)]
         compression: bool,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// /ws/stream fan-out: how many subscribers get every tick within 100 ms of schedule.
+    Stream {
+        /// [default: wss://localhost:8000/ws/stream]
+        url: Option<String>,
+        /// Concurrent subscribers.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        subscribers: u32,
+        /// Worker processes to spread them over [default: one per 8,000 subscribers].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=250))]
+        processes: Option<u32>,
+        /// Seconds measured once everyone is connected.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        window: u64,
+        /// The server's process id, to report its memory per subscriber (Linux).
+        #[arg(long, value_name = "PID")]
+        server_pid: Option<u32>,
+        /// Offer permessage-deflate.
+        #[arg(long)]
+        compression: bool,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One worker process of `stream` (started by it).
+    #[command(hide = true)]
+    StreamWorker {
+        url: String,
+        #[arg(long)]
+        subscribers: u32,
+        /// Source address to connect from.
+        #[arg(long)]
+        bind: Option<IpAddr>,
+        #[arg(long)]
+        compression: bool,
     },
 }
 

@@ -1,6 +1,12 @@
 //! `duplex bench echo`: WebSocket echo load. Each connection sends one message, waits for its
 //! echo, and sends the next, for a fixed time; the report counts round trips and their latency.
 
+mod stream;
+
+pub use stream::{
+    READY, StreamLoad, StreamReport, Tally, WorkerCommand, stream, worker as stream_worker,
+};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue};
 use rustls::ClientConfig;
 use tokio::io::AsyncBufReadExt;
 
-use super::bench::EchoLoad;
+use super::bench::{EchoLoad, StreamLoad, WorkerCommand};
 use super::http::{Outgoing, Response};
 use super::ws::{CloseFrame, Connection, Message, Received, WsOptions};
 use super::{ClientError, Target, TlsOptions};
@@ -94,6 +94,7 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
             warmup,
             duration,
             compression,
+            json,
         } => {
             let load = EchoLoad {
                 connections: connections as usize,
@@ -102,8 +103,32 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
                 duration,
                 compression,
             };
-            bench_echo(url.as_deref(), &tls, &load).await
+            bench_echo(url.as_deref(), &tls, &load, json).await
         }
+        BenchCommand::Stream {
+            url,
+            subscribers,
+            processes,
+            window,
+            server_pid,
+            compression,
+            json,
+        } => {
+            let load = StreamLoad {
+                subscribers: subscribers as usize,
+                processes: processes.map(|n| n as usize),
+                window_secs: window,
+                compression,
+                server_pid,
+            };
+            bench_stream(url.as_deref(), &tls, &load, json).await
+        }
+        BenchCommand::StreamWorker {
+            url,
+            subscribers,
+            bind,
+            compression,
+        } => bench_stream_worker(&url, &tls, subscribers as usize, bind, compression).await,
     };
     match result {
         Ok(()) => 0,
@@ -118,11 +143,107 @@ async fn bench_echo(
     url: Option<&str>,
     tls: &TlsOptions,
     load: &EchoLoad,
+    json: bool,
 ) -> Result<(), ClientError> {
     let target = Target::parse_or(url, "/ws/echo")?;
     let config = tls_config(&target, tls)?;
     let report = super::bench::echo(&target, config.as_ref(), load).await?;
-    say(&report.to_string())
+    if json {
+        say(&serde_json::json!({
+            "round_trips_per_s": report.per_second(),
+            "round_trips": report.round_trips,
+            "seconds": report.seconds,
+            "p50_us": report.p50_us,
+            "p99_us": report.p99_us,
+            "failed": report.failed,
+        })
+        .to_string())
+    } else {
+        say(&report.to_string())
+    }
+}
+
+async fn bench_stream(
+    url: Option<&str>,
+    tls: &TlsOptions,
+    load: &StreamLoad,
+    json: bool,
+) -> Result<(), ClientError> {
+    let target = Target::parse_or(url, "/ws/stream")?;
+    // Workers get the same TLS flags; a --cacert is checked here first so a bad one fails once.
+    tls_config(&target, tls)?;
+    let mut tls_args = Vec::new();
+    if tls.insecure {
+        tls_args.push("-k".to_owned());
+    }
+    if let Some(cacert) = &tls.cacert {
+        tls_args.push("--cacert".to_owned());
+        tls_args.push(cacert.display().to_string());
+    }
+    let command = WorkerCommand {
+        url: target.ws_url(),
+        tls_args,
+    };
+    let report = super::bench::stream(&target, &command, load).await?;
+    if json {
+        let t = &report.tally;
+        say(&serde_json::json!({
+            "subscribers": t.subscribers,
+            "connected": t.connected,
+            "connect_errors": t.connect_errors,
+            "dropped": t.dropped,
+            "expected": t.expected,
+            "received": t.received,
+            "lost": t.lost,
+            "late": t.late,
+            "p50_ms": t.percentile_ms(50),
+            "p99_ms": t.percentile_ms(99),
+            "max_ms": t.max_ms(),
+            "window_s": report.window_secs,
+            "processes": report.processes,
+            "server_rss_before_kib": report.server_rss_before_kib,
+            "server_rss_during_kib": report.server_rss_during_kib,
+            "rss_per_subscriber_kib": report.rss_per_subscriber_kib(),
+            "on_time": report.on_time(),
+            "first_error": t.first_error,
+        })
+        .to_string())
+    } else {
+        say(&report.to_string())
+    }
+}
+
+/// A `stream` worker: says `ready` once connected, then prints its tally as JSON.
+async fn bench_stream_worker(
+    url: &str,
+    tls: &TlsOptions,
+    subscribers: usize,
+    bind: Option<std::net::IpAddr>,
+    compression: bool,
+) -> Result<(), ClientError> {
+    let target = Target::parse(url)?;
+    let config = tls_config(&target, tls)?;
+    let options = WsOptions {
+        compression,
+        bind,
+        // Thousands of handshakes queue up behind each other.
+        timeout: Duration::from_secs(60),
+        close_timeout: Duration::from_secs(2),
+        ..WsOptions::default()
+    };
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let tally = super::bench::stream_worker(
+        &target,
+        config.as_ref(),
+        subscribers,
+        &options,
+        stdin,
+        || say(super::bench::READY),
+    )
+    .await?;
+    let line = serde_json::to_string(&tally)
+        .map_err(|err| ClientError::Bench(format!("cannot encode the result: {err}")))?;
+    say(&line)
 }
 
 /// The rustls configuration when the target uses TLS (so a `--cacert` is read only then).

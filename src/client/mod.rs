@@ -11,6 +11,7 @@ pub mod http;
 pub mod target;
 pub mod ws;
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use rustls::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 pub use target::Target;
@@ -77,6 +78,8 @@ pub enum ClientError {
     Input(std::io::Error),
     #[error("cannot write to standard output: {0}")]
     Output(std::io::Error),
+    #[error("load generator: {0}")]
+    Bench(String),
 }
 
 fn connect_reason(err: &std::io::Error) -> String {
@@ -234,6 +237,20 @@ pub async fn connect(
     tls: Option<&Arc<ClientConfig>>,
     timeout: Duration,
 ) -> Result<Box<dyn Io>, ClientError> {
+    connect_from(target, tls, timeout, None).await
+}
+
+/// [`connect`] from a chosen local address: a load generator spreads many connections over
+/// several source addresses (127.0.0.2, 127.0.0.3, ...), each with its own ephemeral ports.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_from(
+    target: &Target,
+    tls: Option<&Arc<ClientConfig>>,
+    timeout: Duration,
+    local: Option<IpAddr>,
+) -> Result<Box<dyn Io>, ClientError> {
     let addr = format!("{}:{}", target.host, target.port);
     let open = async {
         let addrs: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
@@ -246,7 +263,7 @@ pub async fn connect(
         let mut last = None;
         let mut tcp = None;
         for candidate in addrs {
-            match TcpStream::connect(candidate).await {
+            match open_tcp(candidate, local).await {
                 Ok(stream) => {
                     tcp = Some(stream);
                     break;
@@ -285,6 +302,18 @@ pub async fn connect(
             what: format!("connecting to {addr}"),
             after: timeout,
         })?
+}
+
+async fn open_tcp(peer: SocketAddr, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect(peer).await;
+    };
+    let socket = match local {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(peer).await
 }
 
 /// A TLS failure in words, with what to do about a certificate that is not trusted.

@@ -2,6 +2,7 @@
 //! [`protocol`](crate::ws::protocol) codec in the client role (masked frames out, unmasked in).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ pub struct WsOptions {
     pub timeout: Duration,
     /// How long [`Connection::close`] waits for the server's close frame.
     pub close_timeout: Duration,
+    /// Local address to connect from (the system's choice when `None`).
+    pub bind: Option<IpAddr>,
 }
 
 impl Default for WsOptions {
@@ -50,6 +53,7 @@ impl Default for WsOptions {
             max_message: 16 * 1024 * 1024,
             timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
+            bind: None,
         }
     }
 }
@@ -123,7 +127,7 @@ pub async fn connect(
     options: &WsOptions,
 ) -> Result<Connection, ClientError> {
     let handshake = async {
-        let io = super::connect(target, tls, options.timeout).await?;
+        let io = super::connect_from(target, tls, options.timeout, options.bind).await?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
         tokio::spawn(connection.with_upgrades());

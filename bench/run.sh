@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks: duplex vs the FastAPI original vs a bare-hyper ceiling, one run, one
+# machine. Writes bench/results.md and bench/results.svg (README embeds both).
+#
+#   bench/run.sh                      # everything (~25 min)
+#   BENCH_ONLY=http bench/run.sh      # http | echo | stream (comma-separated)
+#   BENCH_SECONDS=3 BENCH_RUNS=1 bench/run.sh   # a quick look, not for publishing
+#
+# Settings (environment): BENCH_SECONDS (10) per run, BENCH_RUNS (3, the median is reported),
+# BENCH_WARMUP (3 s), BENCH_CONNECTIONS (64, wrk), BENCH_STREAM_STEPS ("1000 5000 10000 19000"),
+# BENCH_STREAM_WINDOW (10 s), BENCH_PORT (18443), SERVER_CORE (0), LOAD_CORE (1).
+#
+# Servers run one at a time on 127.0.0.1, pinned to SERVER_CORE with one worker (duplex and the
+# ceiling get a 1-thread runtime, uvicorn is one process); the load generators run on LOAD_CORE.
+# Every load has a fixed duration, and the script stops what it started, also on Ctrl+C.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench="$root/bench"
+work="$bench/.work"
+seconds="${BENCH_SECONDS:-10}"
+runs="${BENCH_RUNS:-3}"
+warmup="${BENCH_WARMUP:-3}"
+conns="${BENCH_CONNECTIONS:-64}"
+steps="${BENCH_STREAM_STEPS:-1000 5000 10000 19000}"
+window="${BENCH_STREAM_WINDOW:-10}"
+port="${BENCH_PORT:-18443}"
+server_core="${SERVER_CORE:-0}"
+load_core="${LOAD_CORE:-1}"
+only="${BENCH_ONLY:-http,echo,stream}"
+duplex="$root/target/release/duplex"
+ceiling="$root/target/release/examples/ceiling"
+venv="$bench/.venv"
+results="$work/results.jsonl"
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+wants() { [[ ",$only," == *",$1,"* ]]; }
+
+# --- what the script starts, and stops -----------------------------------------------------
+server_pid=""
+stop_server() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -INT "$server_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+}
+on_exit() { stop_server; }
+trap on_exit EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# --- tools -----------------------------------------------------------------------------------
+install_wrk() {
+  command -v wrk >/dev/null && return
+  log "installing wrk from Debian"
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get install -y wrk >/dev/null || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
+}
+
+setup_venv() {
+  local stamp="$venv/.requirements"
+  if [[ -x "$venv/bin/python" ]] && cmp -s "$bench/fastapi/requirements.txt" "$stamp"; then
+    return
+  fi
+  log "creating $venv (FastAPI original, from PyPI)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$bench/fastapi/requirements.txt"
+  cp "$bench/fastapi/requirements.txt" "$stamp"
+}
+
+for tool in taskset python3 cargo; do command -v "$tool" >/dev/null || die "$tool is needed"; done
+install_wrk
+mkdir -p "$work"
+log "building duplex and the ceiling (release)"
+(cd "$root" && cargo build --release --quiet --bin duplex --example ceiling)
+setup_venv
+rm -f "$work/cert.pem" "$work/key.pem"
+"$duplex" cert --out-dir "$work" >/dev/null
+: > "$results"
+
+# --- servers ---------------------------------------------------------------------------------
+wait_for_port() {
+  local tries=0
+  until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; do
+    kill -0 "$server_pid" 2>/dev/null || die "the server exited at start; see $work/server.log"
+    tries=$((tries + 1))
+    [[ $tries -lt 200 ]] || die "the server did not listen on $port within 20 s"
+    sleep 0.1
+  done
+}
+
+# start_server NAME TRANSPORT: NAME is duplex | fastapi | ceiling, TRANSPORT plain | tls.
+start_server() {
+  local name="$1" transport="$2" cmd=()
+  case "$name/$transport" in
+    duplex/plain) cmd=("$duplex" serve --no-tls) ;;
+    duplex/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem") ;;
+    ceiling/plain) cmd=("$ceiling") ;;
+    ceiling/tls) cmd=("$ceiling" --cert "$work/cert.pem" --key "$work/key.pem") ;;
+    fastapi/plain) cmd=("$venv/bin/python" -m uvicorn main:app --app-dir "$bench/fastapi") ;;
+    fastapi/tls) cmd=("$venv/bin/python" -m uvicorn main:app --app-dir "$bench/fastapi"
+      --ssl-keyfile "$work/key.pem" --ssl-certfile "$work/cert.pem") ;;
+    *) die "unknown server $name/$transport" ;;
+  esac
+  case "$name" in
+    duplex) cmd+=(--host 127.0.0.1 --port "$port" --workers 1 --static-dir "$work/static" --shutdown-timeout 2 --log-level warn) ;;
+    ceiling) cmd+=(--host 127.0.0.1 --port "$port" --workers 1) ;;
+    # The guide's server: one process, access log off; its lifespan writes ./static/data.txt.
+    fastapi) cmd+=(--host 127.0.0.1 --port "$port" --workers 1 --no-access-log --log-level warning) ;;
+  esac
+  mkdir -p "$work/fastapi-cwd"
+  (cd "$work/fastapi-cwd" && exec taskset -c "$server_core" "${cmd[@]}") >"$work/server.log" 2>&1 &
+  server_pid=$!
+  wait_for_port
+}
+
+scheme() { [[ "$1" == tls ]] && echo "$2s" || echo "$2"; }
+
+# --- HTTP with wrk ---------------------------------------------------------------------------
+post_body='{"name":"Test Item","is_offer":true}'
+
+# wrk_row SERVER TRANSPORT MODE ENDPOINT: warm-up, then BENCH_RUNS runs into one results line.
+wrk_row() {
+  local server="$1" transport="$2" mode="$3" endpoint="$4"
+  local method="${endpoint%% *}" path="${endpoint#* }" body="" extra=()
+  [[ "$method" == POST ]] && body="$post_body"
+  [[ "$mode" == close ]] && extra=(-H "Connection: close")
+  local url
+  url="$(scheme "$transport" http)://127.0.0.1:$port$path"
+  local args=(-t1 -c"$conns" --latency -s "$bench/wrk.lua" "${extra[@]}" "$url")
+  WRK_BODY="$body" taskset -c "$load_core" wrk -d"${warmup}s" "${args[@]}" >/dev/null
+  local out=() line
+  for _ in $(seq "$runs"); do
+    line="$(WRK_BODY="$body" taskset -c "$load_core" wrk -d"${seconds}s" "${args[@]}" | grep '^{' | tail -1)"
+    out+=("$line")
+  done
+  local joined
+  joined="$(IFS=,; echo "${out[*]}")"
+  printf '{"kind":"http","server":"%s","transport":"%s","mode":"%s","endpoint":"%s","runs":[%s]}\n' \
+    "$server" "$transport" "$mode" "$endpoint" "$joined" >>"$results"
+  log "$server $transport $mode $endpoint: ${out[*]}"
+}
+
+endpoints=("GET /status" "GET /" "GET /items/1" "POST /items" "GET /static/data.txt")
+if wants http; then
+  for transport in plain tls; do
+    for server in duplex fastapi ceiling; do
+      start_server "$server" "$transport"
+      if [[ "$server" == ceiling ]]; then
+        wrk_row "$server" "$transport" keep-alive "GET /status"
+      else
+        for endpoint in "${endpoints[@]}"; do
+          wrk_row "$server" "$transport" keep-alive "$endpoint"
+        done
+      fi
+      wrk_row "$server" "$transport" close "GET /status"
+      stop_server
+    done
+  done
+fi
+
+# --- WebSocket echo with duplex bench echo ---------------------------------------------------
+if wants echo; then
+  for transport in plain tls; do
+    for server in duplex fastapi; do
+      start_server "$server" "$transport"
+      url="$(scheme "$transport" ws)://127.0.0.1:$port/ws/echo"
+      out=()
+      for _ in $(seq "$runs"); do
+        out+=("$(taskset -c "$load_core" "$duplex" bench echo "$url" -k --threads 1 \
+          --connections 32 --size 20 --warmup "$warmup" --duration "$seconds" --json)")
+      done
+      printf '{"kind":"echo","server":"%s","transport":"%s","runs":[%s]}\n' \
+        "$server" "$transport" "$(IFS=,; echo "${out[*]}")" >>"$results"
+      log "$server $transport echo: ${out[*]}"
+      stop_server
+    done
+  done
+fi
+
+# --- /ws/stream fan-out with duplex bench stream ---------------------------------------------
+if wants stream; then
+  for server in duplex fastapi; do
+    for n in $steps; do
+      start_server "$server" plain
+      sleep 1 # the baseline memory is read after start-up settles
+      line="$(taskset -c "$load_core" "$duplex" bench stream "ws://127.0.0.1:$port/ws/stream" \
+        --subscribers "$n" --window "$window" --server-pid "$server_pid" --json)" ||
+        line='{"subscribers":'"$n"',"on_time":false,"first_error":"the load generator failed"}'
+      printf '{"kind":"stream","server":"%s","transport":"plain","result":%s}\n' "$server" "$line" >>"$results"
+      log "$server stream $n: $line"
+      stop_server
+    done
+  done
+fi
+
+# --- report ----------------------------------------------------------------------------------
+machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, Linux $(uname -r)"
+versions="duplex $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$venv/bin/python" -c 'import sys,fastapi,uvicorn,websockets; print(f"Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, websockets {websockets.__version__}")'); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" \
+  --machine "$machine" --versions "$versions" \
+  --settings "runs=$runs seconds=$seconds warmup=$warmup connections=$conns stream_window=$window server_core=$server_core load_core=$load_core"
+log "wrote bench/results.md and bench/results.svg"
