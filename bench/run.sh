@@ -201,7 +201,7 @@ fi
 
 # --- report ----------------------------------------------------------------------------------
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, Linux $(uname -r)"
-versions="duplex $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$venv/bin/python" -c 'import sys,fastapi,uvicorn,websockets; print(f"Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, websockets {websockets.__version__}")'); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+versions="duplex $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$venv/bin/python" -c 'import sys,fastapi,uvicorn,websockets; print(f"Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, websockets {websockets.__version__}")'); $({ wrk --version 2>&1 || true; } | head -1 | cut -d' ' -f1-2)"
 python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" \
   --machine "$machine" --versions "$versions" \
   --settings "runs=$runs seconds=$seconds warmup=$warmup connections=$conns stream_window=$window server_core=$server_core load_core=$load_core"

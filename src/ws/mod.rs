@@ -132,12 +132,46 @@ pub fn upgrade(
         };
         let socket = Socket::new(io, accepted.deflate.as_ref(), &settings, stop);
         tracing::debug!(route = route.name(), "WebSocket session started");
+        // Each session boxed on its own, so a connection holds only its own route's state,
+        // not the largest of the four.
         match route {
-            WsRoute::Echo => echo::echo(socket).await,
-            WsRoute::Mirror => echo::mirror(socket).await,
-            WsRoute::Stream => stream::stream(socket).await,
-            WsRoute::Private => private::private(socket, &settings).await,
+            WsRoute::Echo => Box::pin(echo::echo(socket)).await,
+            WsRoute::Mirror => Box::pin(echo::mirror(socket)).await,
+            WsRoute::Stream => Box::pin(stream::stream(socket)).await,
+            WsRoute::Private => Box::pin(private::private(socket, &settings)).await,
         }
     });
     response
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Io = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+
+    /// The size of the future a session function returns.
+    fn future_size<F: FnOnce(Socket<Io>) -> Fut, Fut>(_: F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every open WebSocket holds its session's future for its whole life, so /ws/stream's
+    /// 19,000 subscribers pay for each byte of it (a stack buffer in the close path once made
+    /// it 12 KiB).
+    #[test]
+    fn session_futures_stay_small() {
+        let settings = Arc::new(WsSettings::default());
+        let sizes = [
+            ("stream", future_size(stream::stream::<Io>)),
+            ("echo", future_size(echo::echo::<Io>)),
+            ("private", future_size(|s| private::private(s, &settings))),
+        ];
+        for (name, size) in sizes {
+            assert!(size <= 6 * 1024, "{name}'s session future is {size} bytes");
+        }
+        assert!(
+            sizes[0].1 <= 3 * 1024,
+            "stream's future is {} bytes",
+            sizes[0].1
+        );
+    }
 }

@@ -23,7 +23,10 @@ pub use super::protocol::code;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long a session waits for the client's close reply when the server is shutting down.
 const SHUTDOWN_CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// Buffers start this small (idle connections are cheap) and shrink back after big messages.
+/// The read buffer starts this small, so idle connections are cheap: pings, pongs, closes
+/// and short messages fit. It grows by [`BUFFER`] once a read leaves less than half of this free.
+const IDLE_BUFFER: usize = 512;
+/// Growth step of the read buffer while a large message arrives.
 const BUFFER: usize = 4 * 1024;
 const SHRINK_ABOVE: usize = 64 * 1024;
 
@@ -128,7 +131,7 @@ where
     ) -> Self {
         Self {
             io,
-            read_buf: BytesMut::with_capacity(BUFFER),
+            read_buf: BytesMut::with_capacity(IDLE_BUFFER),
             write_buf: BytesMut::new(),
             decoder: Decoder::new(Role::Server, settings.max_message, deflate),
             encoder: Encoder::new(Role::Server, deflate),
@@ -175,7 +178,7 @@ where
             }
             let ping_deadline = self.keepalive.deadline();
             let idle_deadline = self.idle_timeout.map(|idle| self.last_seen + idle);
-            if self.read_buf.capacity() - self.read_buf.len() < BUFFER / 2 {
+            if self.read_buf.capacity() - self.read_buf.len() < IDLE_BUFFER / 2 {
                 self.read_buf.reserve(BUFFER);
             }
             tokio::select! {
@@ -226,7 +229,7 @@ where
             self.write_buf = BytesMut::new();
         }
         if self.read_buf.is_empty() && self.read_buf.capacity() > SHRINK_ABOVE {
-            self.read_buf = BytesMut::with_capacity(BUFFER);
+            self.read_buf = BytesMut::with_capacity(IDLE_BUFFER);
         }
         Ok(())
     }
@@ -252,7 +255,13 @@ where
     }
 
     /// Completes the close handshake for `end` and shuts the transport down.
-    pub async fn finish(mut self, end: End) {
+    pub async fn finish(self, end: End) {
+        // Boxed: the closing steps (timeouts, the close handshake, the drain) are a large
+        // future, and inline they would make every session's future that large all its life.
+        Box::pin(self.finish_now(end)).await;
+    }
+
+    async fn finish_now(mut self, end: End) {
         match end {
             End::ClientClosed(_) => {
                 // The echo is queued; the client has said its last word.
@@ -319,9 +328,16 @@ where
     /// can destroy our close frame before the client reads it.
     async fn shutdown(&mut self) {
         let _ = bounded(self.io.shutdown()).await;
+        // Into the heap buffer: a stack array here would sit in every session's future, idle
+        // or not (it made them 12 KiB instead of 1).
         let drain = async {
-            let mut sink = [0u8; 4096];
-            while matches!(self.io.read(&mut sink).await, Ok(n) if n > 0) {}
+            loop {
+                self.read_buf.clear();
+                self.read_buf.reserve(BUFFER);
+                if !matches!(self.io.read_buf(&mut self.read_buf).await, Ok(n) if n > 0) {
+                    break;
+                }
+            }
         };
         let _ = bounded(drain).await;
     }
