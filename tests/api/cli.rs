@@ -396,3 +396,35 @@ fn stream_closes_with_1000_on_ctrl_c() -> TestResult {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     Ok(())
 }
+
+/// `duplex bench stream` spreads its subscribers over worker processes (each from its own
+/// 127.0.0.x address), every subscriber is accounted for, and the server's memory is read.
+/// (Whether ticks are on time is the benchmark's finding, not asserted here.)
+#[test]
+fn bench_stream_adds_up_its_worker_processes() -> TestResult {
+    let served = Served::start(&[])?;
+    let url = format!("wss://127.0.0.1:{}/ws/stream", served.port);
+    let child = duplex()
+        .args(["bench", "stream", &url, "--cacert"])
+        .arg(&served.cert)
+        .args(["--subscribers", "30", "--processes", "3", "--window", "2"])
+        .args(["--server-pid", &served.child.id().to_string(), "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let output = finish(child)?;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(stdout(&output).trim())?;
+    let number = |key: &str| report[key].as_u64().ok_or(format!("no {key} in {report}"));
+    assert_eq!(number("subscribers")?, 30, "{report}");
+    assert_eq!(number("connected")?, 30, "{report}");
+    assert_eq!(number("processes")?, 3, "{report}");
+    assert_eq!(number("connect_errors")?, 0, "{report}");
+    assert_eq!(number("dropped")?, 0, "{report}");
+    // Two ticks due per subscriber in a 2 s window; each arrived or is counted lost.
+    assert_eq!(number("expected")?, 60, "{report}");
+    assert!(number("received")? > 0, "{report}");
+    assert_eq!(number("received")? + number("lost")?, 60, "{report}");
+    assert!(number("server_rss_during_kib")? > 0, "{report}");
+    Ok(())
+}
