@@ -41,7 +41,7 @@ wants() { [[ ",$only," == *",$1,"* ]]; }
 server_pid=""
 stop_server() {
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -INT "$server_pid" 2>/dev/null || true
+    kill -TERM "$server_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -82,6 +82,8 @@ setup_venv
 rm -f "$work/cert.pem" "$work/key.pem"
 "$duplex" cert --out-dir "$work" >/dev/null
 : > "$results"
+# CPU time the hypervisor gave to others ("steal") during the run, for the report.
+read -r steal_start total_start < <(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
 
 # --- servers ---------------------------------------------------------------------------------
 wait_for_port() {
@@ -100,6 +102,9 @@ start_server() {
   case "$name/$transport" in
     duplex/plain) cmd=("$duplex" serve --no-tls) ;;
     duplex/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem") ;;
+    # duplex with hyper's fast header limit instead of room for the original's 200 headers.
+    duplex-h100/plain) cmd=("$duplex" serve --no-tls --max-headers 100) ;;
+    duplex-h100/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem" --max-headers 100) ;;
     ceiling/plain) cmd=("$ceiling") ;;
     ceiling/tls) cmd=("$ceiling" --cert "$work/cert.pem" --key "$work/key.pem") ;;
     fastapi/plain) cmd=("$venv/bin/python" -m uvicorn main:app --app-dir "$bench/fastapi") ;;
@@ -108,7 +113,7 @@ start_server() {
     *) die "unknown server $name/$transport" ;;
   esac
   case "$name" in
-    duplex) cmd+=(--host 127.0.0.1 --port "$port" --workers 1 --static-dir "$work/static" --shutdown-timeout 2 --log-level warn) ;;
+    duplex | duplex-h100) cmd+=(--host 127.0.0.1 --port "$port" --workers 1 --static-dir "$work/static" --shutdown-timeout 2 --log-level warn) ;;
     ceiling) cmd+=(--host 127.0.0.1 --port "$port" --workers 1) ;;
     # The guide's server: one process, access log off; its lifespan writes ./static/data.txt.
     fastapi) cmd+=(--host 127.0.0.1 --port "$port" --workers 1 --no-access-log --log-level warning) ;;
@@ -149,9 +154,13 @@ wrk_row() {
 endpoints=("GET /status" "GET /" "GET /items/1" "POST /items" "GET /static/data.txt")
 if wants http; then
   for transport in plain tls; do
-    for server in duplex fastapi ceiling; do
+    for server in duplex fastapi ceiling duplex-h100; do
       start_server "$server" "$transport"
-      if [[ "$server" == ceiling ]]; then
+      if [[ "$server" == duplex-h100 ]]; then
+        wrk_row "$server" "$transport" keep-alive "GET /status"
+        stop_server
+        continue
+      elif [[ "$server" == ceiling ]]; then
         wrk_row "$server" "$transport" keep-alive "GET /status"
       else
         for endpoint in "${endpoints[@]}"; do
@@ -200,7 +209,9 @@ if wants stream; then
 fi
 
 # --- report ----------------------------------------------------------------------------------
-machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, Linux $(uname -r)"
+read -r steal_end total_end < <(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+steal="$(awk -v s=$((steal_end - steal_start)) -v t=$((total_end - total_start)) 'BEGIN{printf "%.0f", t ? 100*s/t : 0}')"
+machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, Linux $(uname -r); ${steal} % of CPU time stolen by the hypervisor during the run"
 versions="duplex $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$venv/bin/python" -c 'import sys,fastapi,uvicorn,websockets; print(f"Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, websockets {websockets.__version__}")'); $({ wrk --version 2>&1 || true; } | head -1 | cut -d' ' -f1-2)"
 python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" \
   --machine "$machine" --versions "$versions" \

@@ -312,6 +312,12 @@ pub struct ServeArgs {
           value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
 
+    /// Most header lines a request may have; more get 431. 100 is hyper's fastest setting
+    /// (about 10 % more requests/s); the default leaves room for the 200 the original accepts.
+    #[arg(long, env = "DUPLEX_MAX_HEADERS", default_value_t = crate::server::DEFAULT_MAX_HEADERS,
+          value_name = "COUNT", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=4096), usize::from))]
+    pub max_headers: usize,
+
     /// Largest accepted request body in bytes; larger ones get 413.
     #[arg(long, env = "DUPLEX_MAX_BODY", default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
     pub max_body: usize,

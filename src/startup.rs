@@ -81,6 +81,7 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
     };
     let settings = Settings {
         shutdown_timeout: args.shutdown_timeout,
+        max_headers: args.max_headers,
         ..Settings::default()
     };
     let uses_tls = tls.is_some();

@@ -58,6 +58,32 @@ impl Body {
         }
     }
 
+    /// `segments` of a file already in memory (`content`): one slice without copying, or the
+    /// parts of a multipart body joined. A segment outside `content` is left out (the caller
+    /// computed the ranges from its length, so none is).
+    pub fn from_memory(content: &Bytes, segments: Vec<Segment>) -> Self {
+        let slice = |offset: u64, len: u64| -> Bytes {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX);
+            if start <= end && end <= content.len() {
+                content.slice(start..end)
+            } else {
+                Bytes::new()
+            }
+        };
+        if let [Segment::File { offset, len }] = segments.as_slice() {
+            return Self::full(slice(*offset, *len));
+        }
+        let mut joined = BytesMut::new();
+        for segment in segments {
+            match segment {
+                Segment::Bytes(bytes) => joined.extend_from_slice(&bytes),
+                Segment::File { offset, len } => joined.extend_from_slice(&slice(offset, len)),
+            }
+        }
+        Self::full(joined.freeze())
+    }
+
     /// Streams `segments` in order, reading file segments from `file` chunk by chunk.
     pub fn file_segments(file: tokio::fs::File, segments: Vec<Segment>) -> Self {
         let state = FileState {

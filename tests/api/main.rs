@@ -6,6 +6,7 @@ mod golden;
 mod guide;
 mod helpers;
 mod lifespan;
+mod limits;
 mod tls;
 mod ws;
 mod ws_client;
