@@ -82,10 +82,12 @@ def markdown(http, echo, stream, args):
     w(f"- Machine: {args.machine}")
     w(f"- Software: {args.versions}")
     w(f"- Settings: {args.settings}")
-    w("- Each server runs alone on 127.0.0.1, pinned to one core (`taskset`), with one worker: "
-      "duplex and the ceiling with a 1-thread tokio runtime, the original as the guide runs it "
-      "(`uvicorn main:app`, one process, access log off). The load generator is pinned to the "
-      "other core. Each row is the median of the runs (by throughput); p50/p99 are that run's.")
+    w("- Every server is pinned to one core (`taskset`) with one worker: duplex and the ceiling "
+      "with a 1-thread tokio runtime, the original as the guide runs it (`uvicorn main:app`, one "
+      "process, access log off). The load generator is pinned to the other core. The servers of "
+      "one transport run side by side on their own ports and the loads take turns (run 1 on "
+      "every server, then run 2, ...), so a slow spell of the VM hits all of them. Each row is "
+      "the median of the runs (by throughput); p50/p99 are that run's.")
     w("- HTTP: `wrk -t1 -c64` with `bench/wrk.lua`; `close` rows send `Connection: close`, so each "
       "request pays a TCP (and TLS) handshake. The ceiling (`examples/ceiling.rs`) answers every "
       "request with the 15 bytes of `/status` straight from hyper.")
@@ -145,19 +147,31 @@ def markdown(http, echo, stream, args):
     if stream:
         w("## `/ws/stream` fan-out (plain WebSocket)")
         w("")
-        w("| server | subscribers | connected | ticks due | lost | later than 100 ms | lateness p50 / p99 / max ms "
-          "| server RSS per subscriber | every tick on time |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        w("| server | subscribers | connected | ticks due | lost | later than 100 ms (in how many seconds) "
+          "| lateness p50 / p99 / max ms | updates arrived per subscriber-second | server RSS per subscriber "
+          "| every tick on time |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for server, s in stream:
             name = "duplex" if server == "duplex" else "FastAPI"
             rss = s.get("rss_per_subscriber_kib")
             lost = s.get("lost")
             due = s.get("expected")
             lost_text = f"{lost:,} ({100 * lost / due:.1f} %)" if due else "–"
+            late = s.get("late")
+            late_text = f"{late:,} ({s.get('late_seconds', '–')} s)" if late else "0"
+            arrived = s.get("arrived")
+            rate = f"{arrived / due:.2f}" if due and arrived is not None else "–"
             w(f"| {name} | {s.get('subscribers', 0):,} | {s.get('connected', 0):,} | {due or 0:,} | {lost_text} "
-              f"| {s.get('late', '–')} | {s.get('p50_ms', '–')} / {s.get('p99_ms', '–')} / {s.get('max_ms', '–')} "
+              f"| {late_text} | {s.get('p50_ms', '–')} / {s.get('p99_ms', '–')} / {s.get('max_ms', '–')} | {rate} "
               f"| {f'{rss:.1f} KiB' if rss is not None else '–'} | {'yes' if s.get('on_time') else 'no'}"
               f"{' (' + s['first_error'] + ')' if s.get('first_error') else ''} |")
+        w("")
+        w("A tick is due at the subscriber's first update's timestamp plus one second per update "
+          "after it; it is late when it arrives more than 100 ms after that, and lost when it has "
+          "not arrived a second after the window. \"Updates arrived per subscriber-second\" counts "
+          "whatever arrived during the window: 1.00 means one update per second, a server that "
+          "falls behind delivers fewer. Late ticks bunched in one or two seconds point to a stall "
+          "of the machine; spread over every second, to a server that cannot keep up.")
         w("")
     w("## Targets (issue 5)")
     w("")

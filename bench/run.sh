@@ -10,8 +10,10 @@
 # BENCH_WARMUP (3 s), BENCH_CONNECTIONS (64, wrk), BENCH_STREAM_STEPS ("1000 5000 10000 19000"),
 # BENCH_STREAM_WINDOW (10 s), BENCH_PORT (18443), SERVER_CORE (0), LOAD_CORE (1).
 #
-# Servers run one at a time on 127.0.0.1, pinned to SERVER_CORE with one worker (duplex and the
-# ceiling get a 1-thread runtime, uvicorn is one process); the load generators run on LOAD_CORE.
+# Servers listen on 127.0.0.1 (BENCH_PORT and the next three ports), pinned to SERVER_CORE with
+# one worker (duplex and the ceiling get a 1-thread runtime, uvicorn is one process); the load
+# generators run on LOAD_CORE. The servers of one transport run side by side and the loads take
+# turns (run 1 on every server, then run 2, ...), so a slow spell of a shared VM hits them all.
 # Every load has a fixed duration, and the script stops what it started, also on Ctrl+C.
 set -euo pipefail
 
@@ -38,18 +40,22 @@ die() { log "error: $*"; exit 1; }
 wants() { [[ ",$only," == *",$1,"* ]]; }
 
 # --- what the script starts, and stops -----------------------------------------------------
-server_pid=""
-stop_server() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
+declare -A server_pids=() # server name -> pid
+stop_servers() {
+  local name pid
+  for name in "${!server_pids[@]}"; do
+    pid="${server_pids[$name]}"
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for name in "${!server_pids[@]}"; do
+    pid="${server_pids[$name]}"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  server_pids=()
 }
-on_exit() { stop_server; }
-trap on_exit EXIT
+trap stop_servers EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # --- tools -----------------------------------------------------------------------------------
@@ -86,19 +92,31 @@ rm -f "$work/cert.pem" "$work/key.pem"
 read -r steal_start total_start < <(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
 
 # --- servers ---------------------------------------------------------------------------------
+# Each server has its own port, so the HTTP and echo loads can take turns between servers run
+# by run: a slow spell of the machine then hits every server, not just one.
+port_of() {
+  case "$1" in
+    duplex) echo "$port" ;; fastapi) echo $((port + 1)) ;; ceiling) echo $((port + 2)) ;;
+    duplex-h100) echo $((port + 3)) ;; *) die "unknown server $1" ;;
+  esac
+}
+
 wait_for_port() {
-  local tries=0
-  until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; do
-    kill -0 "$server_pid" 2>/dev/null || die "the server exited at start; see $work/server.log"
+  local name="$1" p tries=0
+  p="$(port_of "$name")"
+  until python3 -c "import socket; socket.create_connection(('127.0.0.1', $p), 0.2)" 2>/dev/null; do
+    kill -0 "${server_pids[$name]}" 2>/dev/null || die "$name exited at start; see $work/$name.log"
     tries=$((tries + 1))
-    [[ $tries -lt 200 ]] || die "the server did not listen on $port within 20 s"
+    [[ $tries -lt 200 ]] || die "$name did not listen on $p within 20 s"
     sleep 0.1
   done
 }
 
-# start_server NAME TRANSPORT: NAME is duplex | fastapi | ceiling, TRANSPORT plain | tls.
+# start_server NAME TRANSPORT: NAME is duplex | duplex-h100 | fastapi | ceiling, TRANSPORT
+# plain | tls.
 start_server() {
-  local name="$1" transport="$2" cmd=()
+  local name="$1" transport="$2" p cmd=()
+  p="$(port_of "$name")"
   case "$name/$transport" in
     duplex/plain) cmd=("$duplex" serve --no-tls) ;;
     duplex/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem") ;;
@@ -113,15 +131,16 @@ start_server() {
     *) die "unknown server $name/$transport" ;;
   esac
   case "$name" in
-    duplex | duplex-h100) cmd+=(--host 127.0.0.1 --port "$port" --workers 1 --static-dir "$work/static" --shutdown-timeout 2 --log-level warn) ;;
-    ceiling) cmd+=(--host 127.0.0.1 --port "$port" --workers 1) ;;
+    duplex | duplex-h100) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --static-dir "$work/static-$name"
+      --shutdown-timeout 2 --log-level warn) ;;
+    ceiling) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
     # The guide's server: one process, access log off; its lifespan writes ./static/data.txt.
-    fastapi) cmd+=(--host 127.0.0.1 --port "$port" --workers 1 --no-access-log --log-level warning) ;;
+    fastapi) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --no-access-log --log-level warning) ;;
   esac
   mkdir -p "$work/fastapi-cwd"
-  (cd "$work/fastapi-cwd" && exec taskset -c "$server_core" "${cmd[@]}") >"$work/server.log" 2>&1 &
-  server_pid=$!
-  wait_for_port
+  (cd "$work/fastapi-cwd" && exec taskset -c "$server_core" "${cmd[@]}") >"$work/$name.log" 2>&1 &
+  server_pids[$name]=$!
+  wait_for_port "$name"
 }
 
 scheme() { [[ "$1" == tls ]] && echo "$2s" || echo "$2"; }
@@ -129,81 +148,94 @@ scheme() { [[ "$1" == tls ]] && echo "$2s" || echo "$2"; }
 # --- HTTP with wrk ---------------------------------------------------------------------------
 post_body='{"name":"Test Item","is_offer":true}'
 
-# wrk_row SERVER TRANSPORT MODE ENDPOINT: warm-up, then BENCH_RUNS runs into one results line.
-wrk_row() {
-  local server="$1" transport="$2" mode="$3" endpoint="$4"
+# wrk_once SERVER TRANSPORT MODE ENDPOINT SECONDS: one wrk run, its JSON line on stdout.
+wrk_once() {
+  local server="$1" transport="$2" mode="$3" endpoint="$4" secs="$5"
   local method="${endpoint%% *}" path="${endpoint#* }" body="" extra=()
   [[ "$method" == POST ]] && body="$post_body"
   [[ "$mode" == close ]] && extra=(-H "Connection: close")
   local url
-  url="$(scheme "$transport" http)://127.0.0.1:$port$path"
-  local args=(-t1 -c"$conns" --latency -s "$bench/wrk.lua" "${extra[@]}" "$url")
-  WRK_BODY="$body" taskset -c "$load_core" wrk -d"${warmup}s" "${args[@]}" >/dev/null
-  local out=() line
-  for _ in $(seq "$runs"); do
-    line="$(WRK_BODY="$body" taskset -c "$load_core" wrk -d"${seconds}s" "${args[@]}" | grep '^{' | tail -1)"
-    out+=("$line")
-  done
-  local joined
-  joined="$(IFS=,; echo "${out[*]}")"
-  printf '{"kind":"http","server":"%s","transport":"%s","mode":"%s","endpoint":"%s","runs":[%s]}\n' \
-    "$server" "$transport" "$mode" "$endpoint" "$joined" >>"$results"
-  log "$server $transport $mode $endpoint: ${out[*]}"
+  url="$(scheme "$transport" http)://127.0.0.1:$(port_of "$server")$path"
+  WRK_BODY="$body" taskset -c "$load_core" wrk -t1 -c"$conns" -d"${secs}s" --latency \
+    -s "$bench/wrk.lua" "${extra[@]}" "$url" | grep '^{' | tail -1
 }
 
-endpoints=("GET /status" "GET /" "GET /items/1" "POST /items" "GET /static/data.txt")
+# http_row TRANSPORT MODE ENDPOINT SERVER...: a warm-up per server, then BENCH_RUNS rounds in
+# which each server takes a turn; one results line per server.
+http_row() {
+  local transport="$1" mode="$2" endpoint="$3"
+  shift 3
+  local server
+  declare -A by_server=()
+  for server in "$@"; do wrk_once "$server" "$transport" "$mode" "$endpoint" "$warmup" >/dev/null; done
+  for _ in $(seq "$runs_wanted"); do
+    for server in "$@"; do
+      by_server[$server]+="${by_server[$server]:+,}$(wrk_once "$server" "$transport" "$mode" "$endpoint" "$seconds")"
+    done
+  done
+  for server in "$@"; do
+    printf '{"kind":"http","server":"%s","transport":"%s","mode":"%s","endpoint":"%s","runs":[%s]}\n' \
+      "$server" "$transport" "$mode" "$endpoint" "${by_server[$server]}" >>"$results"
+    log "$server $transport $mode $endpoint: $(grep -o '"rps":[0-9.]*' <<<"${by_server[$server]}" | tr '\n' ' ')"
+  done
+}
+runs_wanted="$runs"
+
 if wants http; then
   for transport in plain tls; do
-    for server in duplex fastapi ceiling duplex-h100; do
-      start_server "$server" "$transport"
-      if [[ "$server" == duplex-h100 ]]; then
-        wrk_row "$server" "$transport" keep-alive "GET /status"
-        stop_server
-        continue
-      elif [[ "$server" == ceiling ]]; then
-        wrk_row "$server" "$transport" keep-alive "GET /status"
-      else
-        for endpoint in "${endpoints[@]}"; do
-          wrk_row "$server" "$transport" keep-alive "$endpoint"
-        done
-      fi
-      wrk_row "$server" "$transport" close "GET /status"
-      stop_server
+    for server in duplex fastapi ceiling duplex-h100; do start_server "$server" "$transport"; done
+    http_row "$transport" keep-alive "GET /status" duplex fastapi ceiling duplex-h100
+    for endpoint in "GET /" "GET /items/1" "POST /items" "GET /static/data.txt"; do
+      http_row "$transport" keep-alive "$endpoint" duplex fastapi
     done
+    http_row "$transport" close "GET /status" duplex fastapi ceiling
+    stop_servers
   done
 fi
 
 # --- WebSocket echo with duplex bench echo ---------------------------------------------------
+echo_once() {
+  local server="$1" transport="$2" secs="$3"
+  taskset -c "$load_core" "$duplex" bench echo \
+    "$(scheme "$transport" ws)://127.0.0.1:$(port_of "$server")/ws/echo" -k --threads 1 \
+    --connections 32 --size 20 --warmup 0 --duration "$secs" --json
+}
+
 if wants echo; then
   for transport in plain tls; do
+    declare -A echo_runs=()
     for server in duplex fastapi; do
       start_server "$server" "$transport"
-      url="$(scheme "$transport" ws)://127.0.0.1:$port/ws/echo"
-      out=()
-      for _ in $(seq "$runs"); do
-        out+=("$(taskset -c "$load_core" "$duplex" bench echo "$url" -k --threads 1 \
-          --connections 32 --size 20 --warmup "$warmup" --duration "$seconds" --json)")
-      done
-      printf '{"kind":"echo","server":"%s","transport":"%s","runs":[%s]}\n' \
-        "$server" "$transport" "$(IFS=,; echo "${out[*]}")" >>"$results"
-      log "$server $transport echo: ${out[*]}"
-      stop_server
+      echo_once "$server" "$transport" "$warmup" >/dev/null
     done
+    for _ in $(seq "$runs"); do
+      for server in duplex fastapi; do
+        echo_runs[$server]+="${echo_runs[$server]:+,}$(echo_once "$server" "$transport" "$seconds")"
+      done
+    done
+    for server in duplex fastapi; do
+      printf '{"kind":"echo","server":"%s","transport":"%s","runs":[%s]}\n' \
+        "$server" "$transport" "${echo_runs[$server]}" >>"$results"
+      log "$server $transport echo: $(grep -o '"round_trips_per_s":[0-9.]*' <<<"${echo_runs[$server]}" | tr '\n' ' ')"
+    done
+    unset echo_runs
+    stop_servers
   done
 fi
 
 # --- /ws/stream fan-out with duplex bench stream ---------------------------------------------
+# A fresh server per step, so its memory per subscriber is measured from its own baseline.
 if wants stream; then
   for server in duplex fastapi; do
     for n in $steps; do
       start_server "$server" plain
       sleep 1 # the baseline memory is read after start-up settles
-      line="$(taskset -c "$load_core" "$duplex" bench stream "ws://127.0.0.1:$port/ws/stream" \
-        --subscribers "$n" --window "$window" --server-pid "$server_pid" --json)" ||
+      line="$(taskset -c "$load_core" "$duplex" bench stream "ws://127.0.0.1:$(port_of "$server")/ws/stream" \
+        --subscribers "$n" --window "$window" --server-pid "${server_pids[$server]}" --json)" ||
         line='{"subscribers":'"$n"',"on_time":false,"first_error":"the load generator failed"}'
       printf '{"kind":"stream","server":"%s","transport":"plain","result":%s}\n' "$server" "$line" >>"$results"
       log "$server stream $n: $line"
-      stop_server
+      stop_servers
     done
   done
 fi

@@ -196,6 +196,8 @@ async fn bench_stream(
             "received": t.received,
             "lost": t.lost,
             "late": t.late,
+            "late_seconds": t.late_by_second.len(),
+            "arrived": t.arrived,
             "p50_ms": t.percentile_ms(50),
             "p99_ms": t.percentile_ms(99),
             "max_ms": t.max_ms(),

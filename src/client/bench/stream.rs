@@ -70,6 +70,12 @@ pub struct Tally {
     pub late: u64,
     /// Lateness of every tick in the window, in 1 ms buckets.
     pub lateness_ms: BTreeMap<u32, u64>,
+    /// Late ticks by the second of the window they were due in: one stall of the machine
+    /// shows as one second, a server that cannot keep up as all of them.
+    pub late_by_second: BTreeMap<u64, u64>,
+    /// Updates that arrived during the window, whenever they were due: a server that falls
+    /// behind delivers fewer than one per subscriber per second.
+    pub arrived: u64,
     pub first_error: Option<String>,
 }
 
@@ -86,15 +92,21 @@ impl Tally {
         for (ms, count) in other.lateness_ms {
             *self.lateness_ms.entry(ms).or_default() += count;
         }
+        for (second, count) in other.late_by_second {
+            *self.late_by_second.entry(second).or_default() += count;
+        }
+        self.arrived += other.arrived;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
     }
 
-    fn record(&mut self, lateness: Duration) {
+    /// A tick due `second` seconds into the window arrived `lateness` after its due time.
+    fn record(&mut self, second: u64, lateness: Duration) {
         self.received += 1;
         if lateness > TOLERANCE {
             self.late += 1;
+            *self.late_by_second.entry(second).or_default() += 1;
         }
         let ms = u32::try_from(lateness.as_millis()).unwrap_or(u32::MAX);
         *self.lateness_ms.entry(ms).or_default() += 1;
@@ -447,7 +459,14 @@ async fn subscriber(
             // deliver whatever its phase.
             if window.contains(due) {
                 in_window += 1;
-                tally.record(arrived.duration_since(due).unwrap_or_default());
+                let second = due
+                    .duration_since(window.start)
+                    .unwrap_or_default()
+                    .as_secs();
+                tally.record(second, arrived.duration_since(due).unwrap_or_default());
+            }
+            if window.contains(arrived) {
+                tally.arrived += 1;
             }
         }
     };
@@ -503,16 +522,19 @@ mod tests {
     fn tallies_add_up_and_give_percentiles() {
         let mut a = Tally::default();
         for ms in [1, 2, 3, 4, 150] {
-            a.record(Duration::from_millis(ms));
+            a.record(3, Duration::from_millis(ms));
         }
         let mut b = Tally::default();
-        b.record(Duration::from_millis(2));
+        b.record(3, Duration::from_millis(2));
+        b.record(5, Duration::from_millis(101));
         b.lost = 1;
         a.merge(b);
-        assert_eq!((a.received, a.late, a.lost), (6, 1, 1));
-        assert_eq!(a.percentile_ms(50), 2);
+        assert_eq!((a.received, a.late, a.lost), (7, 2, 1));
+        assert_eq!(a.late_by_second, BTreeMap::from([(3, 1), (5, 1)]));
+        assert_eq!(a.percentile_ms(50), 3);
         assert_eq!(a.percentile_ms(99), 150);
         assert_eq!(a.max_ms(), 150);
+        assert_eq!(a.percentile_ms(100), 150);
     }
 
     #[test]
