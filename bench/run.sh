@@ -245,7 +245,11 @@ read -r steal_end total_end < <(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}'
 steal="$(awk -v s=$((steal_end - steal_start)) -v t=$((total_end - total_start)) 'BEGIN{printf "%.0f", t ? 100*s/t : 0}')"
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, Linux $(uname -r); ${steal} % of CPU time stolen by the hypervisor during the run"
 versions="duplex $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$venv/bin/python" -c 'import sys,fastapi,uvicorn,websockets; print(f"Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, websockets {websockets.__version__}")'); $({ wrk --version 2>&1 || true; } | head -1 | cut -d' ' -f1-2)"
-python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" \
-  --machine "$machine" --versions "$versions" \
-  --settings "runs=$runs seconds=$seconds warmup=$warmup connections=$conns stream_window=$window server_core=$server_core load_core=$load_core"
+settings="runs=$runs seconds=$seconds warmup=$warmup connections=$conns stream_window=$window server_core=$server_core load_core=$load_core"
+# The run's own description goes into the results file, so the report can be rebuilt from it.
+python3 -c 'import json, sys, datetime
+print(json.dumps({"kind": "meta", "machine": sys.argv[1], "versions": sys.argv[2], "settings": sys.argv[3],
+                  "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}))' \
+  "$machine" "$versions" "$settings" >>"$results"
+python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg"
 log "wrote bench/results.md and bench/results.svg"
