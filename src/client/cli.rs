@@ -20,6 +20,8 @@ use crate::ws::protocol::code;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status of `get`/`post --fail` on a 4xx/5xx answer, as curl's.
 pub const EXIT_HTTP_ERROR: u8 = 22;
+/// Exit status when Ctrl+C ends a command before its session opened, as a shell reports it.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs a `duplex client` command; returns the process exit status. Errors are printed as one
 /// line on stderr.
@@ -49,8 +51,14 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             no_compression,
         } => {
             let target = Target::parse_or(url.as_deref(), "/ws/echo")?;
-            let conn = open(&target, &tls, &ws_options(no_compression)).await?;
-            echo(conn).await
+            let mut interrupt = Interrupt::listen();
+            let options = ws_options(no_compression);
+            let Some(conn) =
+                open_unless_interrupted(&target, &tls, &options, &mut interrupt).await?
+            else {
+                return Ok(EXIT_INTERRUPTED);
+            };
+            echo(conn, &mut interrupt).await
         }
         ClientCommand::Stream {
             url,
@@ -58,8 +66,14 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             no_compression,
         } => {
             let target = Target::parse_or(url.as_deref(), "/ws/stream")?;
-            let conn = open(&target, &tls, &ws_options(no_compression)).await?;
-            stream(conn, count).await
+            let mut interrupt = Interrupt::listen();
+            let options = ws_options(no_compression);
+            let Some(conn) =
+                open_unless_interrupted(&target, &tls, &options, &mut interrupt).await?
+            else {
+                return Ok(EXIT_INTERRUPTED);
+            };
+            stream(conn, count, &mut interrupt).await
         }
         ClientCommand::Private {
             url,
@@ -295,14 +309,52 @@ async fn close_normally(conn: Connection) -> Result<u8, ClientError> {
     Ok(0)
 }
 
-/// Ctrl+C as a future; never completes if the handler cannot be installed.
-async fn interrupted() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+/// Opens the session unless Ctrl+C comes first (`None`).
+async fn open_unless_interrupted(
+    target: &Target,
+    tls: &TlsOptions,
+    options: &WsOptions,
+    interrupt: &mut Interrupt,
+) -> Result<Option<Connection>, ClientError> {
+    tokio::select! {
+        conn = open(target, tls, options) => conn.map(Some),
+        () = interrupt.recv() => Ok(None),
     }
 }
 
-async fn echo(mut conn: Connection) -> Result<u8, ClientError> {
+/// Ctrl+C, listened for from before the connection opens to the end of the session. One
+/// listener for the whole session: a fresh `ctrl_c()` per wait would leave gaps in which a
+/// Ctrl+C either kills the process without a close frame (before the first listener exists)
+/// or is swallowed (between two listeners).
+struct Interrupt {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    fn listen() -> Self {
+        Self {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Completes on Ctrl+C; never, if no listener could be installed. Cancel-safe.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        let received = match &mut self.signal {
+            Some(signal) => signal.recv().await.is_some(),
+            None => false,
+        };
+        #[cfg(not(unix))]
+        let received = tokio::signal::ctrl_c().await.is_ok();
+        if !received {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn echo(mut conn: Connection, interrupt: &mut Interrupt) -> Result<u8, ClientError> {
     // Prompts only for a person; piped input gets just the replies.
     let interactive = std::io::stdin().is_terminal();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -315,7 +367,7 @@ async fn echo(mut conn: Connection) -> Result<u8, ClientError> {
         }
         let line = tokio::select! {
             line = lines.next_line() => line.map_err(ClientError::Input)?,
-            () = interrupted() => None,
+            () = interrupt.recv() => None,
         };
         let Some(line) = line else {
             if interactive {
@@ -329,7 +381,7 @@ async fn echo(mut conn: Connection) -> Result<u8, ClientError> {
         conn.send_text(&line).await?;
         let received = tokio::select! {
             received = conn.recv() => received?,
-            () = interrupted() => break,
+            () = interrupt.recv() => break,
         };
         match received {
             Received::Message(message) => say_received(&message)?,
@@ -339,12 +391,16 @@ async fn echo(mut conn: Connection) -> Result<u8, ClientError> {
     close_normally(conn).await
 }
 
-async fn stream(mut conn: Connection, count: Option<u64>) -> Result<u8, ClientError> {
+async fn stream(
+    mut conn: Connection,
+    count: Option<u64>,
+    interrupt: &mut Interrupt,
+) -> Result<u8, ClientError> {
     let mut received = 0u64;
     while count.is_none_or(|count| received < count) {
         let next = tokio::select! {
             next = conn.recv() => next?,
-            () = interrupted() => break,
+            () = interrupt.recv() => break,
         };
         match next {
             Received::Message(message) => {
