@@ -63,9 +63,10 @@ def http_rows(http):
     for transport in ("plain", "tls"):
         for mode, endpoints in (("keep-alive", ENDPOINTS), ("close", ["GET /status"])):
             for endpoint in endpoints:
-                d = http.get(("duplex", transport, mode, endpoint))
-                f = http.get(("fastapi", transport, mode, endpoint))
-                c = http.get(("ceiling", transport, mode, endpoint))
+                # {} where a server has no such row, so callers can .get() without checks.
+                d = http.get(("duplex", transport, mode, endpoint), {})
+                f = http.get(("fastapi", transport, mode, endpoint), {})
+                c = http.get(("ceiling", transport, mode, endpoint), {})
                 if not (d or f or c):
                     continue
                 rows.append(dict(transport=transport, mode=mode, endpoint=endpoint, d=d, f=f, c=c))
@@ -102,7 +103,7 @@ def markdown(http, echo, stream, meta):
       "| ceiling req/s | duplex ÷ FastAPI | duplex ÷ ceiling | p99 FastAPI ÷ duplex |")
     w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in http_rows(http):
-        d, f, c = r["d"] or {}, r["f"] or {}, r["c"] or {}
+        d, f, c = r["d"], r["f"], r["c"]
         lat = lambda x: f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f}" if x else "–"
         note = ""
         if errors(d) or errors(f):
@@ -189,22 +190,22 @@ def targets(http, echo, stream):
     found = []
     rows = [r for r in http_rows(http) if r["mode"] == "keep-alive"]
     if rows:
-        ratios = [(r, ratio((r["d"] or {}).get("rps"), (r["f"] or {}).get("rps"))) for r in rows]
+        ratios = [(r, ratio(r["d"].get("rps"), r["f"].get("rps"))) for r in rows]
         worst = min(ratios, key=lambda x: x[1] or 0)
         found.append(("HTTP keep-alive, every endpoint, plain and TLS: duplex ≥ 20× FastAPI per core",
                       f"lowest {fmt_ratio(worst[1])} ({worst[0]['transport']} `{worst[0]['endpoint']}`)",
                       all(x and x >= 20 for _, x in ratios)))
         for r in rows:
             if r["endpoint"] == "GET /status" and r["c"]:
-                x = ratio((r["d"] or {}).get("rps"), r["c"].get("rps"))
+                x = ratio(r["d"].get("rps"), r["c"].get("rps"))
                 h = http.get(("duplex-h100", r["transport"], "keep-alive", "GET /status"))
                 hx = ratio((h or {}).get("rps"), r["c"].get("rps"))
                 fast = f" (with `--max-headers 100`: {fmt_ratio(hx and 100 * hx, ' %')})" if hx else ""
                 found.append((f"{r['transport']} `GET /status`: duplex ≥ 90 % of the bare-hyper ceiling",
                               fmt_ratio(x and 100 * x, " %") + fast, bool(x and x >= 0.9)))
-        p99 = [(r, ratio((r["f"] or {}).get("p99_ms"), (r["d"] or {}).get("p99_ms"))) for r in rows]
+        p99 = [(r, ratio(r["f"].get("p99_ms"), r["d"].get("p99_ms"))) for r in rows]
         worst = min(p99, key=lambda x: x[1] or 0)
-        stack = [ratio((r["f"] or {}).get("p99_ms"), r["c"].get("p99_ms")) for r in rows if r["c"]]
+        stack = [ratio(r["f"].get("p99_ms"), r["c"].get("p99_ms")) for r in rows if r["c"]]
         stack_text = ""
         if stack:
             stack_text = ("; the bare-hyper ceiling's own p99 on `/status` is only "
@@ -236,23 +237,21 @@ def svg(http, echo, stream):
     """Two panels of horizontal bars: duplex ÷ FastAPI (log scale) and duplex ÷ ceiling
     (linear). A bar with a target carries a red mark there and is blue when it reaches it,
     orange when not; bars without a target (connection-per-request rows) are grey."""
-    bars = []
+    bars, ceil_bars = [], []
     for r in http_rows(http):
-        x = ratio((r["d"] or {}).get("rps"), (r["f"] or {}).get("rps"))
+        label = f"{r['transport']} {r['mode']} {r['endpoint']}"
+        keep_alive = r["mode"] == "keep-alive"
+        x = ratio(r["d"].get("rps"), r["f"].get("rps"))
         if x:
-            bars.append((f"{r['transport']} {r['mode']} {r['endpoint']}", x,
-                         20 if r["mode"] == "keep-alive" else None))
+            bars.append((label, x, 20 if keep_alive else None))
+        x = ratio(r["d"].get("rps"), r["c"].get("rps"))
+        if x:
+            ceil_bars.append((label, x, 0.9 if keep_alive else None))
     for transport in ("plain", "tls"):
         d, f = echo.get(("duplex", transport)), echo.get(("fastapi", transport))
         x = d and f and ratio(d.get("round_trips_per_s"), f.get("round_trips_per_s"))
         if x:
             bars.append((f"{transport} WebSocket echo", x, 6))
-    ceil_bars = []
-    for r in http_rows(http):
-        x = ratio((r["d"] or {}).get("rps"), (r["c"] or {}).get("rps"))
-        if x:
-            ceil_bars.append((f"{r['transport']} {r['mode']} {r['endpoint']}", x,
-                              0.9 if r["mode"] == "keep-alive" else None))
 
     label_w, plot_w, bar_h, gap = 250, 420, 18, 6
     width = label_w + plot_w + 80

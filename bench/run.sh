@@ -168,7 +168,7 @@ http_row() {
   local server
   declare -A by_server=()
   for server in "$@"; do wrk_once "$server" "$transport" "$mode" "$endpoint" "$warmup" >/dev/null; done
-  for _ in $(seq "$runs_wanted"); do
+  for _ in $(seq "$runs"); do
     for server in "$@"; do
       by_server[$server]+="${by_server[$server]:+,}$(wrk_once "$server" "$transport" "$mode" "$endpoint" "$seconds")"
     done
@@ -179,7 +179,6 @@ http_row() {
     log "$server $transport $mode $endpoint: $(grep -o '"rps":[0-9.]*' <<<"${by_server[$server]}" | tr '\n' ' ')"
   done
 }
-runs_wanted="$runs"
 
 if wants http; then
   for transport in plain tls; do

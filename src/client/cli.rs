@@ -50,12 +50,9 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             url,
             no_compression,
         } => {
-            let target = Target::parse_or(url.as_deref(), "/ws/echo")?;
-            let mut interrupt = Interrupt::listen();
             let options = ws_options(no_compression);
-            let Some(conn) =
-                open_unless_interrupted(&target, &tls, &options, &mut interrupt).await?
-            else {
+            let session = open_session(url.as_deref(), "/ws/echo", &tls, &options).await?;
+            let Some((conn, mut interrupt)) = session else {
                 return Ok(EXIT_INTERRUPTED);
             };
             echo(conn, &mut interrupt).await
@@ -65,12 +62,9 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             count,
             no_compression,
         } => {
-            let target = Target::parse_or(url.as_deref(), "/ws/stream")?;
-            let mut interrupt = Interrupt::listen();
             let options = ws_options(no_compression);
-            let Some(conn) =
-                open_unless_interrupted(&target, &tls, &options, &mut interrupt).await?
-            else {
+            let session = open_session(url.as_deref(), "/ws/stream", &tls, &options).await?;
+            let Some((conn, mut interrupt)) = session else {
                 return Ok(EXIT_INTERRUPTED);
             };
             stream(conn, count, &mut interrupt).await
@@ -309,17 +303,21 @@ async fn close_normally(conn: Connection) -> Result<u8, ClientError> {
     Ok(0)
 }
 
-/// Opens the session unless Ctrl+C comes first (`None`).
-async fn open_unless_interrupted(
-    target: &Target,
+/// Opens a session that Ctrl+C can end: the listener comes first, so a Ctrl+C while the
+/// connection opens gives `None` instead of killing the process.
+async fn open_session(
+    url: Option<&str>,
+    default_path: &str,
     tls: &TlsOptions,
     options: &WsOptions,
-    interrupt: &mut Interrupt,
-) -> Result<Option<Connection>, ClientError> {
-    tokio::select! {
-        conn = open(target, tls, options) => conn.map(Some),
-        () = interrupt.recv() => Ok(None),
-    }
+) -> Result<Option<(Connection, Interrupt)>, ClientError> {
+    let target = Target::parse_or(url, default_path)?;
+    let mut interrupt = Interrupt::listen();
+    let conn = tokio::select! {
+        conn = open(&target, tls, options) => conn?,
+        () = interrupt.recv() => return Ok(None),
+    };
+    Ok(Some((conn, interrupt)))
 }
 
 /// Ctrl+C, listened for from before the connection opens to the end of the session. One

@@ -132,7 +132,7 @@ impl Tally {
 }
 
 /// The run's result: the tally plus the server's memory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StreamReport {
     pub tally: Tally,
     pub window_secs: u64,
@@ -312,9 +312,7 @@ fn source_address(target: &Target, index: usize) -> Option<IpAddr> {
         host => host.parse().ok()?,
     };
     let offset = u8::try_from(index + 2).ok().filter(|&n| n < 255)?;
-    host.is_loopback()
-        .then_some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, offset)))
-        .filter(|_| host.is_ipv4())
+    (host.is_ipv4() && host.is_loopback()).then_some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, offset)))
 }
 
 /// `VmRSS` of a process, in KiB (Linux).
