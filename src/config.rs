@@ -307,10 +307,46 @@ pub struct ServeArgs {
     )]
     pub static_dir: PathBuf,
 
-    /// Seconds in-flight requests get to finish after a shutdown signal.
+    /// Seconds in-flight requests and WebSocket sessions get to finish after a shutdown
+    /// signal; a second Ctrl+C or SIGTERM ends the server at once.
     #[arg(long, env = "DUPLEX_SHUTDOWN_TIMEOUT", default_value = "10", value_name = "SECONDS",
           value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
+
+    /// Most connections served at once (HTTP, WebSocket and TLS handshakes); beyond it a new
+    /// connection is closed at once (plain HTTP first gets a 503)
+    /// [default: the open-file limit minus 64].
+    #[arg(long, env = "DUPLEX_MAX_CONNECTIONS", value_name = "COUNT",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// Seconds a client has to complete the TLS handshake.
+    #[arg(long, env = "DUPLEX_TLS_HANDSHAKE_TIMEOUT", default_value = "10", value_name = "SECONDS",
+          value_parser = parse_timeout)]
+    pub tls_handshake_timeout: Duration,
+
+    /// Seconds a client has to send a complete request head, counted from the connection's
+    /// start or the end of the previous response (slowloris); then the connection is closed.
+    #[arg(long, env = "DUPLEX_HEADER_TIMEOUT", default_value = "10", value_name = "SECONDS",
+          value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+
+    /// Seconds a connection may stay silent between requests before it is closed (uvicorn's
+    /// default is 5 s too).
+    #[arg(long, env = "DUPLEX_KEEP_ALIVE_TIMEOUT", default_value = "5", value_name = "SECONDS",
+          value_parser = parse_timeout)]
+    pub keep_alive_timeout: Duration,
+
+    /// Seconds a client has to send a request body, counted from the end of its head; then it
+    /// gets 408.
+    #[arg(long, env = "DUPLEX_BODY_TIMEOUT", default_value = "30", value_name = "SECONDS",
+          value_parser = parse_timeout)]
+    pub body_timeout: Duration,
+
+    /// Largest request head (request line and headers) in bytes; larger gets 431.
+    #[arg(long, env = "DUPLEX_MAX_HEAD", default_value_t = crate::server::DEFAULT_MAX_HEAD,
+          value_name = "BYTES", value_parser = parse_head_limit)]
+    pub max_head: usize,
 
     /// Most header lines a request may have; more get 431. 100 is hyper's fastest setting
     /// (about 10 % more requests/s); the default leaves room for the 200 the original accepts.
@@ -319,7 +355,8 @@ pub struct ServeArgs {
     pub max_headers: usize,
 
     /// Largest accepted request body in bytes; larger ones get 413.
-    #[arg(long, env = "DUPLEX_MAX_BODY", default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    #[arg(long, env = "DUPLEX_MAX_BODY", default_value_t = 1024 * 1024, value_name = "BYTES",
+          value_parser = parse_body_limit)]
     pub max_body: usize,
 
     /// Largest accepted WebSocket message in bytes (after decompression); larger ones close the
@@ -380,6 +417,37 @@ fn parse_message_limit(text: &str) -> Result<usize, String> {
             "`{text}` is not a number of bytes from 1 to 1073741824"
         )),
     }
+}
+
+/// hyper's read buffer cannot be smaller than 8 KiB; 1 MiB of headers is no limit.
+fn parse_head_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if (8192..=1 << 20).contains(&bytes) => Ok(bytes),
+        _ => Err(format!(
+            "`{text}` is not a number of bytes from 8192 to 1048576"
+        )),
+    }
+}
+
+/// 0 to 1 GiB (0 refuses every body; bodies are held in memory whole).
+fn parse_body_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if bytes <= 1 << 30 => Ok(bytes),
+        _ => Err(format!(
+            "`{text}` is not a number of bytes from 0 to 1073741824"
+        )),
+    }
+}
+
+/// A timeout: more than zero (zero would close every connection at once) and at most a day.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = parse_seconds(text)?;
+    if duration.is_zero() || duration > Duration::from_secs(86_400) {
+        return Err(format!(
+            "`{text}` is not a number of seconds above 0 and up to 86400"
+        ));
+    }
+    Ok(duration)
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
@@ -470,6 +538,12 @@ mod tests {
             &["--bogus"],
             &["--cert", "c.pem"],
             &["--no-tls", "--cert", "c", "--key", "k"],
+            &["--max-head", "4096"],
+            &["--max-connections", "0"],
+            &["--header-timeout", "0"],
+            &["--keep-alive-timeout", "-1"],
+            &["--body-timeout", "NaN"],
+            &["--max-body", "2000000000"],
         ] {
             let err = parse(args).err();
             assert_eq!(err.map(|e| e.exit_code()), Some(2), "{args:?}");

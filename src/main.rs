@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use duplex::config::{Action, BenchArgs, CertArgs, Cli, ClientArgs, ServeArgs};
+use duplex::startup::Stopped;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -41,24 +42,37 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(async {
-        let shutdown = duplex::startup::shutdown_signal();
+    let (code, forced) = runtime.block_on(async {
+        let signals = duplex::startup::shutdown_signals();
         let running = match duplex::startup::prepare(args).await {
             Ok(running) => running,
             Err(err) => {
                 eprintln!("duplex: {err}");
-                return ExitCode::FAILURE;
+                return (ExitCode::FAILURE, false);
             }
         };
-        match running.serve(shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
+        let stopped = running
+            .serve_until(signals.stop.cancelled(), signals.force.cancelled())
+            .await;
+        match stopped {
+            Ok(Stopped::Gracefully) => (ExitCode::SUCCESS, false),
+            Ok(Stopped::Forced) => (ExitCode::from(EXIT_FORCED), true),
             Err(err) => {
                 eprintln!("duplex: {err}");
-                ExitCode::FAILURE
+                (ExitCode::FAILURE, false)
             }
         }
-    })
+    });
+    if forced {
+        // Connections still open are cut, not waited for.
+        runtime.shutdown_background();
+    }
+    code
 }
+
+/// Exit status after a second Ctrl+C or SIGTERM cut the graceful stop short (128 + SIGINT,
+/// as shells report an interrupted program).
+const EXIT_FORCED: u8 = 130;
 
 fn cert(args: &CertArgs) -> ExitCode {
     match duplex::tls::cert_command(args) {

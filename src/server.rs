@@ -8,14 +8,21 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http::header::UPGRADE;
+use http::{Request, StatusCode};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,12 +32,19 @@ use crate::http::{App, ConnInfo};
 /// Limits and timeouts of the connection layer.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Connections served at once; more are closed right after accepting them.
+    pub max_connections: usize,
     /// How long a client may take to complete the TLS handshake.
     pub tls_handshake_timeout: Duration,
-    /// How long a client may take to send a complete request head.
+    /// How long a client may take to send a complete request head, counted from the start
+    /// of the connection or the end of the previous response.
     pub header_read_timeout: Duration,
+    /// How long a connection may be silent (no byte in or out) between requests.
+    pub keep_alive_timeout: Duration,
     /// How long in-flight connections get after the shutdown signal.
     pub shutdown_timeout: Duration,
+    /// Request heads above this many bytes get 431.
+    pub max_head: usize,
     /// Header lines above this get 431.
     pub max_headers: usize,
 }
@@ -38,12 +52,39 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
+            max_connections: default_max_connections(),
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            max_head: DEFAULT_MAX_HEAD,
             max_headers: DEFAULT_MAX_HEADERS,
         }
     }
+}
+
+/// Descriptors kept free for what is not a connection: the listener, the static file, the
+/// certificate files, logs.
+const RESERVED_DESCRIPTORS: usize = 64;
+/// The cap when the open-file limit cannot be read.
+const FALLBACK_MAX_CONNECTIONS: usize = 10_000;
+
+/// The process's open-file limit minus a reserve: past that, `accept` fails with EMFILE and the
+/// server can no longer even refuse connections cleanly.
+pub fn default_max_connections() -> usize {
+    open_file_limit().map_or(FALLBACK_MAX_CONNECTIONS, |limit| {
+        limit.saturating_sub(RESERVED_DESCRIPTORS).max(1)
+    })
+}
+
+/// The soft `RLIMIT_NOFILE`, read from `/proc` (no `unsafe` `getrlimit` call needed).
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    // "Max open files            20000                20000                files"
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// The tasks of a running server (connections and WebSocket sessions) and the signal that
@@ -73,8 +114,8 @@ impl Tasks {
     }
 }
 
-/// Request heads above this get 431 (hyper's read buffer limit; its minimum is 8 KiB).
-pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Request heads above this get 431 by default (hyper's read buffer limit; its minimum is 8 KiB).
+pub const DEFAULT_MAX_HEAD: usize = 16 * 1024;
 /// Header lines above this get 431 by default: room for the 200 headers the original accepts.
 pub const DEFAULT_MAX_HEADERS: usize = 256;
 /// hyper parses up to this many headers in place; a higher limit costs it a heap allocation
@@ -136,7 +177,7 @@ impl Server {
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(settings.header_read_timeout)
-            .max_buf_size(MAX_HEAD_BYTES);
+            .max_buf_size(settings.max_head);
         // hyper's own default is the fast in-place limit; setting it, even to the same value,
         // takes the allocating path.
         if settings.max_headers != FAST_MAX_HEADERS {
@@ -149,6 +190,10 @@ impl Server {
             settings: settings.clone(),
             stop: stop.clone(),
         });
+        let slots = Arc::new(Semaphore::new(
+            settings.max_connections.min(Semaphore::MAX_PERMITS),
+        ));
+        let mut refusals = Refusals::default();
 
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(5);
@@ -159,7 +204,17 @@ impl Server {
                     Ok((stream, peer)) => {
                         backoff = Duration::from_millis(5);
                         let local = stream.local_addr().ok().or(local).unwrap_or(peer);
-                        tracker.spawn(Arc::clone(&connection).serve(stream, peer, local));
+                        match Arc::clone(&slots).try_acquire_owned() {
+                            Ok(slot) => {
+                                let slot = ConnectionSlot {
+                                    _permit: Arc::new(slot),
+                                };
+                                tracker.spawn(Arc::clone(&connection).serve(stream, peer, local, slot));
+                            }
+                            Err(_) => {
+                                refusals.refuse(stream, peer, connection.tls.is_some(), &tracker, settings.max_connections);
+                            }
+                        }
                     }
                     Err(err) => {
                         // Out of descriptors or similar: back off instead of spinning, and
@@ -188,6 +243,120 @@ impl Server {
     }
 }
 
+/// One of the `--max-connections` places, held by a connection's task and, after an upgrade,
+/// by its WebSocket session (the request's extensions carry it there).
+#[derive(Debug, Clone)]
+pub struct ConnectionSlot {
+    _permit: Arc<OwnedSemaphorePermit>,
+}
+
+/// Refusals in flight at most: each writes a 503 and waits for the client's FIN briefly; past
+/// this the connection is just closed, so a flood costs no more than a bounded set of tasks.
+const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+
+/// Connections turned away over the cap, logged at most once a second.
+struct Refusals {
+    in_flight: Arc<Semaphore>,
+    since_log: u64,
+    last_log: Option<tokio::time::Instant>,
+}
+
+impl Default for Refusals {
+    fn default() -> Self {
+        Self {
+            in_flight: Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT)),
+            since_log: 0,
+            last_log: None,
+        }
+    }
+}
+
+impl Refusals {
+    /// Closes `stream` without serving it. A plain-HTTP client first gets a 503 that says why;
+    /// a TLS client is closed before the handshake, whose cost is what the cap protects.
+    fn refuse(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: bool,
+        tracker: &TaskTracker,
+        cap: usize,
+    ) {
+        self.since_log += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_log
+            .is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                %peer,
+                refused = self.since_log,
+                "connection limit ({cap}) reached; refusing new connections"
+            );
+            self.since_log = 0;
+            self.last_log = Some(now);
+        }
+        if tls {
+            return;
+        }
+        if let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() {
+            tracker.spawn(async move {
+                let _permit = permit;
+                answer_and_close(stream, StatusCode::SERVICE_UNAVAILABLE, OVERLOADED, Some(1))
+                    .await;
+            });
+        }
+    }
+}
+
+/// The 503 body for a connection over the cap, FastAPI-style.
+const OVERLOADED: &str = r#"{"detail":"The server is at its connection limit; try again shortly"}"#;
+
+/// Writes one complete response with `connection: close`, then closes without destroying it:
+/// what the client already sent is drained first, so the close is a FIN and not a reset.
+async fn answer_and_close(
+    mut stream: TcpStream,
+    status: StatusCode,
+    body: &str,
+    retry_after: Option<u32>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let content_type = if body.starts_with('{') {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let retry_after = retry_after
+        .map(|secs| format!("retry-after: {secs}\r\n"))
+        .unwrap_or_default();
+    let response = format!(
+        "HTTP/1.1 {} {}\r\ndate: {}\r\nserver: duplex\r\ncontent-length: {}\r\n\
+         content-type: {content_type}\r\n{retry_after}connection: close\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
+        crate::http::response::date_now()
+            .to_str()
+            .unwrap_or_default(),
+        body.len(),
+    );
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    if matches!(
+        tokio::time::timeout(Duration::from_secs(1), write).await,
+        Ok(Ok(()))
+    ) {
+        let mut sink = [0u8; 1024];
+        let drain = async {
+            while matches!(tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await, Ok(n) if n > 0)
+            {
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+}
+
 /// The start of the HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
@@ -205,30 +374,10 @@ async fn starts_with_h2_preface(stream: &TcpStream, wait: Duration) -> Option<bo
 }
 
 /// 505 for an HTTP/2 prior-knowledge client, then close.
-async fn refuse_h2(mut stream: TcpStream, peer: SocketAddr) {
-    use tokio::io::AsyncWriteExt;
+async fn refuse_h2(stream: TcpStream, peer: SocketAddr) {
     const BODY: &str = "HTTP/2 is not supported; this server speaks HTTP/1.1 (and HTTP/1.0).";
-    let response = format!(
-        "HTTP/1.1 505 HTTP Version Not Supported\r\ndate: {}\r\nserver: duplex\r\n\
-         content-length: {}\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\n{BODY}",
-        crate::http::response::date_now()
-            .to_str()
-            .unwrap_or_default(),
-        BODY.len(),
-    );
     tracing::debug!(%peer, "refused an HTTP/2 prior-knowledge connection");
-    if stream.write_all(response.as_bytes()).await.is_ok() {
-        let _ = stream.shutdown().await;
-        // Drain what the client already sent so the close is a FIN, not a reset that could
-        // destroy the response before the client reads it.
-        let mut sink = [0u8; 1024];
-        let drain = async {
-            while matches!(tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await, Ok(n) if n > 0)
-            {
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
-    }
+    answer_and_close(stream, StatusCode::HTTP_VERSION_NOT_SUPPORTED, BODY, None).await;
 }
 
 /// What every connection task needs.
@@ -241,7 +390,13 @@ struct ConnectionContext {
 }
 
 impl ConnectionContext {
-    async fn serve(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, local: SocketAddr) {
+    async fn serve(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        slot: ConnectionSlot,
+    ) {
         let _ = stream.set_nodelay(true);
         let Some(acceptor) = self.tls.clone() else {
             let conn = ConnInfo {
@@ -249,13 +404,17 @@ impl ConnectionContext {
                 peer,
                 tls: false,
             };
-            match starts_with_h2_preface(&stream, self.settings.header_read_timeout).await {
+            let first_byte = self
+                .settings
+                .header_read_timeout
+                .min(self.settings.keep_alive_timeout);
+            match starts_with_h2_preface(&stream, first_byte).await {
                 Some(false) => {}
                 Some(true) => return refuse_h2(stream, peer).await,
-                // Silent past the header timeout: the same fate hyper would give it.
+                // Silent that long: the fate hyper's timers would give it.
                 None => return,
             }
-            return self.serve_http(stream, conn).await;
+            return self.serve_http(stream, conn, slot).await;
         };
         let handshake =
             tokio::time::timeout(self.settings.tls_handshake_timeout, acceptor.accept(stream));
@@ -278,33 +437,150 @@ impl ConnectionContext {
             peer,
             tls: true,
         };
-        self.serve_http(stream, conn).await;
+        self.serve_http(stream, conn, slot).await;
     }
 
-    async fn serve_http<I>(&self, io: I, conn: ConnInfo)
+    async fn serve_http<I>(&self, io: I, conn: ConnInfo, slot: ConnectionSlot)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let app = Arc::clone(&self.app);
-        let service = service_fn(move |request| {
+        let service = service_fn(move |mut request: Request<Incoming>| {
             let app = Arc::clone(&app);
+            // An upgraded WebSocket outlives this task; it takes the connection's place along.
+            if request.headers().contains_key(UPGRADE) {
+                request.extensions_mut().insert(slot.clone());
+            }
             async move { Ok::<_, Infallible>(app.handle(request, conn).await) }
         });
+        let activity = Arc::new(Activity::new());
+        let io = Watched {
+            inner: io,
+            activity: Arc::clone(&activity),
+        };
         let connection = self
             .http
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         tokio::pin!(connection);
-        let result = tokio::select! {
-            result = connection.as_mut() => result,
-            () = self.stop.cancelled() => {
-                // Finish the request in flight, then close; idle keep-alives close now.
-                connection.as_mut().graceful_shutdown();
-                connection.await
+        let keep_alive = self.settings.keep_alive_timeout;
+        // Past this much silence even a request in progress is given up: its response cannot
+        // be written (the client does not read) or its body stopped coming before the body
+        // timeout could answer.
+        let abandon_after =
+            keep_alive + self.settings.header_read_timeout.max(self.app.body_timeout);
+        let mut closing = false;
+        let result = loop {
+            let silent = activity.silent_for();
+            let wait = if closing { abandon_after } else { keep_alive };
+            tokio::select! {
+                result = connection.as_mut() => break result,
+                () = self.stop.cancelled(), if !closing => {
+                    // Finish the request in flight, then close; idle keep-alives close now.
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                () = tokio::time::sleep(wait.saturating_sub(silent)) => {
+                    if activity.silent_for() < wait {
+                        continue;
+                    }
+                    if closing {
+                        tracing::debug!(peer = %conn.peer, "connection silent for {abandon_after:?}; dropped");
+                        return;
+                    }
+                    // Idle keep-alives close now; a request in progress finishes first.
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
             }
         };
         if let Err(err) = result {
             tracing::debug!(peer = %conn.peer, error = %err, "connection ended with an error");
         }
+    }
+}
+
+/// When a connection last moved a byte, in either direction.
+struct Activity {
+    start: std::time::Instant,
+    /// Milliseconds since `start`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+/// The connection's byte stream, noting each read and write in [`Activity`].
+struct Watched<I> {
+    inner: I,
+    activity: Arc<Activity>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

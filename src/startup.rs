@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Credentials, CredentialsError};
 use crate::config::{ServeArgs, TlsSource};
@@ -76,13 +77,20 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
     let app = App {
         data_file: static_data.path().to_path_buf(),
         max_body: args.max_body,
+        body_timeout: args.body_timeout,
         ws: Arc::new(ws),
         tasks: Tasks::new(),
     };
     let settings = Settings {
+        max_connections: args
+            .max_connections
+            .map_or_else(crate::server::default_max_connections, |cap| cap as usize),
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        header_read_timeout: args.header_timeout,
+        keep_alive_timeout: args.keep_alive_timeout,
         shutdown_timeout: args.shutdown_timeout,
+        max_head: args.max_head,
         max_headers: args.max_headers,
-        ..Settings::default()
     };
     let uses_tls = tls.is_some();
     let server = Server::new(listener, tls.map(|cert| cert.config), app, settings);
@@ -130,47 +138,125 @@ impl Running {
     /// # Errors
     /// The cleanup's I/O error.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        self.serve_until(shutdown, std::future::pending())
+            .await
+            .map(|_| ())
+    }
+
+    /// Serves until `shutdown` completes and connections finish (within the shutdown
+    /// timeout), or until `force` completes, which stops at once. The lifespan cleanup runs
+    /// either way.
+    ///
+    /// # Errors
+    /// The cleanup's I/O error.
+    pub async fn serve_until(
+        self,
+        shutdown: impl Future<Output = ()>,
+        force: impl Future<Output = ()>,
+    ) -> std::io::Result<Stopped> {
         tracing::info!("listening on {}", self.url());
-        self.server.run(shutdown).await;
-        self.static_data.remove()
+        let Self {
+            server,
+            static_data,
+            ..
+        } = self;
+        let stopped = tokio::select! {
+            () = server.run(shutdown) => Stopped::Gracefully,
+            () = force => {
+                tracing::warn!("stopping now, without waiting for open connections");
+                Stopped::Forced
+            }
+        };
+        static_data.remove()?;
+        Ok(stopped)
     }
 }
 
-/// Completes on Ctrl+C or SIGTERM. The handlers are installed when this is called, not when
-/// the future is first polled, so a signal that arrives while the server starts is not lost
-/// (nor does it kill the process with the default action). Call it inside the runtime.
-pub fn shutdown_signal() -> impl Future<Output = ()> {
+/// How [`Running::serve_until`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    Gracefully,
+    /// A second signal cut the graceful stop short; tasks may still be running.
+    Forced,
+}
+
+/// Ctrl+C and SIGTERM: the first starts a graceful stop (`stop`), the next one forces it
+/// (`force`).
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownSignals {
+    pub stop: CancellationToken,
+    pub force: CancellationToken,
+}
+
+/// Listens for Ctrl+C and SIGTERM. The handlers are installed before this returns, so a signal
+/// that arrives while the server starts is not lost (nor does it kill the process with the
+/// default action). Call it inside the runtime.
+pub fn shutdown_signals() -> ShutdownSignals {
+    let signals = ShutdownSignals::default();
+    let mut listener = SignalListener::install();
+    let (stop, force) = (signals.stop.clone(), signals.force.clone());
+    tokio::spawn(async move {
+        let first = listener.next().await;
+        tracing::info!("{first} received; finishing open connections (again to stop at once)");
+        stop.cancel();
+        let second = listener.next().await;
+        tracing::info!("{second} received again");
+        force.cancel();
+    });
+    signals
+}
+
+/// Ctrl+C and SIGTERM handlers, installed once for the life of the server.
+struct SignalListener {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{Signal, SignalKind, signal};
-        let register = |kind: SignalKind, name: &'static str| -> Option<Signal> {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl SignalListener {
+    #[cfg(unix)]
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let register = |kind: SignalKind, name: &str| {
             signal(kind)
                 .map_err(|err| tracing::error!(error = %err, "cannot listen for {name}"))
                 .ok()
         };
-        let interrupt = register(SignalKind::interrupt(), "Ctrl+C");
-        let terminate = register(SignalKind::terminate(), "SIGTERM");
-        async move {
-            let wait = |signal: Option<Signal>| async move {
-                match signal {
-                    Some(mut signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = wait(interrupt) => tracing::info!("Ctrl+C received"),
-                () = wait(terminate) => tracing::info!("SIGTERM received"),
-            }
+        Self {
+            interrupt: register(SignalKind::interrupt(), "Ctrl+C"),
+            terminate: register(SignalKind::terminate(), "SIGTERM"),
         }
     }
+
+    /// Waits for the next signal and names it.
+    #[cfg(unix)]
+    async fn next(&mut self) -> &'static str {
+        async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = recv(self.interrupt.as_mut()) => "Ctrl+C",
+            () = recv(self.terminate.as_mut()) => "SIGTERM",
+        }
+    }
+
     #[cfg(not(unix))]
-    async {
+    fn install() -> Self {
+        Self {}
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> &'static str {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for Ctrl+C");
             std::future::pending::<()>().await;
         }
-        tracing::info!("Ctrl+C received");
+        "Ctrl+C"
     }
 }

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, LOCATION};
@@ -40,6 +41,8 @@ pub struct App {
     pub data_file: PathBuf,
     /// Request bodies larger than this get 413.
     pub max_body: usize,
+    /// Request bodies not complete this long after their head get 408.
+    pub body_timeout: Duration,
     /// WebSocket limits, timers and login credentials.
     pub ws: Arc<WsSettings>,
     /// Where WebSocket sessions run, so shutdown reaches them.
@@ -167,18 +170,39 @@ impl App {
             Route::DataFile => static_files::serve(&self.data_file, &parts.headers, head).await,
             Route::Item(raw) => items::get_item(raw),
             Route::Docs(page) => docs::serve(page),
-            Route::Items => match read_body(body, self.max_body).await {
-                Ok(bytes) => items::create_item(parts.headers.get(CONTENT_TYPE), &bytes),
-                Err(BodyError::TooLarge) => response::detail(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!(
-                        "Request body is larger than the limit of {} bytes",
-                        self.max_body
-                    ),
-                ),
-                Err(BodyError::Invalid) => bad_request(),
-            },
+            Route::Items => {
+                match read_body(&parts.headers, body, self.max_body, self.body_timeout).await {
+                    Ok(bytes) => items::create_item(parts.headers.get(CONTENT_TYPE), &bytes),
+                    Err(err) => self.body_error(err),
+                }
+            }
         }
+    }
+
+    /// 413, 408 or 400 for a body that could not be read, then close: the rest of it is not
+    /// read, so the connection cannot carry another request.
+    fn body_error(&self, err: BodyError) -> Response<Body> {
+        let mut response = match err {
+            BodyError::TooLarge => response::detail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "Request body is larger than the limit of {} bytes",
+                    self.max_body
+                ),
+            ),
+            BodyError::TimedOut => response::detail(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "Request body not received within {} s",
+                    self.body_timeout.as_secs_f64()
+                ),
+            ),
+            BodyError::Invalid => return bad_request(),
+        };
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        response
     }
 
     /// Starlette's `redirect_slashes`, then 404.
@@ -237,20 +261,38 @@ pub fn bad_request() -> Response<Body> {
     response
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyError {
     TooLarge,
+    TimedOut,
     Invalid,
 }
 
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
+/// The whole body, at most `limit` bytes, within `timeout`. A `content-length` over the limit
+/// is refused before reading anything.
+async fn read_body<B>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(err) => {
+    // hyper has already refused a malformed or repeated content-length.
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(err)) => {
             tracing::debug!(error = %err, "request body could not be read");
             Err(BodyError::Invalid)
         }
@@ -351,6 +393,7 @@ mod tests {
         App {
             data_file: PathBuf::from("/nonexistent/data.txt"),
             max_body: 1024,
+            body_timeout: Duration::from_secs(30),
             ws: Arc::new(WsSettings::default()),
             tasks: Tasks::new(),
         }
@@ -456,11 +499,65 @@ mod tests {
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(vec![b' '; 2048])))
             .unwrap_or_default();
-        let (status, _, body) = send(request).await;
+        let (status, headers, body) = send(request).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
             body,
             r#"{"detail":"Request body is larger than the limit of 1024 bytes"}"#
+        );
+        // The rest of the body is never read, so the connection cannot be reused.
+        assert_eq!(
+            headers.get(CONNECTION).map(HeaderValue::as_bytes),
+            Some(&b"close"[..])
+        );
+    }
+
+    /// A declared length over the limit is refused before a byte of the body is read (the body
+    /// here never arrives).
+    #[tokio::test(start_paused = true)]
+    async fn declared_lengths_over_the_limit_get_413_at_once() {
+        let never = http_body_util::StreamBody::new(futures_util::stream::pending::<
+            Result<http_body::Frame<Bytes>, std::convert::Infallible>,
+        >());
+        let request = Request::post("/items")
+            .header(HOST, "x")
+            .header(CONTENT_LENGTH, "1025")
+            .body(never)
+            .unwrap_or_else(|_| unreachable!("a valid request"));
+        let started = tokio::time::Instant::now();
+        let response = app().handle(request, conn()).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    /// A body that stops coming gets 408 when the body timeout runs out (virtual time).
+    #[tokio::test(start_paused = true)]
+    async fn stalled_bodies_get_408_after_the_body_timeout() {
+        let never = http_body_util::StreamBody::new(futures_util::stream::pending::<
+            Result<http_body::Frame<Bytes>, std::convert::Infallible>,
+        >());
+        let request = Request::post("/items")
+            .header(HOST, "x")
+            .header(CONTENT_LENGTH, "10")
+            .body(never)
+            .unwrap_or_else(|_| unreachable!("a valid request"));
+        let started = tokio::time::Instant::now();
+        let response = app().handle(request, conn()).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        let (parts, body) = response.into_parts();
+        assert_eq!(parts.status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            parts.headers.get(CONNECTION).map(HeaderValue::as_bytes),
+            Some(&b"close"[..])
+        );
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        assert_eq!(
+            &bytes[..],
+            br#"{"detail":"Request body not received within 30 s"}"#
         );
     }
 }

@@ -26,7 +26,7 @@ pub use socket::{End, Event, Message, Socket};
 
 use crate::auth::Credentials;
 use crate::http::Body;
-use crate::server::Tasks;
+use crate::server::{ConnectionSlot, Tasks};
 use deflate::DeflateConfig;
 
 /// WebSocket limits and timers.
@@ -122,7 +122,10 @@ pub fn upgrade(
     let response = handshake::switching_protocols(&accepted);
     let settings = Arc::clone(settings);
     let stop = tasks.stop_token();
+    // The session counts against --max-connections for as long as it runs.
+    let slot = parts.extensions.remove::<ConnectionSlot>();
     tasks.spawn(async move {
+        let _slot = slot;
         let io = match on_upgrade.await {
             Ok(upgraded) => TokioIo::new(upgraded),
             Err(err) => {

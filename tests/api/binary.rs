@@ -138,3 +138,73 @@ fn unknown_flag_exits_with_code_2() -> TestResult {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--no-such-flag"));
     Ok(())
 }
+
+/// Ctrl+C starts a graceful stop that waits (up to `--shutdown-timeout`) for requests in
+/// flight; a second Ctrl+C stops at once, still removing the data file, with status 130.
+#[test]
+fn second_ctrl_c_stops_at_once() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let static_dir = dir.path().join("static");
+    let mut child = duplex()
+        .args(["--no-tls", "--port", "0", "--shutdown-timeout", "60"])
+        .args([
+            "--body-timeout",
+            "60",
+            "--keep-alive-timeout",
+            "60",
+            "--static-dir",
+        ])
+        .arg(&static_dir)
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (line_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| -> Result<String, String> {
+        loop {
+            match lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(_) => {}
+                Err(_) => return Err(format!("no log line with `{needle}`")),
+            }
+        }
+    };
+    let listening = wait_for("listening on")?;
+    let addr = listening
+        .rsplit("http://")
+        .next()
+        .ok_or("no address in the log line")?
+        .trim()
+        .to_owned();
+    // A request whose body never comes: the graceful stop would wait a minute for it.
+    let mut stuck = std::net::TcpStream::connect(&addr)?;
+    stuck.write_all(b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")?;
+    std::thread::sleep(Duration::from_millis(200));
+
+    let pid = child.id().to_string();
+    let interrupt = || Command::new("kill").args(["-INT", &pid]).status();
+    assert!(interrupt()?.success());
+    wait_for("finishing open connections")?;
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait()?.is_none(), "exited without waiting");
+    assert!(static_dir.join("data.txt").is_file());
+
+    assert!(interrupt()?.success());
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited.send(child.wait());
+    });
+    let exit = exit
+        .recv_timeout(Duration::from_secs(5))
+        .map_err(|_| "no exit within 5 s of the second Ctrl+C")??;
+    assert_eq!(exit.code(), Some(130), "exit status {exit}");
+    assert!(!static_dir.exists(), "static dir left behind");
+    drop(stuck);
+    Ok(())
+}
