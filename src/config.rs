@@ -28,6 +28,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per process; boxing buys nothing"
+)]
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
@@ -42,6 +46,10 @@ pub enum Command {
 
 /// What `duplex` was asked to do.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per process; boxing buys nothing"
+)]
 pub enum Action {
     Serve(ServeArgs),
     Cert(CertArgs),
@@ -378,6 +386,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DUPLEX_WS_PING_TIMEOUT", default_value = "20", value_name = "SECONDS",
           value_parser = parse_seconds)]
     pub ws_ping_timeout: Duration,
+
+    /// Seconds a WebSocket send may stay blocked (the client reads nothing) before the
+    /// connection is dropped.
+    #[arg(long, env = "DUPLEX_WS_SEND_TIMEOUT", default_value = "20", value_name = "SECONDS",
+          value_parser = parse_timeout)]
+    pub ws_send_timeout: Duration,
 
     /// Seconds /ws/v5/private keeps a connection that sends nothing.
     #[arg(long, env = "DUPLEX_WS_PRIVATE_IDLE", default_value = "30", value_name = "SECONDS",

@@ -117,6 +117,7 @@ fn ws_settings(args: &ServeArgs) -> Result<WsSettings, CredentialsError> {
         compression: !args.no_ws_compression,
         ping_interval: (!args.ws_ping_interval.is_zero()).then_some(args.ws_ping_interval),
         ping_timeout: args.ws_ping_timeout,
+        send_timeout: args.ws_send_timeout,
         private_idle_timeout: args.ws_private_idle,
         credentials: Arc::new(credentials),
         ..WsSettings::default()

@@ -42,6 +42,8 @@ pub struct WsSettings {
     pub ping_timeout: Duration,
     /// How long a server-initiated close waits for the client's close frame.
     pub close_timeout: Duration,
+    /// A client that takes nothing from the socket for this long is dropped.
+    pub send_timeout: Duration,
     /// `/ws/v5/private` closes a connection that sends nothing for this long.
     pub private_idle_timeout: Duration,
     /// API keys for `/ws/v5/private`.
@@ -57,6 +59,7 @@ impl Default for WsSettings {
             ping_interval: Some(Duration::from_secs(20)),
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(20),
             private_idle_timeout: Duration::from_secs(30),
             credentials: Arc::new(Credentials::demo()),
         }

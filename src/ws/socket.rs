@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,9 @@ pub enum End {
     KeepaliveTimeout,
     /// Nothing from the client for the idle timeout: close 1000 saying so.
     Idle(Duration),
+    /// The client stopped reading: a write made no progress for the send timeout. No close
+    /// frame can get through, so the connection is dropped.
+    SendTimeout(Duration),
 }
 
 /// Ping the client every `interval`, expect the pong within `timeout`.
@@ -105,6 +109,7 @@ pub struct Socket<S> {
     stop: CancellationToken,
     keepalive: Keepalive,
     close_timeout: Duration,
+    send_timeout: Duration,
     idle_timeout: Option<Duration>,
     last_seen: Instant,
 }
@@ -138,6 +143,7 @@ where
             stop,
             keepalive: Keepalive::new(settings.ping_interval, settings.ping_timeout),
             close_timeout: settings.close_timeout,
+            send_timeout: settings.send_timeout,
             idle_timeout: None,
             last_seen: Instant::now(),
         }
@@ -173,8 +179,8 @@ where
             }
             // Pongs go out before we read more, so a client that pings without reading is
             // slowed down by its own backlog.
-            if self.flush().await.is_err() {
-                return Event::End(End::Gone);
+            if let Err(end) = self.send_queued().await {
+                return Event::End(end);
             }
             let ping_deadline = self.keepalive.deadline();
             let idle_deadline = self.idle_timeout.map(|idle| self.last_seen + idle);
@@ -215,6 +221,19 @@ where
         }
     }
 
+    /// Writes out everything queued, giving up after the send timeout: a client that does not
+    /// read would otherwise hold its session (and its buffers) forever.
+    async fn send_queued(&mut self) -> Result<(), End> {
+        // Most writes complete at once; only a blocked one pays for a timer.
+        if let Some(done) = self.flush().now_or_never() {
+            return done.map_err(|_| End::Gone);
+        }
+        match tokio::time::timeout(self.send_timeout, self.flush()).await {
+            Ok(done) => done.map_err(|_| End::Gone),
+            Err(_) => Err(End::SendTimeout(self.send_timeout)),
+        }
+    }
+
     /// Writes out everything queued. Cancel-safe: each `write` either happened or not.
     async fn flush(&mut self) -> std::io::Result<()> {
         while !self.write_buf.is_empty() {
@@ -243,7 +262,7 @@ where
             Message::Text(text) => self.encoder.message(&mut self.write_buf, OP_TEXT, text),
             Message::Binary(data) => self.encoder.message(&mut self.write_buf, OP_BINARY, data),
         }
-        self.flush().await.map_err(|_| End::Gone)
+        self.send_queued().await
     }
 
     /// Sends a text message.
@@ -273,6 +292,9 @@ where
             // client's close frame (it may never come, or already have been the bad frame).
             End::Protocol(err) => self.fail(err.code, &err.reason).await,
             End::Gone => {}
+            End::SendTimeout(timeout) => {
+                tracing::debug!("WebSocket client read nothing for {timeout:?}; dropped");
+            }
             End::Shutdown => {
                 // The whole server is waiting on its slowest client here.
                 self.close_timeout = self.close_timeout.min(SHUTDOWN_CLOSE_WAIT);

@@ -391,3 +391,26 @@ async fn shutdown_gives_up_on_stuck_requests_at_the_deadline() -> TestResult {
     );
     Ok(())
 }
+
+/// `--ws-send-timeout`: a client that sends to /ws/echo but never reads fills the socket
+/// buffers until the server's echo blocks; after the timeout the server drops it (no close
+/// frame can get through) and its session ends instead of waiting forever.
+#[tokio::test]
+async fn websocket_clients_that_stop_reading_are_dropped_at_the_send_timeout() -> TestResult {
+    let app = spawn_app_with(false, &["--ws-send-timeout", "1"]).await;
+    let ws = WsClient::connect(&app, "/ws/echo").await;
+    let (_reader, mut writer) = tokio::io::split(ws.into_io());
+    let message = WsClient::frame_bytes(0x82, &[0; 60 * 1024]);
+    let flood = tokio::spawn(async move {
+        // Until the server stops reading (its echo is blocked), then until it drops us.
+        while writer.write_all(&message).await.is_ok() {}
+    });
+    assert_others_are_served(&app).await?;
+    tokio::time::timeout(Duration::from_secs(10), flood)
+        .await
+        .map_err(|_| "the server kept the client that does not read")??;
+    let mut other = WsClient::connect(&app, "/ws/echo").await;
+    other.send_text("unaffected").await;
+    assert_eq!(other.recv_text().await, "Echo: unaffected");
+    Ok(())
+}

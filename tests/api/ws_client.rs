@@ -59,6 +59,11 @@ pub fn upgrade_request(path: &str, extra: &[&str]) -> String {
 }
 
 impl WsClient {
+    /// The raw connection, for tests that drive it themselves (anything buffered is dropped).
+    pub fn into_io(self) -> Box<dyn Io> {
+        self.io
+    }
+
     /// Connects and upgrades; panics unless the server answers 101.
     pub async fn connect(app: &TestApp, path: &str) -> Self {
         let (head, client) = Self::handshake(app, &upgrade_request(path, &[])).await;
