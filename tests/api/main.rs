@@ -7,6 +7,7 @@ mod guide;
 mod helpers;
 mod lifespan;
 mod limits;
+mod properties;
 mod tls;
 mod ws;
 mod ws_client;

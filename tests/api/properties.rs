@@ -1,0 +1,233 @@
+//! Property tests of every parser duplex owns, in process: for any input, no panic and an
+//! answer that is one of the documented ones. `fuzz/` runs the same parsers under libFuzzer.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use duplex::auth::{Credentials, login_request};
+use duplex::http::items::{create_item, get_item};
+use duplex::http::pyjson::{self, DecodeError};
+use duplex::http::static_files::{RangeError, parse_range_header};
+use futures_util::FutureExt as _;
+use http::HeaderValue;
+use http_body_util::BodyExt as _;
+use proptest::prelude::*;
+
+/// Status and body of a handler's answer (bodies of these handlers are always in memory).
+fn answer(response: http::Response<duplex::http::Body>) -> (u16, Bytes) {
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .now_or_never()
+        .and_then(Result::ok)
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_else(|| panic!("an in-memory body"));
+    (status, body)
+}
+
+/// FastAPI's error shape: `{"detail": "..."}` or `{"detail": [ {type, loc, msg, input}, ... ]}`.
+fn assert_fastapi_error(body: &[u8]) {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
+    match &value["detail"] {
+        serde_json::Value::String(_) => {}
+        serde_json::Value::Array(errors) => {
+            assert!(!errors.is_empty());
+            for error in errors {
+                for key in ["type", "loc", "msg", "input"] {
+                    assert!(error.get(key).is_some(), "{key} missing in {error}");
+                }
+            }
+        }
+        other => panic!("detail is {other}"),
+    }
+}
+
+/// JSON documents of every shape, as `serde_json` writes them.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
+        any::<String>().prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(any::<String>(), inner, 0..6)
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// Any path segment: 200 for the one item, 404 with a detail for other integers, 422 with
+    /// pydantic's error list for everything else.
+    #[test]
+    fn item_ids_get_a_documented_answer(raw in any::<String>()) {
+        let (status, body) = answer(get_item(&raw));
+        prop_assert!(matches!(status, 200 | 404 | 422), "{status} for {raw:?}");
+        if status == 200 {
+            prop_assert_eq!(&body[..], br#"{"item_id":1,"name":"The One Item"}"#);
+        } else {
+            assert_fastapi_error(&body);
+        }
+    }
+
+    /// Every integer parses as Python's `int()` would: 1 is the item, the rest are not found.
+    #[test]
+    fn integer_item_ids_are_found_or_not_found(n in any::<i64>(), pad in "[ \t]{0,2}") {
+        let (status, body) = answer(get_item(&format!("{pad}{n}{pad}")));
+        if n == 1 {
+            prop_assert_eq!(status, 200);
+        } else {
+            prop_assert_eq!(status, 404);
+            let expected = format!(r#"{{"detail":"Item with ID {n} not found."}}"#);
+            prop_assert_eq!(&body[..], expected.as_bytes());
+        }
+    }
+
+    /// Any bytes decode or fail like `json.loads`: a syntax error's position is inside the text.
+    #[test]
+    fn json_decoding_never_panics_and_positions_stay_in_the_text(body in any::<Vec<u8>>()) {
+        match pyjson::loads(&body) {
+            Ok(_) | Err(DecodeError::Undecodable) => {}
+            Err(DecodeError::Syntax { pos, msg }) => {
+                prop_assert!(!msg.is_empty());
+                prop_assert!(pos <= body.len(), "position {pos} past {} bytes", body.len());
+            }
+        }
+    }
+
+    /// Every document `serde_json` writes is accepted.
+    #[test]
+    fn valid_json_is_accepted(value in json_value()) {
+        let text = serde_json::to_string(&value).unwrap_or_default();
+        prop_assert!(pyjson::loads(text.as_bytes()).is_ok(), "refused {text}");
+    }
+
+    /// `POST /items` with any body: 201, or 400/422 in FastAPI's shape.
+    #[test]
+    fn item_bodies_get_a_documented_answer(body in any::<Vec<u8>>(), json in any::<bool>()) {
+        let content_type = HeaderValue::from_static(if json { "application/json" } else { "text/plain" });
+        let (status, answer) = answer(create_item(Some(&content_type), &body));
+        prop_assert!(matches!(status, 201 | 400 | 422), "{status}");
+        if status == 201 {
+            let value: serde_json::Value = serde_json::from_slice(&answer)
+                .unwrap_or_else(|e| panic!("not JSON ({e})"));
+            prop_assert_eq!(&value["message"], "Item created successfully");
+        } else {
+            assert_fastapi_error(&answer);
+        }
+    }
+
+    /// Objects with any `name` and `is_offer` values: created exactly when the name is a string
+    /// and `is_offer` is absent, null or a boolean.
+    #[test]
+    fn item_models_validate_their_fields(name in json_value(), is_offer in json_value()) {
+        let body = serde_json::json!({"name": name, "is_offer": is_offer}).to_string();
+        let content_type = HeaderValue::from_static("application/json");
+        let (status, _) = answer(create_item(Some(&content_type), body.as_bytes()));
+        let valid = name.is_string() && (is_offer.is_null() || is_offer.is_boolean());
+        // pydantic's lax mode also takes "yes", 0, 1.0 and friends for a boolean.
+        if valid {
+            prop_assert_eq!(status, 201);
+        } else if !name.is_string() {
+            prop_assert_eq!(status, 422);
+        }
+    }
+
+    /// Any `Range` value: the whole file, sorted non-overlapping ranges inside the file, or one
+    /// of the documented refusals.
+    #[test]
+    fn range_headers_give_ranges_inside_the_file(header in any::<String>(), size in 0u64..100_000) {
+        check_ranges(&header, size)?;
+    }
+
+    /// Range-shaped values, which reach deeper into the parser than arbitrary text does.
+    #[test]
+    fn range_shaped_headers_give_ranges_inside_the_file(
+        header in r"(bytes|BYTES|items)?=?( ?[0-9]{0,6}-?[0-9]{0,6},?){0,5}",
+        size in 0u64..1_000,
+    ) {
+        check_ranges(&header, size)?;
+    }
+
+    /// Any login message is refused without a panic unless it is signed with the secret.
+    #[test]
+    fn login_messages_are_refused_unless_signed(message in any::<String>()) {
+        let credentials = Credentials::demo();
+        prop_assert!(credentials.verify(&message, SystemTime::now()).is_err());
+    }
+
+    /// A signed login passes for the demo key only, and only while it is fresh (±30 s).
+    #[test]
+    fn signed_logins_pass_only_for_the_right_key_and_time(
+        api_key in prop_oneof![Just("abc".to_owned()), any::<String>()],
+        skew in -120i64..120,
+    ) {
+        let now = SystemTime::now();
+        let then = if skew >= 0 {
+            now + Duration::from_secs(skew.unsigned_abs())
+        } else {
+            now - Duration::from_secs(skew.unsigned_abs())
+        };
+        let timestamp = then
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs().to_string())
+            .unwrap_or_default();
+        let message = login_request(&api_key, "def", "pw", &timestamp);
+        let verdict = Credentials::demo().verify(&message, now);
+        let expected = api_key == "abc" && skew.abs() <= 30;
+        prop_assert_eq!(verdict.is_ok(), expected, "{:?}", verdict);
+    }
+
+    /// Any credentials file: loaded, or refused with a message that names its origin.
+    #[test]
+    fn credentials_files_load_or_say_why(text in any::<String>()) {
+        if let Err(err) = Credentials::from_json(&text, "from test") {
+            prop_assert!(err.to_string().contains("from test"), "{err}");
+        }
+    }
+
+    /// Credential-shaped files, so the field checks are reached.
+    #[test]
+    fn credential_shaped_files_load_or_say_why(
+        entries in prop::collection::vec(
+            (any::<String>(), any::<String>(), prop::option::of(any::<String>())), 0..4),
+    ) {
+        let list: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(key, secret, passphrase)| {
+                serde_json::json!({"api_key": key, "secret": secret, "passphrase": passphrase})
+            })
+            .collect();
+        let text = serde_json::Value::from(list).to_string();
+        match Credentials::from_json(&text, "from test") {
+            Ok(credentials) => prop_assert_eq!(credentials.len(), entries.len()),
+            Err(err) => prop_assert!(err.to_string().contains("from test"), "{err}"),
+        }
+    }
+}
+
+fn check_ranges(header: &str, size: u64) -> Result<(), TestCaseError> {
+    match parse_range_header(header, size) {
+        Ok(ranges) => {
+            let mut previous_end = None;
+            for &(start, end) in &ranges {
+                prop_assert!(start < end && end <= size, "({start}, {end}) of {size}");
+                if let Some(previous) = previous_end {
+                    prop_assert!(start > previous, "unmerged ranges {ranges:?}");
+                }
+                previous_end = Some(end);
+            }
+        }
+        Err(RangeError::Malformed(message)) => prop_assert!(!message.is_empty()),
+        Err(RangeError::NotSatisfiable) => {}
+    }
+    Ok(())
+}
