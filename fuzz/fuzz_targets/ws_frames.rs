@@ -1,0 +1,42 @@
+//! Any bytes from a WebSocket client, fed in pieces, with and without permessage-deflate:
+//! messages within the limit, or a close code from RFC 6455's list; never a panic.
+#![no_main]
+
+use bytes::BytesMut;
+use duplex::ws::deflate::Agreement;
+use duplex::ws::protocol::{Decoder, Incoming, Message, Role};
+
+const LIMIT: usize = 4096;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let Some((&flags, data)) = data.split_first() else {
+        return;
+    };
+    let agreement = Agreement {
+        response: String::new(),
+        server_no_context_takeover: flags & 1 != 0,
+        client_no_context_takeover: flags & 2 != 0,
+        server_max_window_bits: 15,
+        client_max_window_bits: None,
+    };
+    let deflate = (flags & 4 != 0).then_some(&agreement);
+    let mut decoder = Decoder::new(Role::Server, LIMIT, deflate);
+    let piece = usize::from(flags >> 3).max(1);
+    let mut buf = BytesMut::new();
+    for chunk in data.chunks(piece) {
+        buf.extend_from_slice(chunk);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(Incoming::Message(Message::Text(data) | Message::Binary(data)))) => {
+                    assert!(data.len() <= LIMIT, "{} bytes passed the limit", data.len());
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(err) => {
+                    assert!(matches!(err.code, 1002 | 1003 | 1007 | 1009), "{err:?}");
+                    return;
+                }
+            }
+        }
+    }
+});
