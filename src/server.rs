@@ -302,8 +302,13 @@ impl Refusals {
         if let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() {
             tracker.spawn(async move {
                 let _permit = permit;
-                answer_and_close(stream, StatusCode::SERVICE_UNAVAILABLE, OVERLOADED, Some(1))
-                    .await;
+                let response = Refusal {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    content_type: "application/json",
+                    extra_headers: "retry-after: 1\r\n",
+                    body: OVERLOADED,
+                };
+                response.send_and_close(stream).await;
             });
         }
     }
@@ -312,48 +317,49 @@ impl Refusals {
 /// The 503 body for a connection over the cap, FastAPI-style.
 const OVERLOADED: &str = r#"{"detail":"The server is at its connection limit; try again shortly"}"#;
 
-/// Writes one complete response with `connection: close`, then closes without destroying it:
-/// what the client already sent is drained first, so the close is a FIN and not a reset.
-async fn answer_and_close(
-    mut stream: TcpStream,
+/// A complete answer written straight to a socket that never reaches hyper.
+struct Refusal {
     status: StatusCode,
-    body: &str,
-    retry_after: Option<u32>,
-) {
-    use tokio::io::AsyncWriteExt;
-    let content_type = if body.starts_with('{') {
-        "application/json"
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    let retry_after = retry_after
-        .map(|secs| format!("retry-after: {secs}\r\n"))
-        .unwrap_or_default();
-    let response = format!(
-        "HTTP/1.1 {} {}\r\ndate: {}\r\nserver: duplex\r\ncontent-length: {}\r\n\
-         content-type: {content_type}\r\n{retry_after}connection: close\r\n\r\n{body}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or_default(),
-        crate::http::response::date_now()
-            .to_str()
-            .unwrap_or_default(),
-        body.len(),
-    );
-    let write = async {
-        stream.write_all(response.as_bytes()).await?;
-        stream.shutdown().await
-    };
-    if matches!(
-        tokio::time::timeout(Duration::from_secs(1), write).await,
-        Ok(Ok(()))
-    ) {
-        let mut sink = [0u8; 1024];
-        let drain = async {
-            while matches!(tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await, Ok(n) if n > 0)
-            {
-            }
+    content_type: &'static str,
+    /// Header lines, each ending in CRLF.
+    extra_headers: &'static str,
+    body: &'static str,
+}
+
+impl Refusal {
+    /// Writes the response with `connection: close`, then closes without destroying it: what
+    /// the client already sent is drained first, so the close is a FIN and not a reset.
+    async fn send_and_close(self, mut stream: TcpStream) {
+        use tokio::io::AsyncWriteExt;
+        let response = format!(
+            "HTTP/1.1 {} {}\r\ndate: {}\r\nserver: duplex\r\ncontent-length: {}\r\n\
+             content-type: {}\r\n{}connection: close\r\n\r\n{}",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or_default(),
+            crate::http::response::date_now()
+                .to_str()
+                .unwrap_or_default(),
+            self.body.len(),
+            self.content_type,
+            self.extra_headers,
+            self.body,
+        );
+        let write = async {
+            stream.write_all(response.as_bytes()).await?;
+            stream.shutdown().await
         };
-        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+        if matches!(
+            tokio::time::timeout(Duration::from_secs(1), write).await,
+            Ok(Ok(()))
+        ) {
+            let mut sink = [0u8; 1024];
+            let drain = async {
+                while matches!(tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await, Ok(n) if n > 0)
+                {
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+        }
     }
 }
 
@@ -377,7 +383,13 @@ async fn starts_with_h2_preface(stream: &TcpStream, wait: Duration) -> Option<bo
 async fn refuse_h2(stream: TcpStream, peer: SocketAddr) {
     const BODY: &str = "HTTP/2 is not supported; this server speaks HTTP/1.1 (and HTTP/1.0).";
     tracing::debug!(%peer, "refused an HTTP/2 prior-knowledge connection");
-    answer_and_close(stream, StatusCode::HTTP_VERSION_NOT_SUPPORTED, BODY, None).await;
+    let response = Refusal {
+        status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+        content_type: "text/plain; charset=utf-8",
+        extra_headers: "",
+        body: BODY,
+    };
+    response.send_and_close(stream).await;
 }
 
 /// What every connection task needs.
