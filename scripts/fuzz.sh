@@ -4,14 +4,13 @@
 # fuzz/artifacts/<target>/.
 #
 # usage: scripts/fuzz.sh [TARGET...]        (default: all targets, FUZZ_SECONDS each)
-# env:   FUZZ_SECONDS (60), FUZZ_JOBS (1: parallel workers per target)
+# env:   FUZZ_SECONDS (60)
 # Needs the nightly toolchain; installs cargo-fuzz from crates.io when missing. The corpus
 # grows in fuzz/corpus/<target>/ (git-ignored) and is reused by the next run.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${FUZZ_SECONDS:-60}"
-jobs="${FUZZ_JOBS:-1}"
 log() { printf '[fuzz] %s\n' "$*" >&2; }
 
 rustup toolchain list | grep -q '^nightly' || { log "needs a nightly toolchain (rustup toolchain install nightly)"; exit 2; }
@@ -37,7 +36,7 @@ for target in "${targets[@]}"; do
   out="$(mktemp)"
   log "$target: $seconds s"
   cargo +nightly fuzz run -s none "$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -print_final_stats=1 -jobs="$jobs" -workers="$jobs" >"$out" 2>&1
+    -max_total_time="$seconds" -print_final_stats=1 >"$out" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | awk '{s+=$1} END {print s+0}')
   corpus=$(find "corpus/$target" -type f | wc -l)

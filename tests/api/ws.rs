@@ -379,6 +379,14 @@ async fn private_channel_after_login() -> TestResult {
 async fn private_closes_an_idle_connection() -> TestResult {
     let app = spawn_app_with(false, &["--ws-private-idle", "0.3"]).await;
     let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+    // Meanwhile a client that pings every 100 ms outlives the idle limit twice over.
+    let mut busy = WsClient::connect(&app, "/ws/v5/private").await;
+    for _ in 0..6 {
+        busy.send_frame(0x89, b"hi").await;
+        let pong = busy.recv().await.unwrap_or_else(|| panic!("EOF"));
+        assert_eq!((pong.opcode, &pong.payload[..]), (10, &b"hi"[..]));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
         ws.expect_close().await,
         (1000, "no message for 300ms".to_owned())
