@@ -423,6 +423,17 @@ pub struct ServeArgs {
     pub workers: Option<u16>,
 }
 
+/// The tracing filter for `--log-level`. rustls's own messages are capped at errors unless the
+/// filter names rustls: any client can trigger its warnings (an IP address sent as SNI, as wrk
+/// and curl do, is one WARN line per handshake), which would let it flood the log.
+pub fn log_filter(level: &str) -> String {
+    if level.contains("rustls") {
+        level.to_owned()
+    } else {
+        format!("{level},rustls=error")
+    }
+}
+
 /// 1 byte to 1 GiB: a limit above the memory the server can give one message is no limit.
 fn parse_message_limit(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
@@ -561,6 +572,18 @@ mod tests {
         ] {
             let err = parse(args).err();
             assert_eq!(err.map(|e| e.exit_code()), Some(2), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn rustls_logs_are_capped_unless_asked_for() {
+        assert_eq!(log_filter("info"), "info,rustls=error");
+        assert_eq!(log_filter("debug"), "debug,rustls=error");
+        assert_eq!(log_filter("info,rustls=debug"), "info,rustls=debug");
+        // Every form stays a valid filter.
+        for level in ["info", "warn", "duplex=trace", "info,rustls=debug"] {
+            let filter = tracing_subscriber::EnvFilter::try_new(log_filter(level));
+            assert!(filter.is_ok(), "{level}");
         }
     }
 

@@ -1,13 +1,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use duplex::config::{Action, BenchArgs, CertArgs, Cli, ClientArgs, ServeArgs};
+use duplex::config::{Action, BenchArgs, CertArgs, Cli, ClientArgs, ServeArgs, log_filter};
 use duplex::startup::Stopped;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|err| {
+    let filter = EnvFilter::try_new(log_filter(&cli.log_level)).unwrap_or_else(|err| {
         eprintln!("duplex: invalid --log-level `{}`: {err}", cli.log_level);
         std::process::exit(2);
     });

@@ -1,10 +1,12 @@
-//! What the targets share: reading a handler's answer and checking FastAPI's error shape.
+//! What the fuzz targets and the property tests (`tests/api/properties.rs` includes this file)
+//! share: each parser with the answers it may give. Every target uses only some of them.
+#![allow(dead_code)]
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
 
-/// Status and body of an answer whose body is in memory.
+/// Status and body of a handler's answer (these handlers' bodies are always in memory).
 pub fn answer(response: http::Response<duplex::http::Body>) -> (u16, Bytes) {
     let status = response.status().as_u16();
     let body = response
@@ -13,13 +15,14 @@ pub fn answer(response: http::Response<duplex::http::Body>) -> (u16, Bytes) {
         .now_or_never()
         .and_then(Result::ok)
         .map(http_body_util::Collected::to_bytes)
-        .expect("handler bodies are in memory");
+        .unwrap_or_else(|| panic!("a handler body that is not in memory"));
     (status, body)
 }
 
-/// `{"detail": "..."}` or `{"detail": [{type, loc, msg, input}, ...]}`.
+/// FastAPI's error shape: `{"detail": "..."}` or `{"detail": [{type, loc, msg, input}, ...]}`.
 pub fn assert_fastapi_error(body: &[u8]) {
-    let value: serde_json::Value = serde_json::from_slice(body).expect("error bodies are JSON");
+    let value: serde_json::Value =
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
     match &value["detail"] {
         serde_json::Value::String(_) => {}
         serde_json::Value::Array(errors) => {
@@ -31,5 +34,62 @@ pub fn assert_fastapi_error(body: &[u8]) {
             }
         }
         other => panic!("detail is {other}"),
+    }
+}
+
+/// `GET /items/{item_id}` for any segment: the one item, or 404/422 in FastAPI's shape.
+pub fn check_item_id(raw: &str) {
+    let (status, body) = answer(duplex::http::items::get_item(raw));
+    match status {
+        200 => assert_eq!(&body[..], br#"{"item_id":1,"name":"The One Item"}"#),
+        404 | 422 => assert_fastapi_error(&body),
+        other => panic!("status {other} for {raw:?}"),
+    }
+}
+
+/// `json.loads` on any bytes: a value, "undecodable", or a syntax error inside the text.
+pub fn check_json_decoding(body: &[u8]) {
+    use duplex::http::pyjson::{self, DecodeError};
+    if let Err(DecodeError::Syntax { pos, msg }) = pyjson::loads(body) {
+        assert!(!msg.is_empty());
+        assert!(
+            pos <= body.len(),
+            "position {pos} past {} bytes",
+            body.len()
+        );
+    }
+}
+
+/// `POST /items` with any body: 201 with the created item, or 400/422 in FastAPI's shape.
+pub fn check_create_item(content_type: &http::HeaderValue, body: &[u8]) -> u16 {
+    let (status, answer) = answer(duplex::http::items::create_item(Some(content_type), body));
+    match status {
+        201 => {
+            let value: serde_json::Value =
+                serde_json::from_slice(&answer).unwrap_or_else(|e| panic!("201 is not JSON ({e})"));
+            assert_eq!(value["message"], "Item created successfully");
+        }
+        400 | 422 => assert_fastapi_error(&answer),
+        other => panic!("status {other}"),
+    }
+    status
+}
+
+/// Any `Range` header: the whole file, sorted and merged ranges inside it, or 400/416.
+pub fn check_range_header(header: &str, size: u64) {
+    use duplex::http::static_files::{RangeError, parse_range_header};
+    match parse_range_header(header, size) {
+        Ok(ranges) => {
+            let mut previous_end = None;
+            for &(start, end) in &ranges {
+                assert!(start < end && end <= size, "({start}, {end}) of {size}");
+                if let Some(previous) = previous_end {
+                    assert!(start > previous, "unmerged ranges {ranges:?}");
+                }
+                previous_end = Some(end);
+            }
+        }
+        Err(RangeError::Malformed(message)) => assert!(!message.is_empty()),
+        Err(RangeError::NotSatisfiable) => {}
     }
 }

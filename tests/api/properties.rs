@@ -3,46 +3,16 @@
 
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use duplex::auth::{Credentials, login_request};
-use duplex::http::items::{create_item, get_item};
-use duplex::http::pyjson::{self, DecodeError};
-use duplex::http::static_files::{RangeError, parse_range_header};
-use futures_util::FutureExt as _;
+use duplex::http::items::get_item;
+use duplex::http::pyjson;
 use http::HeaderValue;
-use http_body_util::BodyExt as _;
 use proptest::prelude::*;
 
-/// Status and body of a handler's answer (bodies of these handlers are always in memory).
-fn answer(response: http::Response<duplex::http::Body>) -> (u16, Bytes) {
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .now_or_never()
-        .and_then(Result::ok)
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_else(|| panic!("an in-memory body"));
-    (status, body)
-}
-
-/// FastAPI's error shape: `{"detail": "..."}` or `{"detail": [ {type, loc, msg, input}, ... ]}`.
-fn assert_fastapi_error(body: &[u8]) {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
-    match &value["detail"] {
-        serde_json::Value::String(_) => {}
-        serde_json::Value::Array(errors) => {
-            assert!(!errors.is_empty());
-            for error in errors {
-                for key in ["type", "loc", "msg", "input"] {
-                    assert!(error.get(key).is_some(), "{key} missing in {error}");
-                }
-            }
-        }
-        other => panic!("detail is {other}"),
-    }
-}
+// The fuzz targets' helpers, so both check answers the same way.
+#[path = "../../fuzz/fuzz_targets/common.rs"]
+mod common;
+use common::answer;
 
 /// JSON documents of every shape, as `serde_json` writes them.
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -69,13 +39,7 @@ proptest! {
     /// pydantic's error list for everything else.
     #[test]
     fn item_ids_get_a_documented_answer(raw in any::<String>()) {
-        let (status, body) = answer(get_item(&raw));
-        prop_assert!(matches!(status, 200 | 404 | 422), "{status} for {raw:?}");
-        if status == 200 {
-            prop_assert_eq!(&body[..], br#"{"item_id":1,"name":"The One Item"}"#);
-        } else {
-            assert_fastapi_error(&body);
-        }
+        common::check_item_id(&raw);
     }
 
     /// Every integer parses as Python's `int()` would: 1 is the item, the rest are not found.
@@ -94,13 +58,7 @@ proptest! {
     /// Any bytes decode or fail like `json.loads`: a syntax error's position is inside the text.
     #[test]
     fn json_decoding_never_panics_and_positions_stay_in_the_text(body in any::<Vec<u8>>()) {
-        match pyjson::loads(&body) {
-            Ok(_) | Err(DecodeError::Undecodable) => {}
-            Err(DecodeError::Syntax { pos, msg }) => {
-                prop_assert!(!msg.is_empty());
-                prop_assert!(pos <= body.len(), "position {pos} past {} bytes", body.len());
-            }
-        }
+        common::check_json_decoding(&body);
     }
 
     /// Every document `serde_json` writes is accepted.
@@ -114,15 +72,7 @@ proptest! {
     #[test]
     fn item_bodies_get_a_documented_answer(body in any::<Vec<u8>>(), json in any::<bool>()) {
         let content_type = HeaderValue::from_static(if json { "application/json" } else { "text/plain" });
-        let (status, answer) = answer(create_item(Some(&content_type), &body));
-        prop_assert!(matches!(status, 201 | 400 | 422), "{status}");
-        if status == 201 {
-            let value: serde_json::Value = serde_json::from_slice(&answer)
-                .unwrap_or_else(|e| panic!("not JSON ({e})"));
-            prop_assert_eq!(&value["message"], "Item created successfully");
-        } else {
-            assert_fastapi_error(&answer);
-        }
+        common::check_create_item(&content_type, &body);
     }
 
     /// Objects with any `name` and `is_offer` values: created exactly when the name is a string
@@ -131,7 +81,7 @@ proptest! {
     fn item_models_validate_their_fields(name in json_value(), is_offer in json_value()) {
         let body = serde_json::json!({"name": name, "is_offer": is_offer}).to_string();
         let content_type = HeaderValue::from_static("application/json");
-        let (status, _) = answer(create_item(Some(&content_type), body.as_bytes()));
+        let status = common::check_create_item(&content_type, body.as_bytes());
         let valid = name.is_string() && (is_offer.is_null() || is_offer.is_boolean());
         // pydantic's lax mode also takes "yes", 0, 1.0 and friends for a boolean.
         if valid {
@@ -145,7 +95,7 @@ proptest! {
     /// of the documented refusals.
     #[test]
     fn range_headers_give_ranges_inside_the_file(header in any::<String>(), size in 0u64..100_000) {
-        check_ranges(&header, size)?;
+        common::check_range_header(&header, size);
     }
 
     /// Range-shaped values, which reach deeper into the parser than arbitrary text does.
@@ -154,7 +104,7 @@ proptest! {
         header in r"(bytes|BYTES|items)?=?( ?[0-9]{0,6}-?[0-9]{0,6},?){0,5}",
         size in 0u64..1_000,
     ) {
-        check_ranges(&header, size)?;
+        common::check_range_header(&header, size);
     }
 
     /// Any login message is refused without a panic unless it is signed with the secret.
@@ -212,22 +162,4 @@ proptest! {
             Err(err) => prop_assert!(err.to_string().contains("from test"), "{err}"),
         }
     }
-}
-
-fn check_ranges(header: &str, size: u64) -> Result<(), TestCaseError> {
-    match parse_range_header(header, size) {
-        Ok(ranges) => {
-            let mut previous_end = None;
-            for &(start, end) in &ranges {
-                prop_assert!(start < end && end <= size, "({start}, {end}) of {size}");
-                if let Some(previous) = previous_end {
-                    prop_assert!(start > previous, "unmerged ranges {ranges:?}");
-                }
-                previous_end = Some(end);
-            }
-        }
-        Err(RangeError::Malformed(message)) => prop_assert!(!message.is_empty()),
-        Err(RangeError::NotSatisfiable) => {}
-    }
-    Ok(())
 }
