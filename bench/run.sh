@@ -59,14 +59,6 @@ trap stop_servers EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # --- tools -----------------------------------------------------------------------------------
-install_wrk() {
-  command -v wrk >/dev/null && return
-  log "installing wrk from Debian"
-  local sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get install -y wrk >/dev/null || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
-}
-
 setup_venv() {
   local stamp="$venv/.requirements"
   if [[ -x "$venv/bin/python" ]] && cmp -s "$bench/fastapi/requirements.txt" "$stamp"; then
@@ -80,7 +72,7 @@ setup_venv() {
 }
 
 for tool in taskset python3 cargo; do command -v "$tool" >/dev/null || die "$tool is needed"; done
-install_wrk
+"$root/scripts/apt-install.sh" wrk || exit 2
 mkdir -p "$work"
 log "building duplex and the ceiling (release)"
 (cd "$root" && cargo build --release --quiet --bin duplex --example ceiling)

@@ -36,13 +36,7 @@ trap 'log "interrupted"; exit 130' INT TERM
 for tool in "$tools/slowloris.sh" "$tools/tls-check.sh"; do
   [[ -x "$tool" || -f "$tool" ]] || { log "missing $tool (set TOOLS=)"; exit 2; }
 done
-if ! command -v slowhttptest >/dev/null; then
-  log "installing slowhttptest from Debian"
-  sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get install -y slowhttptest >/dev/null 2>&1 ||
-    { $sudo apt-get update >/dev/null && $sudo apt-get install -y slowhttptest >/dev/null; } ||
-    { log "cannot install slowhttptest"; exit 2; }
-fi
+"$root/scripts/apt-install.sh" slowhttptest || exit 2
 for cmd in curl openssl; do
   command -v "$cmd" >/dev/null || { log "needs $cmd"; exit 2; }
 done

@@ -40,13 +40,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
-if ! command -v wrk >/dev/null; then
-  log "installing wrk from Debian"
-  sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  $sudo apt-get install -y wrk >/dev/null 2>&1 ||
-    { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; } ||
-    { log "cannot install wrk"; exit 2; }
-fi
+"$root/scripts/apt-install.sh" wrk || exit 2
 
 log "building duplex (release)"
 (cd "$root" && cargo build --release --quiet) || exit 2

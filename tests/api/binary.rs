@@ -12,6 +12,21 @@ fn duplex() -> Command {
     command
 }
 
+/// The child's exit status, or an error when it is still running after `limit`.
+fn exit_within(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> Result<std::process::ExitStatus, Box<dyn std::error::Error>> {
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = exited.send(child.wait());
+    });
+    let status = exit
+        .recv_timeout(limit)
+        .map_err(|_| format!("no exit within {limit:?}"))??;
+    Ok(status)
+}
+
 #[test]
 fn sigterm_stops_gracefully_and_removes_the_data_file() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -66,13 +81,7 @@ fn sigterm_stops_gracefully_and_removes_the_data_file() -> TestResult {
         "no close 1001 at the end of {:?}",
         String::from_utf8_lossy(&seen[seen.len().saturating_sub(40)..])
     );
-    let (exited, exit) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = exited.send(child.wait());
-    });
-    let exit = exit
-        .recv_timeout(Duration::from_secs(15))
-        .map_err(|_| "no exit within 15 s of SIGTERM")??;
+    let exit = exit_within(child, Duration::from_secs(15)).map_err(|e| format!("SIGTERM: {e}"))?;
     assert!(exit.success(), "exit status {exit}");
     assert!(!static_dir.exists(), "static dir left behind");
     Ok(())
@@ -196,13 +205,8 @@ fn second_ctrl_c_stops_at_once() -> TestResult {
     assert!(static_dir.join("data.txt").is_file());
 
     assert!(interrupt()?.success());
-    let (exited, exit) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = exited.send(child.wait());
-    });
-    let exit = exit
-        .recv_timeout(Duration::from_secs(5))
-        .map_err(|_| "no exit within 5 s of the second Ctrl+C")??;
+    let exit =
+        exit_within(child, Duration::from_secs(5)).map_err(|e| format!("second Ctrl+C: {e}"))?;
     assert_eq!(exit.code(), Some(130), "exit status {exit}");
     assert!(!static_dir.exists(), "static dir left behind");
     drop(stuck);
