@@ -120,7 +120,13 @@ proptest! {
         api_key in prop_oneof![Just("abc".to_owned()), any::<String>()],
         skew in -120i64..120,
     ) {
-        let now = SystemTime::now();
+        // Whole seconds, like the timestamp, so the boundary (±30 s) is exact.
+        let now = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            );
         let then = if skew >= 0 {
             now + Duration::from_secs(skew.unsigned_abs())
         } else {
