@@ -12,6 +12,14 @@ fn duplex() -> Command {
     command
 }
 
+/// The address in the server's `listening on http://ADDR` log line.
+fn address_in(listening: &str) -> Result<String, &'static str> {
+    listening
+        .rsplit_once("http://")
+        .map(|(_, addr)| addr.trim().to_owned())
+        .ok_or("no address in the log line")
+}
+
 /// The child's exit status, or an error when it is still running after `limit`.
 fn exit_within(
     mut child: std::process::Child,
@@ -46,12 +54,7 @@ fn sigterm_stops_gracefully_and_removes_the_data_file() -> TestResult {
     assert!(static_dir.join("data.txt").is_file());
 
     // An open /ws/stream session must hear about the shutdown: close 1001.
-    let addr = listening
-        .rsplit("http://")
-        .next()
-        .ok_or("no address in the log line")?
-        .trim()
-        .to_owned();
+    let addr = address_in(&listening)?;
     let mut ws = std::net::TcpStream::connect(&addr)?;
     ws.set_read_timeout(Some(Duration::from_secs(10)))?;
     ws.write_all(crate::ws_client::upgrade_request("/ws/stream", &[]).as_bytes())?;
@@ -185,12 +188,7 @@ fn second_ctrl_c_stops_at_once() -> TestResult {
         }
     };
     let listening = wait_for("listening on")?;
-    let addr = listening
-        .rsplit("http://")
-        .next()
-        .ok_or("no address in the log line")?
-        .trim()
-        .to_owned();
+    let addr = address_in(&listening)?;
     // A request whose body never comes: the graceful stop would wait a minute for it.
     let mut stuck = std::net::TcpStream::connect(&addr)?;
     stuck.write_all(b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")?;
