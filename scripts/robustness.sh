@@ -41,19 +41,13 @@ for cmd in curl openssl; do
   command -v "$cmd" >/dev/null || { log "needs $cmd"; exit 2; }
 done
 
-log "building duplex (release)"
-(cd "$root" && cargo build --release --quiet) || exit 2
-duplex="$root/target/release/duplex"
-"$duplex" cert --out-dir "$work" >/dev/null || exit 2
+source "$root/scripts/lib.sh"
+build_duplex "$root" "$work" || exit 2
 
 "$duplex" serve --port "$port" --cert "$work/cert.pem" --key "$work/key.pem" \
   --static-dir "$work/static" --log-level warn 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 50); do
-  curl -sk -o /dev/null "$url/status" && break
-  sleep 0.1
-done
-curl -sk -o /dev/null "$url/status" || { log "server did not start"; cat "$work/server.log" >&2; exit 2; }
+await_server "$url" "$work/server.log" || exit 2
 log "duplex pid $server_pid on $url"
 
 # A fresh TLS connection per probe, as a new client would come; one line per probe:

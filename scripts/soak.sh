@@ -42,20 +42,14 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 "$root/scripts/apt-install.sh" wrk || exit 2
 
-log "building duplex (release)"
-(cd "$root" && cargo build --release --quiet) || exit 2
-duplex="$root/target/release/duplex"
-"$duplex" cert --out-dir "$work" >/dev/null || exit 2
+source "$root/scripts/lib.sh"
+build_duplex "$root" "$work" || exit 2
 
 NO_COLOR=1 taskset -c "$server_core" "$duplex" serve --port "$port" --workers 1 \
   --cert "$work/cert.pem" --key "$work/key.pem" --static-dir "$work/static" \
   --log-level warn 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 50); do
-  curl -sk -o /dev/null "$url/status" && break
-  sleep 0.1
-done
-curl -sk -o /dev/null "$url/status" || { log "server did not start"; cat "$work/server.log" >&2; exit 2; }
+await_server "$url" "$work/server.log" || exit 2
 log "duplex pid $server_pid on $url; load for $seconds s (warm-up $warmup s)"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status" 2>/dev/null; }
