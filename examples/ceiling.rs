@@ -41,7 +41,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    duplex::tls::install_crypto_provider();
+    duplex::transport::tls::install_crypto_provider();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = args.workers {
         runtime.worker_threads(workers);
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
 async fn serve(args: &Args) -> Result<(), String> {
     let tls = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(TlsAcceptor::from(Arc::clone(
-            &duplex::tls::load(cert, key)
+            &duplex::transport::tls::load(cert, key)
                 .map_err(|err| err.to_string())?
                 .config,
         ))),

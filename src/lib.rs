@@ -1,25 +1,30 @@
-//! duplex: the HTTP/1.1 server of the guide "A First-Principles Guide to HTTP and WebSockets in
-//! FastAPI", over TLS, byte-compatible with the FastAPI original where the guide defines the
-//! behaviour and strict (RFC 9110/9112) where it does not.
+//! duplex: the HTTP/1.1 + WebSocket server of the guide "A First-Principles Guide to HTTP and
+//! WebSockets in FastAPI", over TLS, byte-compatible with the FastAPI original where the guide
+//! defines the behaviour and strict (RFC 9110/9112, 6455, 7692) where it does not.
 //!
 //! # Layout
-//! - [`config`]: command line and `DUPLEX_*` environment variables.
-//! - [`server`]: accept loop, TLS handshake per connection task, graceful shutdown.
-//! - [`tls`]: rustls setup, PEM loading, the generated development certificate.
-//! - [`lifespan`]: `static/data.txt`, created at start and removed on every exit path.
-//! - [`http`]: routing with FastAPI's rules and one module per endpoint group; `http::pyjson`
-//!   reproduces CPython's JSON decoding and encoding.
-//! - [`ws`]: the WebSocket endpoints: handshake, permessage-deflate negotiation, sessions.
-//! - [`auth`]: the OKX-style login of `/ws/v5/private` (HMAC, freshness, credentials).
-//! - [`startup`]: wires the above together for `duplex serve`.
-//! - [`client`]: `duplex client`, the HTTP and WebSocket client the tests and benchmarks use.
+//! Layers, bottom to top; each imports only from the layers below it, and [`client`] sits beside
+//! the server on [`protocol`] and [`transport`] alone.
+//! - [`protocol`]: pure rules, no I/O. The WebSocket frame codec, opcodes and close codes
+//!   (`protocol::ws`), the opening handshake and permessage-deflate negotiation, HTTP header
+//!   tokens (`protocol::http1`), CPython-compatible JSON (`protocol::pyjson`), the OKX-style login
+//!   (`protocol::login`).
+//! - [`transport`]: I/O for one connection in either role. The WebSocket transport (buffers,
+//!   flush with send timeout, keepalive, close handshake and drain) and TLS setup and
+//!   certificates (`transport::tls`).
+//! - [`server`]: the connection lifecycle. Accept loop, connection cap and refusals, the
+//!   per-connection task (TLS handshake, hyper, idle timer), the guard a connection hands to
+//!   whatever takes it over, WebSocket upgrades, graceful shutdown, response bodies.
+//! - [`apps`]: what a request is routed to. `apps::guide` holds the guide's endpoints: `/items`,
+//!   `/static/data.txt`, the docs, the lifespan, and the WebSocket routes in `apps::guide::ws`.
+//! - [`cli`]: flags and environment variables, and `duplex serve`'s startup, which wires the
+//!   layers together.
+//! - [`client`]: `duplex client` and `duplex bench`: the HTTP and WebSocket client the tests and
+//!   benchmarks use.
 
-pub mod auth;
+pub mod apps;
+pub mod cli;
 pub mod client;
-pub mod config;
-pub mod http;
-pub mod lifespan;
+pub mod protocol;
 pub mod server;
-pub mod startup;
-pub mod tls;
-pub mod ws;
+pub mod transport;

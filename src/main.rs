@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use duplex::config::{Action, BenchArgs, CertArgs, Cli, ClientArgs, ServeArgs, log_filter};
-use duplex::startup::Stopped;
+use duplex::cli::config::{BenchArgs, CertArgs, Cli, ClientArgs, Command, ServeArgs, log_filter};
+use duplex::cli::startup::Stopped;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -15,13 +15,13 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    duplex::tls::install_crypto_provider();
+    duplex::transport::tls::install_crypto_provider();
 
-    match cli.into_action() {
-        Action::Serve(args) => serve(&args),
-        Action::Cert(args) => cert(&args),
-        Action::Client(args) => client(args),
-        Action::Bench(args) => bench(args),
+    match cli.into_command() {
+        Command::Serve(args) => serve(&args),
+        Command::Cert(args) => cert(&args),
+        Command::Client(args) => client(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -43,8 +43,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let (code, forced) = runtime.block_on(async {
-        let signals = duplex::startup::shutdown_signals();
-        let running = match duplex::startup::prepare(args).await {
+        let signals = duplex::cli::startup::shutdown_signals();
+        let running = match duplex::cli::startup::prepare(args).await {
             Ok(running) => running,
             Err(err) => {
                 eprintln!("duplex: {err}");
@@ -75,7 +75,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
 const EXIT_FORCED: u8 = 130;
 
 fn cert(args: &CertArgs) -> ExitCode {
-    match duplex::tls::cert_command(args) {
+    match duplex::transport::tls::cert_command(&args.to_request()) {
         Ok(report) => {
             use std::io::Write;
             // The report is the command's output, not a log line.
@@ -102,7 +102,7 @@ fn client(args: ClientArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let status = runtime.block_on(duplex::client::cli::run(args));
+    let status = runtime.block_on(duplex::cli::client::run(args));
     // A pending read of stdin (echo, interrupted) must not keep the process alive.
     runtime.shutdown_background();
     ExitCode::from(status)
@@ -113,5 +113,5 @@ fn bench(args: BenchArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    ExitCode::from(runtime.block_on(duplex::client::cli::run_bench(args)))
+    ExitCode::from(runtime.block_on(duplex::cli::client::run_bench(args)))
 }

@@ -7,7 +7,7 @@ use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
 
 /// Status and body of a handler's answer (these handlers' bodies are always in memory).
-pub fn answer(response: http::Response<duplex::http::Body>) -> (u16, Bytes) {
+pub fn answer(response: http::Response<duplex::server::Body>) -> (u16, Bytes) {
     let status = response.status().as_u16();
     let body = response
         .into_body()
@@ -39,7 +39,7 @@ pub fn assert_fastapi_error(body: &[u8]) {
 
 /// `GET /items/{item_id}` for any segment: the one item, or 404/422 in FastAPI's shape.
 pub fn check_item_id(raw: &str) {
-    let (status, body) = answer(duplex::http::items::get_item(raw));
+    let (status, body) = answer(duplex::apps::guide::items::get_item(raw));
     match status {
         200 => assert_eq!(&body[..], br#"{"item_id":1,"name":"The One Item"}"#),
         404 | 422 => assert_fastapi_error(&body),
@@ -49,7 +49,7 @@ pub fn check_item_id(raw: &str) {
 
 /// `json.loads` on any bytes: a value, "undecodable", or a syntax error inside the text.
 pub fn check_json_decoding(body: &[u8]) {
-    use duplex::http::pyjson::{self, DecodeError};
+    use duplex::protocol::pyjson::{self, DecodeError};
     if let Err(DecodeError::Syntax { pos, msg }) = pyjson::loads(body) {
         assert!(!msg.is_empty());
         assert!(
@@ -62,7 +62,10 @@ pub fn check_json_decoding(body: &[u8]) {
 
 /// `POST /items` with any body: 201 with the created item, or 400/422 in FastAPI's shape.
 pub fn check_create_item(content_type: &http::HeaderValue, body: &[u8]) -> u16 {
-    let (status, answer) = answer(duplex::http::items::create_item(Some(content_type), body));
+    let (status, answer) = answer(duplex::apps::guide::items::create_item(
+        Some(content_type),
+        body,
+    ));
     match status {
         201 => {
             let value: serde_json::Value =
@@ -77,7 +80,7 @@ pub fn check_create_item(content_type: &http::HeaderValue, body: &[u8]) -> u16 {
 
 /// Any `Range` header: the whole file, sorted and merged ranges inside it, or 400/416.
 pub fn check_range_header(header: &str, size: u64) {
-    use duplex::http::static_files::{RangeError, parse_range_header};
+    use duplex::apps::guide::static_files::{RangeError, parse_range_header};
     match parse_range_header(header, size) {
         Ok(ranges) => {
             let mut previous_end = None;

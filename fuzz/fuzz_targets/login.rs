@@ -4,8 +4,8 @@
 use std::sync::LazyLock;
 use std::time::SystemTime;
 
-static CREDENTIALS: LazyLock<duplex::auth::Credentials> =
-    LazyLock::new(duplex::auth::Credentials::demo);
+static CREDENTIALS: LazyLock<duplex::protocol::login::Credentials> =
+    LazyLock::new(duplex::protocol::login::Credentials::demo);
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let message = String::from_utf8_lossy(data);

@@ -3,8 +3,8 @@
 #![no_main]
 
 use bytes::BytesMut;
-use duplex::ws::deflate::Agreement;
-use duplex::ws::protocol::{Decoder, Incoming, Message, Role};
+use duplex::protocol::ws::negotiate::Agreement;
+use duplex::protocol::ws::{Decoder, Incoming, Message, Role};
 
 const LIMIT: usize = 4096;
 

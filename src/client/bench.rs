@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
-use super::ws::{Message, Received, WsOptions};
+use super::ws::{CloseCode, Message, Received, WsOptions};
 use super::{ClientError, Target};
 
 /// One echo load run.
@@ -82,7 +82,7 @@ pub async fn echo(
     }
     // `Echo: ` is prepended by /ws/echo; /ws/mirror returns the message as is. Either way the
     // reply is one text message.
-    let message = Message::Text(bytes::Bytes::from("x".repeat(load.message_size)));
+    let message = Message::Text("x".repeat(load.message_size).into());
     let start = Instant::now();
     let measure_from = start + load.warmup;
     let end = measure_from + load.duration;
@@ -114,7 +114,7 @@ pub async fn echo(
                 }
             };
             if outcome.is_ok() {
-                let _ = conn.close(1000, "").await;
+                let _ = conn.close(CloseCode::NORMAL, "").await;
             }
             (latencies, outcome)
         });

@@ -1,12 +1,12 @@
 //! `duplex client`: an HTTP/1.1 and WebSocket client for the guide's endpoints, over TCP or TLS.
 //!
-//! The same code serves the command line ([`cli`]), the black-box tests and the benchmarks:
+//! The same code serves the command line ([`crate::cli::client`]), the black-box tests and the
+//! benchmarks:
 //! [`http::request`] for one HTTP exchange, [`ws::connect`] for a WebSocket connection. TLS
 //! verification is on unless [`TlsOptions::insecure`] says otherwise; `--cacert` replaces the
 //! system's trust store, like curl's.
 
 pub mod bench;
-pub mod cli;
 pub mod http;
 pub mod target;
 pub mod ws;
@@ -28,7 +28,7 @@ use tokio_rustls::TlsConnector;
 
 pub use target::Target;
 
-use crate::ws::protocol::ProtocolError;
+use crate::protocol::ws::ProtocolError;
 
 /// A byte stream to the server, TLS or not.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

@@ -121,7 +121,11 @@ fn port_in_use_fails_with_one_line_and_removes_the_data_file() -> TestResult {
 #[test]
 fn bad_key_file_is_a_one_line_error_naming_it() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let generated = duplex::tls::generate_self_signed(duplex::tls::KeyKind::Ed25519, &[], 1)?;
+    let generated = duplex::transport::tls::generate_self_signed(
+        duplex::transport::tls::KeyKind::Ed25519,
+        &[],
+        1,
+    )?;
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, generated.cert_pem)?;
     std::fs::write(

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use duplex::ws::protocol::{Decoder, Encoder, Incoming, OP_TEXT, Role};
+use duplex::protocol::ws::{CloseCode, Decoder, Encoder, Inbound, Message, Role};
 
 use crate::helpers::TestResult;
 
@@ -348,9 +348,9 @@ fn stream_closes_with_1000_on_ctrl_c() -> TestResult {
                 .or_else(|| line.strip_prefix("sec-websocket-key: "))
         })
         .ok_or_else(|| format!("no key in {request}"))?;
-    let accept = duplex::ws::handshake::accept_key(key.trim().as_bytes());
+    let accept = duplex::protocol::ws::handshake::accept_key(key.trim().as_bytes());
     let mut out = BytesMut::new();
-    Encoder::new(Role::Server, None).message(&mut out, OP_TEXT, b"tick");
+    Encoder::new(Role::Server, None).message(&mut out, &Message::Text("tick".into()));
     socket.write_all(
         format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -383,13 +383,13 @@ fn stream_closes_with_1000_on_ctrl_c() -> TestResult {
         assert!(n > 0, "the client closed TCP without a close frame");
         buf.extend_from_slice(&chunk[..n]);
     };
-    let Incoming::Close(code, payload) = close else {
+    let Inbound::Close(frame) = close else {
         return Err(format!("expected a close frame, got {close:?}").into());
     };
-    assert_eq!(code, Some(1000));
+    assert_eq!(frame.code, Some(CloseCode::NORMAL));
     // Answer it as a server does: echo, then close TCP.
     let mut reply = BytesMut::new();
-    Encoder::new(Role::Server, None).control(&mut reply, 0x8, &payload);
+    Encoder::new(Role::Server, None).close_frame(&mut reply, &frame);
     socket.write_all(&reply)?;
     drop(socket);
     let output = finish(child)?;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use duplex::cli::config::Cli;
 use duplex::client::http::{Outgoing, Response};
 use duplex::client::ws::WsOptions;
 use duplex::client::{self, ClientError, Target, TlsOptions};
-use duplex::config::Cli;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -52,7 +52,7 @@ pub async fn spawn_app(tls: bool) -> TestApp {
 
 pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
     init_logging();
-    duplex::tls::install_crypto_provider();
+    duplex::transport::tls::install_crypto_provider();
     let dirs = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let static_dir = dirs.path().join("static");
     let cert_dir = dirs.path().join("certs");
@@ -72,7 +72,7 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
     let serve = Cli::try_parse_from(args)
         .unwrap_or_else(|e| panic!("args: {e}"))
         .into_serve();
-    let running = duplex::startup::prepare(&serve)
+    let running = duplex::cli::startup::prepare(&serve)
         .await
         .unwrap_or_else(|e| panic!("startup: {e}"));
     let addr = running.local_addr;
@@ -84,7 +84,10 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
         .iter()
         .position(|arg| *arg == "--cert")
         .and_then(|at| extra_args.get(at + 1))
-        .map_or_else(|| cert_dir.join(duplex::tls::DEV_CERT_FILE), PathBuf::from);
+        .map_or_else(
+            || cert_dir.join(duplex::transport::tls::DEV_CERT_FILE),
+            PathBuf::from,
+        );
     let tls = tls.then(|| connector(&cert_file));
     TestApp {
         addr,

@@ -8,7 +8,7 @@ async fn data_file_exists_while_serving_and_is_removed_on_graceful_stop() -> Tes
     let (file, dir) = (app.data_file(), app.static_dir.clone());
     assert_eq!(
         std::fs::read_to_string(&file)?,
-        duplex::lifespan::DATA_FILE_CONTENTS
+        duplex::apps::guide::lifespan::DATA_FILE_CONTENTS
     );
     app.stop().await?;
     assert!(!file.exists(), "data.txt survived shutdown");

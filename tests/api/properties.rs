@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use duplex::auth::{Credentials, login_request};
-use duplex::http::items::get_item;
-use duplex::http::pyjson;
+use duplex::apps::guide::items::get_item;
+use duplex::protocol::login::{Credentials, login_request};
+use duplex::protocol::pyjson;
 use http::HeaderValue;
 use proptest::prelude::*;
 

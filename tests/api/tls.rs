@@ -97,10 +97,10 @@ async fn plain_http_on_the_tls_port_does_not_hang() -> TestResult {
 #[tokio::test]
 async fn written_certificates_of_both_kinds_serve_tls() -> TestResult {
     use duplex::client::http::Outgoing;
-    use duplex::tls::KeyKind;
+    use duplex::transport::tls::KeyKind;
     for kind in [KeyKind::Ed25519, KeyKind::Rsa4096] {
         let dir = tempfile::tempdir()?;
-        let written = duplex::tls::write_cert_files(dir.path(), kind, &[], 1, false)?;
+        let written = duplex::transport::tls::write_cert_files(dir.path(), kind, &[], 1, false)?;
         let (cert, key) = (written.cert_path.display(), written.key_path.display());
         let (cert, key) = (cert.to_string(), key.to_string());
         let app = crate::helpers::spawn_app_with(true, &["--cert", &cert, "--key", &key]).await;

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use duplex::auth::login_request as login;
-use duplex::client::ws::{Connection, Message, Received};
+use duplex::client::ws::{CloseCode, Connection, Message, Received};
+use duplex::protocol::login::login_request as login;
 
 use super::helpers::{TestResult, spawn_app, spawn_app_with};
 use super::ws_client::{ACCEPT, WsClient, now_millis, upgrade_request};
@@ -17,7 +17,7 @@ const OK: &str = r#"{"event":"login","success":true}"#;
 /// The next message, which must be text.
 async fn recv_text(ws: &mut Connection) -> Result<String, Box<dyn std::error::Error>> {
     match ws.recv().await? {
-        Received::Message(Message::Text(text)) => Ok(String::from_utf8(text.to_vec())?),
+        Received::Message(Message::Text(text)) => Ok(String::from_utf8(text.as_bytes().to_vec())?),
         other => Err(format!("expected a text message, got {other:?}").into()),
     }
 }
@@ -30,7 +30,10 @@ async fn guide_tests(tls: bool) -> TestResult {
     let mut ws = app.ws("/ws/echo").await?;
     ws.send_text("Hello, WebSocket!").await?;
     assert_eq!(recv_text(&mut ws).await?, "Echo: Hello, WebSocket!");
-    assert_eq!(ws.close(1000, "").await?.code, Some(1000));
+    assert_eq!(
+        ws.close(CloseCode::NORMAL, "").await?.code,
+        Some(CloseCode::NORMAL)
+    );
 
     // test_websocket_stream
     let mut ws = app.ws("/ws/stream").await?;
@@ -56,7 +59,7 @@ async fn guide_tests(tls: bool) -> TestResult {
     let Received::Closed(close) = ws.recv().await? else {
         return Err("no close after a refused login".into());
     };
-    assert_eq!(close.code, Some(1008));
+    assert_eq!(close.code, Some(CloseCode::POLICY));
     Ok(())
 }
 
@@ -219,7 +222,10 @@ async fn compressed_messages_round_trip() -> TestResult {
         ws.send_text(text).await?;
         assert_eq!(recv_text(&mut ws).await?, format!("Echo: {text}"));
     }
-    assert_eq!(ws.close(1000, "done").await?.code, Some(1000));
+    assert_eq!(
+        ws.close(CloseCode::NORMAL, "done").await?.code,
+        Some(CloseCode::NORMAL)
+    );
 
     let app = spawn_app_with(false, &["--no-ws-compression"]).await;
     let ws = app.ws("/ws/echo").await?;

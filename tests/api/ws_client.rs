@@ -147,7 +147,7 @@ impl WsClient {
     /// A masked frame with the given first byte (FIN, RSV, opcode), valid or not.
     pub fn frame_bytes(b0: u8, payload: &[u8]) -> Vec<u8> {
         let mut out = bytes::BytesMut::new();
-        duplex::ws::protocol::write_frame(&mut out, b0, Some([0x12, 0x34, 0x56, 0x78]), payload);
+        duplex::protocol::ws::write_frame(&mut out, b0, Some([0x12, 0x34, 0x56, 0x78]), payload);
         out.to_vec()
     }
 

@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::ws::{Connection, Message, Received, WsOptions};
+use crate::client::ws::{CloseCode, Connection, Message, Received, WsOptions};
 use crate::client::{ClientError, Target};
 
 /// How late a tick may be and still count as on time.
@@ -445,7 +445,7 @@ async fn subscriber(
         };
         let first = match schedule {
             Some(first) => first,
-            None => match update_time(&text) {
+            None => match update_time(text.as_bytes()) {
                 Some(first) => *schedule.insert(first),
                 None => break Err("an update without a readable timestamp".to_owned()),
             },
@@ -475,7 +475,7 @@ async fn subscriber(
     }
     match outcome {
         Ok(()) => {
-            let _ = conn.close(1000, "").await;
+            let _ = conn.close(CloseCode::NORMAL, "").await;
         }
         Err(err) => {
             tally.dropped = 1;

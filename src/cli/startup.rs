@@ -7,13 +7,13 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Credentials, CredentialsError};
-use crate::config::{ServeArgs, TlsSource};
-use crate::http::App;
-use crate::lifespan::StaticData;
-use crate::server::{Server, Settings, Tasks};
-use crate::tls::{self, TlsError};
-use crate::ws::WsSettings;
+use super::config::{ServeArgs, TlsSource};
+use crate::apps::guide::App;
+use crate::apps::guide::lifespan::StaticData;
+use crate::apps::guide::ws::WsSettings;
+use crate::protocol::login::{Credentials, CredentialsError};
+use crate::server::{Server, Settings};
+use crate::transport::tls::{self, TlsError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum StartupError {
 /// A server that has bound its port and created its static file.
 #[derive(Debug)]
 pub struct Running {
-    server: Server,
+    server: Server<App>,
     static_data: StaticData,
     pub local_addr: SocketAddr,
     pub tls: bool,
@@ -79,7 +79,6 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
         max_body: args.max_body,
         body_timeout: args.body_timeout,
         ws: Arc::new(ws),
-        tasks: Tasks::new(),
     };
     let settings = Settings {
         max_connections: args
@@ -88,6 +87,7 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
         tls_handshake_timeout: args.tls_handshake_timeout,
         header_read_timeout: args.header_timeout,
         keep_alive_timeout: args.keep_alive_timeout,
+        body_timeout: args.body_timeout,
         shutdown_timeout: args.shutdown_timeout,
         max_head: args.max_head,
         max_headers: args.max_headers,

@@ -9,12 +9,12 @@ use http::{HeaderName, HeaderValue};
 use rustls::ClientConfig;
 use tokio::io::AsyncBufReadExt;
 
-use super::bench::{EchoLoad, StreamLoad, WorkerCommand};
-use super::http::{Outgoing, Response};
-use super::ws::{CloseFrame, Connection, Message, Received, WsOptions};
-use super::{ClientError, Target, TlsOptions};
-use crate::config::{BenchArgs, BenchCommand, ClientArgs, ClientCommand, HttpArgs};
-use crate::ws::protocol::code;
+use super::config::{BenchArgs, BenchCommand, ClientArgs, ClientCommand, HttpArgs};
+use crate::client::bench::{self, EchoLoad, StreamLoad, WorkerCommand};
+use crate::client::http::{self as client_http, Outgoing, Response};
+use crate::client::ws::{self, CloseFrame, Connection, Message, Received, WsOptions};
+use crate::client::{ClientError, Target, TlsOptions};
+use crate::protocol::ws::CloseCode;
 
 /// Exit status of a command that ran but did not succeed (login refused, abnormal close).
 pub const EXIT_FAILED: u8 = 1;
@@ -78,7 +78,8 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             let target = Target::parse_or(url.as_deref(), "/ws/v5/private")?;
             let conn = open(&target, &tls, &ws_options(false)).await?;
             let timestamp = now_millis().to_string();
-            let login = crate::auth::login_request(&api_key, &secret, &passphrase, &timestamp);
+            let login =
+                crate::protocol::login::login_request(&api_key, &secret, &passphrase, &timestamp);
             private(conn, &login, args.timeout).await
         }
         ClientCommand::Get(http) => send(http, Outgoing::get(), &tls, args.timeout).await,
@@ -155,7 +156,7 @@ async fn bench_echo(
 ) -> Result<(), ClientError> {
     let target = Target::parse_or(url, "/ws/echo")?;
     let config = tls_config(&target, tls)?;
-    let report = super::bench::echo(&target, config.as_ref(), load).await?;
+    let report = bench::echo(&target, config.as_ref(), load).await?;
     if json {
         say(&serde_json::json!({
             "round_trips_per_s": report.per_second(),
@@ -192,7 +193,7 @@ async fn bench_stream(
         url: target.ws_url(),
         tls_args,
     };
-    let report = super::bench::stream(&target, &command, load).await?;
+    let report = bench::stream(&target, &command, load).await?;
     if json {
         let t = &report.tally;
         say(&serde_json::json!({
@@ -242,13 +243,13 @@ async fn bench_stream_worker(
         ..WsOptions::default()
     };
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    let tally = super::bench::stream_worker(
+    let tally = bench::stream_worker(
         &target,
         config.as_ref(),
         subscribers,
         &options,
         stdin,
-        || say(super::bench::READY),
+        || say(bench::READY),
     )
     .await?;
     let line = serde_json::to_string(&tally)
@@ -267,7 +268,7 @@ async fn open(
     options: &WsOptions,
 ) -> Result<Connection, ClientError> {
     let config = tls_config(target, tls)?;
-    let conn = super::ws::connect(target, config.as_ref(), options).await?;
+    let conn = ws::connect(target, config.as_ref(), options).await?;
     say(&format!("Connected to {}", target.ws_url()))?;
     Ok(conn)
 }
@@ -283,7 +284,7 @@ fn say(line: &str) -> Result<(), ClientError> {
 /// `< Received: ...` as the guide's script prints it; binary as hex.
 fn say_received(message: &Message) -> Result<(), ClientError> {
     match message {
-        Message::Text(text) => say(&format!("< Received: {}", String::from_utf8_lossy(text))),
+        Message::Text(text) => say(&format!("< Received: {text}")),
         Message::Binary(data) => {
             let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
             say(&format!("< Received {} bytes (binary): {hex}", data.len()))
@@ -299,7 +300,7 @@ fn closed_by_server(what: &str, frame: &CloseFrame) -> Result<u8, ClientError> {
 
 /// Closes with 1000; the session succeeded if the server answered the close.
 async fn close_normally(conn: Connection) -> Result<u8, ClientError> {
-    conn.close(code::NORMAL, "").await?;
+    conn.close(CloseCode::NORMAL, "").await?;
     Ok(0)
 }
 
@@ -426,14 +427,14 @@ async fn private(mut conn: Connection, login: &str, timeout: Duration) -> Result
     let success = match &reply {
         Received::Message(message) => {
             say_received(message)?;
-            matches!(message, Message::Text(text) if login_succeeded(text))
+            matches!(message, Message::Text(text) if login_succeeded(text.as_bytes()))
         }
         Received::Closed(frame) => {
             return closed_by_server("Connection", frame).map(|_| EXIT_FAILED);
         }
     };
     // The server closes a refused login itself (1008); answering that close is enough.
-    match conn.close(code::NORMAL, "").await {
+    match conn.close(CloseCode::NORMAL, "").await {
         Ok(_) | Err(ClientError::Dropped) => {}
         Err(err) if success => return Err(err),
         Err(_) => {}
@@ -459,7 +460,7 @@ async fn send(
         outgoing.headers.push(parse_header(header)?);
     }
     let config = tls_config(&target, tls)?;
-    let response = super::http::request(&target, config.as_ref(), outgoing, timeout).await?;
+    let response = client_http::request(&target, config.as_ref(), outgoing, timeout).await?;
     print_response(&response, args.include)?;
     Ok(
         if args.fail && (response.status.is_client_error() || response.status.is_server_error()) {

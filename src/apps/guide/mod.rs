@@ -2,17 +2,17 @@
 //! 405 with `allow` for a known path, 307 to the path without its trailing slash, 404 otherwise.
 //!
 //! [`App::handle`] is generic over the request body, so tests drive it in-process with
-//! in-memory bodies and the server drives it with hyper's.
+//! in-memory bodies and the server drives it with hyper's. WebSocket routes are in [`ws`], the
+//! lifespan's `static/data.txt` in [`lifespan`].
 
-pub mod body;
 pub mod docs;
 pub mod items;
-pub mod pyjson;
-pub mod response;
+pub mod lifespan;
 pub mod static_files;
+pub mod ws;
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,16 +23,14 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-pub use body::Body;
-
-use crate::server::Tasks;
-use crate::ws::{self, WsSettings};
+use crate::protocol::http1::has_token;
+use crate::server::response::{self, bad_request};
+use crate::server::websocket::is_upgrade_request;
+use crate::server::{Body, ConnInfo, ConnectionGuard, Handler};
+use ws::WsSettings;
 
 /// Errors a request body stream can produce.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The body of h11's 400, kept so clients that match on it keep working.
-pub const INVALID_REQUEST: &str = "Invalid HTTP request received.";
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
@@ -45,16 +43,6 @@ pub struct App {
     pub body_timeout: Duration,
     /// WebSocket limits, timers and login credentials.
     pub ws: Arc<WsSettings>,
-    /// Where WebSocket sessions run, so shutdown reaches them.
-    pub tasks: Tasks,
-}
-
-/// Facts about the connection a request arrived on.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
-    pub tls: bool,
 }
 
 /// A matched route; `Item` carries the decoded `{item_id}` segment.
@@ -107,8 +95,13 @@ impl<'a> Route<'a> {
 }
 
 impl App {
-    /// Answers one request.
-    pub async fn handle<B>(&self, request: Request<B>, conn: ConnInfo) -> Response<Body>
+    /// Answers one request; `guard` goes to a WebSocket session if the request upgrades.
+    pub async fn handle<B>(
+        &self,
+        request: Request<B>,
+        conn: &ConnInfo,
+        guard: &ConnectionGuard,
+    ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
@@ -117,16 +110,16 @@ impl App {
         let closing = wants_close(parts.version, &parts.headers);
         let mut response = match check_head(&parts) {
             Err(()) => bad_request(),
-            Ok(()) if ws::is_upgrade_request(&parts.headers) => {
+            Ok(()) if is_upgrade_request(&parts.headers) => {
                 let path = decode_path(parts.uri.path()).into_owned();
-                let response = ws::upgrade(&mut parts, &path, &self.ws, &self.tasks);
+                let response = ws::upgrade(&mut parts, &path, &self.ws, guard);
                 // A 101 leaves HTTP: no `connection: close`, no HTTP/1.0 status line.
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     return response;
                 }
                 response
             }
-            Ok(()) => self.route(&parts, body, conn).await,
+            Ok(()) => self.route(&parts, body, *conn).await,
         };
         if closing {
             response
@@ -220,20 +213,21 @@ impl App {
     }
 }
 
+impl Handler for App {
+    fn handle(
+        &self,
+        request: Request<hyper::body::Incoming>,
+        conn: &ConnInfo,
+        guard: &ConnectionGuard,
+    ) -> impl Future<Output = Response<Body>> + Send {
+        App::handle(self, request, conn, guard)
+    }
+}
+
 /// HTTP/1.0 always closes (as the original does, even with `Connection: keep-alive`); HTTP/1.1
 /// closes when the client asks.
 fn wants_close(version: Version, headers: &HeaderMap) -> bool {
     version < Version::HTTP_11 || has_token(headers, CONNECTION, "close")
-}
-
-/// Whether a comma-separated header (`Connection`, `Upgrade`) lists `token`, in any case.
-pub fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host. §3.2 and RFC 3986: the target
@@ -250,15 +244,6 @@ fn check_head(parts: &http::request::Parts) -> Result<(), ()> {
     } else {
         Ok(())
     }
-}
-
-/// The 400 for a request that breaks HTTP framing rules: h11's text, with a length, then close.
-pub fn bad_request() -> Response<Body> {
-    let mut response = response::plain(StatusCode::BAD_REQUEST, INVALID_REQUEST);
-    response
-        .headers_mut()
-        .insert(CONNECTION, HeaderValue::from_static("close"));
-    response
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,9 +380,11 @@ mod tests {
             max_body: 1024,
             body_timeout: Duration::from_secs(30),
             ws: Arc::new(WsSettings::default()),
-            tasks: Tasks::new(),
         }
     }
+
+    use crate::server::response::INVALID_REQUEST;
+    use std::net::SocketAddr;
 
     fn conn() -> ConnInfo {
         ConnInfo {
@@ -408,7 +395,9 @@ mod tests {
     }
 
     async fn send(request: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String) {
-        let response = app().handle(request, conn()).await;
+        let response = app()
+            .handle(request, &conn(), &ConnectionGuard::detached())
+            .await;
         let (parts, body) = response.into_parts();
         let bytes = body
             .collect()
@@ -525,7 +514,9 @@ mod tests {
             .body(never)
             .unwrap_or_else(|_| unreachable!("a valid request"));
         let started = tokio::time::Instant::now();
-        let response = app().handle(request, conn()).await;
+        let response = app()
+            .handle(request, &conn(), &ConnectionGuard::detached())
+            .await;
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(started.elapsed(), Duration::ZERO);
     }
@@ -542,7 +533,9 @@ mod tests {
             .body(never)
             .unwrap_or_else(|_| unreachable!("a valid request"));
         let started = tokio::time::Instant::now();
-        let response = app().handle(request, conn()).await;
+        let response = app()
+            .handle(request, &conn(), &ConnectionGuard::detached())
+            .await;
         assert_eq!(started.elapsed(), Duration::from_secs(30));
         let (parts, body) = response.into_parts();
         assert_eq!(parts.status, StatusCode::REQUEST_TIMEOUT);

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::http::pyjson::{self, Value};
+use crate::protocol::pyjson::{self, Value};
 
 /// The guide's `DUMMY_API_KEY` / `DUMMY_API_SECRET`.
 pub const DEMO_API_KEY: &str = "abc";

@@ -270,16 +270,26 @@ pub fn write_cert_files(
     })
 }
 
+/// What `duplex cert` writes.
+#[derive(Debug, Clone)]
+pub struct CertRequest {
+    /// Directory for `cert.pem` and `key.pem` (created if missing).
+    pub out_dir: PathBuf,
+    pub kind: KeyKind,
+    /// Days the certificate is valid.
+    pub days: u32,
+    /// DNS names or IP addresses besides `localhost` and `127.0.0.1`.
+    pub hosts: Vec<String>,
+    /// Replace existing files.
+    pub force: bool,
+}
+
 /// `duplex cert`: writes the files and describes them, one fact per line.
 ///
 /// # Errors
 /// As [`write_cert_files`].
-pub fn cert_command(args: &crate::config::CertArgs) -> Result<String, TlsError> {
-    let kind = if args.rsa {
-        KeyKind::Rsa4096
-    } else {
-        KeyKind::Ed25519
-    };
+pub fn cert_command(args: &CertRequest) -> Result<String, TlsError> {
+    let kind = args.kind;
     let written = write_cert_files(&args.out_dir, kind, &args.hosts, args.days, args.force)?;
     let mut names = vec!["DNS:localhost".to_owned(), "IP:127.0.0.1".to_owned()];
     names.extend(

@@ -1,15 +1,16 @@
 //! `/ws/echo` (the guide's echo, text `m` → `Echo: m`) and `/ws/mirror` (every message back
 //! unchanged, for Autobahn and for client authors testing their framing).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Event, Message, Socket};
+use crate::protocol::ws::{Message, Utf8Bytes};
+use crate::transport::ws::WebSocket;
 
 const ECHO_PREFIX: &[u8] = b"Echo: ";
 
 /// Text `m` → text `Echo: m`; binary is echoed as binary (the original drops the connection).
-pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(socket: Socket<S>) {
+pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(socket: WebSocket<S>) {
     answer_each(socket, |message| match message {
         Message::Text(text) => Message::Text(prefixed(&text)),
         binary @ Message::Binary(_) => binary,
@@ -18,31 +19,31 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(socket: Socket<S>) {
 }
 
 /// Every message back as it came.
-pub async fn mirror<S: AsyncRead + AsyncWrite + Unpin>(socket: Socket<S>) {
+pub async fn mirror<S: AsyncRead + AsyncWrite + Unpin>(socket: WebSocket<S>) {
     answer_each(socket, |message| message).await;
 }
 
 /// Answers every message with `reply(message)` until the connection ends.
 async fn answer_each<S: AsyncRead + AsyncWrite + Unpin>(
-    mut socket: Socket<S>,
+    mut socket: WebSocket<S>,
     reply: impl Fn(Message) -> Message,
 ) {
     loop {
-        let end = match socket.next_event().await {
-            Event::Message(message) => match socket.send(reply(message)).await {
+        let end = match socket.recv().await {
+            Ok(message) => match socket.send(&reply(message)).await {
                 Ok(()) => continue,
                 Err(end) => end,
             },
-            Event::End(end) => end,
+            Err(end) => end,
         };
         return socket.finish(end).await;
     }
 }
 
 /// `Echo: ` + text; both parts are UTF-8, so the result is too.
-fn prefixed(text: &Bytes) -> Bytes {
+fn prefixed(text: &Utf8Bytes) -> Utf8Bytes {
     let mut reply = BytesMut::with_capacity(ECHO_PREFIX.len() + text.len());
     reply.put_slice(ECHO_PREFIX);
-    reply.put_slice(text);
-    reply.freeze()
+    reply.put_slice(text.as_bytes());
+    Utf8Bytes::from_validated(reply.freeze())
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::transport::tls::{CertRequest, KeyKind};
+
 /// duplex: the guide's HTTP + WebSocket server over TLS, strict and fast.
 #[derive(Debug, Parser)]
 #[command(
@@ -44,29 +46,10 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-/// What `duplex` was asked to do.
-#[derive(Debug)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one value per process; boxing buys nothing"
-)]
-pub enum Action {
-    Serve(ServeArgs),
-    Cert(CertArgs),
-    Client(ClientArgs),
-    Bench(BenchArgs),
-}
-
 impl Cli {
     /// The chosen subcommand; `serve` when none was spelled out.
-    pub fn into_action(self) -> Action {
-        match self.command {
-            Some(Command::Serve(args)) => Action::Serve(args),
-            Some(Command::Cert(args)) => Action::Cert(args),
-            Some(Command::Client(args)) => Action::Client(args),
-            Some(Command::Bench(args)) => Action::Bench(args),
-            None => Action::Serve(self.serve),
-        }
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
     }
 
     /// The `serve` arguments, whether or not the subcommand was spelled out (their defaults
@@ -102,6 +85,23 @@ pub struct CertArgs {
     /// Replace existing cert.pem / key.pem.
     #[arg(long)]
     pub force: bool,
+}
+
+impl CertArgs {
+    /// What `duplex cert` is asked to write.
+    pub fn to_request(&self) -> CertRequest {
+        CertRequest {
+            out_dir: self.out_dir.clone(),
+            kind: if self.rsa {
+                KeyKind::Rsa4096
+            } else {
+                KeyKind::Ed25519
+            },
+            days: self.days,
+            hosts: self.hosts.clone(),
+            force: self.force,
+        }
+    }
 }
 
 /// Options of `duplex client`. The connection options are accepted before or after the
@@ -153,10 +153,10 @@ pub enum ClientCommand {
         /// [default: wss://localhost:8000/ws/v5/private]
         url: Option<String>,
         /// The API key to log in with (the guide's demo key by default).
-        #[arg(long, env = "DUPLEX_API_KEY", default_value = crate::auth::DEMO_API_KEY)]
+        #[arg(long, env = "DUPLEX_API_KEY", default_value = crate::protocol::login::DEMO_API_KEY)]
         api_key: String,
         /// The secret the login is signed with [default: the demo secret, def].
-        #[arg(long, env = "DUPLEX_SECRET", default_value = crate::auth::DEMO_SECRET,
+        #[arg(long, env = "DUPLEX_SECRET", default_value = crate::protocol::login::DEMO_SECRET,
               hide_env_values = true, hide_default_value = true)]
         secret: String,
         /// Sent as given; the guide's script sends "pw".

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
-use super::body::Body;
-use super::response::{self, APPLICATION_JSON, TEXT_HTML};
+use crate::server::Body;
+use crate::server::response::{self, APPLICATION_JSON, TEXT_HTML};
 
 const OPENAPI: &[u8] = include_bytes!("docs/openapi.json");
 const SWAGGER_UI: &[u8] = include_bytes!("docs/docs.html");

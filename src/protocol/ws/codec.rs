@@ -9,14 +9,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use super::deflate::Agreement;
-
-const OP_CONTINUATION: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xA;
+use super::frame::{CloseCode, CloseFrame, Message, OpCode, Utf8Bytes};
+use super::negotiate::Agreement;
 
 /// What a deflate block ends with after a sync flush; RFC 7692 §7.2.1 strips it on the wire.
 const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -42,30 +36,18 @@ impl Role {
     }
 }
 
-/// Close codes of RFC 6455 §7.4.1 that the server sends.
-pub mod code {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    pub const INVALID_DATA: u16 = 1007;
-    pub const POLICY: u16 = 1008;
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
-    pub const INTERNAL_ERROR: u16 = 1011;
-}
-
-/// A violation of the protocol by the client: fail the connection with this close frame.
+/// A violation of the protocol by the peer: fail the connection with this close frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code} {reason}")]
 pub struct ProtocolError {
-    pub code: u16,
+    pub code: CloseCode,
     pub reason: String,
 }
 
 impl ProtocolError {
     fn protocol(reason: &str) -> Self {
         Self {
-            code: code::PROTOCOL_ERROR,
+            code: CloseCode::PROTOCOL_ERROR,
             reason: reason.to_owned(),
         }
     }
@@ -73,34 +55,27 @@ impl ProtocolError {
     fn invalid_utf8() -> Self {
         // The original's 1007 carries no reason.
         Self {
-            code: code::INVALID_DATA,
+            code: CloseCode::INVALID_DATA,
             reason: String::new(),
         }
     }
 
     fn too_big(size: usize, limit: usize) -> Self {
         Self {
-            code: code::MESSAGE_TOO_BIG,
+            code: CloseCode::MESSAGE_TOO_BIG,
             reason: format!("frame with {size} bytes exceeds limit of {limit} bytes"),
         }
     }
 }
 
-/// A complete data message. Text is valid UTF-8.
+/// What the peer sent: a whole data message or one control frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
-    Text(Bytes),
-    Binary(Bytes),
-}
-
-/// One unit from the peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incoming {
+pub enum Inbound {
     Message(Message),
     Ping(Bytes),
     Pong(Bytes),
-    /// A valid close frame: its code (if any) and the raw payload to echo.
-    Close(Option<u16>, Bytes),
+    /// A valid close frame.
+    Close(CloseFrame),
 }
 
 /// A message being reassembled from fragments.
@@ -138,7 +113,7 @@ impl Decoder {
     ///
     /// # Errors
     /// The first protocol violation; the connection must then be failed.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ProtocolError> {
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, ProtocolError> {
         loop {
             let Some(frame) = self.frame(buf)? else {
                 return Ok(None);
@@ -156,17 +131,13 @@ impl Decoder {
         };
         let fin = b0 & 0x80 != 0;
         let rsv1 = b0 & 0x40 != 0;
-        let opcode = b0 & 0x0f;
         if b0 & 0x30 != 0 {
             return Err(ProtocolError::protocol("reserved bits must be 0"));
         }
-        if !matches!(
-            opcode,
-            OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG
-        ) {
+        let Some(opcode) = OpCode::from_bits(b0 & 0x0f) else {
             return Err(ProtocolError::protocol("invalid opcode"));
-        }
-        let control = opcode >= OP_CLOSE;
+        };
+        let control = opcode.is_control();
         let len7 = usize::from(b1 & 0x7f);
         if control && !fin {
             return Err(ProtocolError::protocol("fragmented control frame"));
@@ -175,7 +146,7 @@ impl Decoder {
             return Err(ProtocolError::protocol("control frame too long"));
         }
         // RSV1 marks a compressed message: only on its first frame, only when negotiated.
-        if rsv1 && (control || opcode == OP_CONTINUATION || self.inflater.is_none()) {
+        if rsv1 && (control || opcode == OpCode::Continuation || self.inflater.is_none()) {
             return Err(ProtocolError::protocol("reserved bits must be 0"));
         }
         let masked = b1 & 0x80 != 0;
@@ -234,12 +205,12 @@ impl Decoder {
         }))
     }
 
-    fn on_frame(&mut self, frame: RawFrame) -> Result<Option<Incoming>, ProtocolError> {
+    fn on_frame(&mut self, frame: RawFrame) -> Result<Option<Inbound>, ProtocolError> {
         match frame.opcode {
-            OP_PING => Ok(Some(Incoming::Ping(frame.payload.freeze()))),
-            OP_PONG => Ok(Some(Incoming::Pong(frame.payload.freeze()))),
-            OP_CLOSE => close_frame(frame.payload.freeze()).map(Some),
-            OP_CONTINUATION => {
+            OpCode::Ping => Ok(Some(Inbound::Ping(frame.payload.freeze()))),
+            OpCode::Pong => Ok(Some(Inbound::Pong(frame.payload.freeze()))),
+            OpCode::Close => close_frame(&frame.payload).map(Some),
+            OpCode::Continuation => {
                 let Some(partial) = self.partial.as_mut() else {
                     return Err(ProtocolError::protocol("unexpected continuation frame"));
                 };
@@ -255,13 +226,12 @@ impl Decoder {
                 };
                 self.finish(partial).map(Some)
             }
-            // OP_TEXT | OP_BINARY
-            _ => {
+            OpCode::Text | OpCode::Binary => {
                 if self.partial.is_some() {
                     return Err(ProtocolError::protocol("expected a continuation frame"));
                 }
                 let mut partial = Partial {
-                    text: frame.opcode == OP_TEXT,
+                    text: frame.opcode == OpCode::Text,
                     compressed: frame.rsv1,
                     data: frame.payload,
                     checked: 0,
@@ -278,7 +248,7 @@ impl Decoder {
         }
     }
 
-    fn finish(&mut self, partial: Partial) -> Result<Incoming, ProtocolError> {
+    fn finish(&mut self, partial: Partial) -> Result<Inbound, ProtocolError> {
         let data = if partial.compressed {
             let inflater = self
                 .inflater
@@ -292,8 +262,9 @@ impl Decoder {
         } else {
             partial.data.freeze()
         };
-        Ok(Incoming::Message(if partial.text {
-            Message::Text(data)
+        Ok(Inbound::Message(if partial.text {
+            // Checked as the fragments arrived, or just above once inflated.
+            Message::Text(Utf8Bytes::from_validated(data))
         } else {
             Message::Binary(data)
         }))
@@ -304,7 +275,7 @@ impl Decoder {
 struct RawFrame {
     fin: bool,
     rsv1: bool,
-    opcode: u8,
+    opcode: OpCode,
     payload: BytesMut,
 }
 
@@ -341,24 +312,25 @@ fn check_utf8(data: &[u8], checked: &mut usize, complete: bool) -> Result<(), Pr
     }
 }
 
-/// Close codes a client may send (RFC 6455 §7.4, IANA registry).
-fn valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
-
-fn close_frame(payload: Bytes) -> Result<Incoming, ProtocolError> {
-    match payload[..] {
-        [] => Ok(Incoming::Close(None, payload)),
+fn close_frame(payload: &[u8]) -> Result<Inbound, ProtocolError> {
+    match *payload {
+        [] => Ok(Inbound::Close(CloseFrame {
+            code: None,
+            reason: String::new(),
+        })),
         [_] => Err(ProtocolError::protocol("close frame too short")),
         [hi, lo, ref reason @ ..] => {
-            let code = u16::from_be_bytes([hi, lo]);
-            if !valid_close_code(code) {
+            let code = CloseCode::new(u16::from_be_bytes([hi, lo]));
+            if !code.is_sendable() {
                 return Err(ProtocolError::protocol("invalid status code"));
             }
-            if std::str::from_utf8(reason).is_err() {
+            let Ok(reason) = std::str::from_utf8(reason) else {
                 return Err(ProtocolError::invalid_utf8());
-            }
-            Ok(Incoming::Close(Some(code), payload))
+            };
+            Ok(Inbound::Close(CloseFrame {
+                code: Some(code),
+                reason: reason.to_owned(),
+            }))
         }
     }
 }
@@ -380,7 +352,8 @@ impl Encoder {
     }
 
     /// Appends a data message (compressed if negotiated) to `out`.
-    pub fn message(&mut self, out: &mut BytesMut, opcode: u8, payload: &[u8]) {
+    pub fn message(&mut self, out: &mut BytesMut, message: &Message) {
+        let (opcode, payload) = (message.opcode().bits(), message.as_bytes());
         match self.deflater.as_mut() {
             Some(deflater) => {
                 let compressed = deflater.deflate(payload);
@@ -390,9 +363,15 @@ impl Encoder {
         }
     }
 
-    /// Appends a control frame (`payload` at most 125 bytes).
-    pub fn control(&mut self, out: &mut BytesMut, opcode: u8, payload: &[u8]) {
-        self.frame(out, 0x80 | opcode, &payload[..payload.len().min(125)]);
+    /// Appends a ping or pong (`payload` cut at 125 bytes); close frames go through
+    /// [`Encoder::close`].
+    pub fn control(&mut self, out: &mut BytesMut, opcode: OpCode, payload: &[u8]) {
+        debug_assert!(matches!(opcode, OpCode::Ping | OpCode::Pong));
+        self.frame(
+            out,
+            0x80 | opcode.bits(),
+            &payload[..payload.len().min(125)],
+        );
     }
 
     fn frame(&self, out: &mut BytesMut, first_byte: u8, payload: &[u8]) {
@@ -401,15 +380,23 @@ impl Encoder {
     }
 
     /// Appends a close frame with `code` and `reason` (cut at a character boundary to fit).
-    pub fn close(&mut self, out: &mut BytesMut, code: u16, reason: &str) {
+    pub fn close(&mut self, out: &mut BytesMut, code: CloseCode, reason: &str) {
         let mut end = reason.len().min(MAX_CLOSE_REASON);
         while !reason.is_char_boundary(end) {
             end -= 1;
         }
         let mut payload = Vec::with_capacity(2 + end);
-        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(&code.as_u16().to_be_bytes());
         payload.extend_from_slice(&reason.as_bytes()[..end]);
-        self.frame(out, 0x80 | OP_CLOSE, &payload);
+        self.frame(out, 0x80 | OpCode::Close.bits(), &payload);
+    }
+
+    /// Appends `frame` as it is: the echo of a peer's close (no code: an empty payload).
+    pub fn close_frame(&mut self, out: &mut BytesMut, frame: &CloseFrame) {
+        match frame.code {
+            Some(code) => self.close(out, code, &frame.reason),
+            None => self.frame(out, 0x80 | OpCode::Close.bits(), &[]),
+        }
     }
 }
 
@@ -585,7 +572,7 @@ mod tests {
         }
     }
 
-    fn decode_all(decoder: &mut Decoder, bytes: &[u8]) -> Result<Vec<Incoming>, ProtocolError> {
+    fn decode_all(decoder: &mut Decoder, bytes: &[u8]) -> Result<Vec<Inbound>, ProtocolError> {
         let mut buf = BytesMut::from(bytes);
         let mut out = Vec::new();
         while let Some(incoming) = decoder.decode(&mut buf)? {
@@ -619,8 +606,8 @@ mod tests {
             assert_eq!(
                 got,
                 vec![
-                    Incoming::Ping(Bytes::from_static(b"p")),
-                    Incoming::Message(Message::Text(Bytes::from("abcé")))
+                    Inbound::Ping(Bytes::from_static(b"p")),
+                    Inbound::Message(Message::Text("abcé".into()))
                 ],
                 "cut at {cut}"
             );
@@ -661,7 +648,7 @@ mod tests {
             assert_eq!(
                 error(&bytes),
                 ProtocolError {
-                    code,
+                    code: CloseCode::new(code),
                     reason: reason.to_owned()
                 }
             );
@@ -671,16 +658,25 @@ mod tests {
     #[test]
     fn invalid_utf8_fails_fast_with_1007() {
         // The bad byte is in the first fragment; the message is not finished yet.
-        assert_eq!(error(&client_frame(0x01, &[b'a', 0xff])).code, 1007);
+        assert_eq!(
+            error(&client_frame(0x01, &[b'a', 0xff])).code,
+            CloseCode::INVALID_DATA
+        );
         // An incomplete sequence may continue in the next fragment...
         let split = [client_frame(0x01, &[0xce]), client_frame(0x80, &[0xba])].concat();
         assert_eq!(
             decode_all(&mut Decoder::new(Role::Server, 100, None), &split),
-            Ok(vec![Incoming::Message(Message::Text(Bytes::from("κ")))])
+            Ok(vec![Inbound::Message(Message::Text("κ".into()))])
         );
         // ...but not end the message.
-        assert_eq!(error(&client_frame(0x81, &[0xce])).code, 1007);
-        assert_eq!(error(&client_frame(0x88, &[0x03, 0xe8, 0xff])).code, 1007);
+        assert_eq!(
+            error(&client_frame(0x81, &[0xce])).code,
+            CloseCode::INVALID_DATA
+        );
+        assert_eq!(
+            error(&client_frame(0x88, &[0x03, 0xe8, 0xff])).code,
+            CloseCode::INVALID_DATA
+        );
     }
 
     #[test]
@@ -695,14 +691,14 @@ mod tests {
         assert_eq!(
             err.map(|e| (e.code, e.reason)),
             Some((
-                1009,
+                CloseCode::MESSAGE_TOO_BIG,
                 "frame with 5 bytes exceeds limit of 4 bytes".to_owned()
             ))
         );
         let fragments = [client_frame(0x02, b"123"), client_frame(0x80, b"45")].concat();
         assert_eq!(
             decode_all(&mut Decoder::new(Role::Server, 4, None), &fragments).map_err(|e| e.code),
-            Err(1009)
+            Err(CloseCode::MESSAGE_TOO_BIG)
         );
     }
 
@@ -720,37 +716,37 @@ mod tests {
         let mut client_out = Encoder::new(Role::Client, Some(&agreement));
         let mut server_in = Decoder::new(Role::Server, 1 << 20, Some(&agreement));
         for text in ["Hello, WebSocket!", "Hello, WebSocket!", ""] {
-            let expected = Ok(vec![Incoming::Message(Message::Text(Bytes::from(text)))]);
+            let expected = Ok(vec![Inbound::Message(Message::Text(text.into()))]);
             let mut out = BytesMut::new();
-            server_out.message(&mut out, OP_TEXT, text.as_bytes());
+            server_out.message(&mut out, &Message::Text(text.into()));
             assert_eq!(out[0], 0xC1, "FIN + RSV1 + text");
             assert_eq!(out[1] & 0x80, 0, "server frames are not masked");
             assert_eq!(decode_all(&mut client_in, &out), expected);
             let mut out = BytesMut::new();
-            client_out.message(&mut out, OP_TEXT, text.as_bytes());
+            client_out.message(&mut out, &Message::Text(text.into()));
             assert_eq!(out[1] & 0x80, 0x80, "client frames are masked");
             assert_eq!(decode_all(&mut server_in, &out), expected);
         }
         let mut encoder = server_out;
         // A bomb is stopped at the limit.
         let mut out = BytesMut::new();
-        encoder.message(&mut out, OP_BINARY, &vec![0u8; 100_000]);
+        encoder.message(&mut out, &Message::Binary(vec![0u8; 100_000].into()));
         let frame = client_frame(0xC2, server_payload(&out));
         let err = decode_all(
             &mut Decoder::new(Role::Server, 50_000, Some(&agreement)),
             &frame,
         )
         .err();
-        assert_eq!(err.map(|e| e.code), Some(1009));
+        assert_eq!(err.map(|e| e.code), Some(CloseCode::MESSAGE_TOO_BIG));
     }
 
     #[test]
     fn each_role_refuses_the_other_masking() {
         let mut masked = BytesMut::new();
-        Encoder::new(Role::Client, None).message(&mut masked, OP_TEXT, b"hi");
+        Encoder::new(Role::Client, None).message(&mut masked, &Message::Text("hi".into()));
         let mut unmasked = BytesMut::new();
-        Encoder::new(Role::Server, None).message(&mut unmasked, OP_TEXT, b"hi");
-        let hi = Ok(vec![Incoming::Message(Message::Text(Bytes::from("hi")))]);
+        Encoder::new(Role::Server, None).message(&mut unmasked, &Message::Text("hi".into()));
+        let hi = Ok(vec![Inbound::Message(Message::Text("hi".into()))]);
         let masking = Err(ProtocolError::protocol("incorrect masking"));
         let decode = |role, bytes: &BytesMut| decode_all(&mut Decoder::new(role, 10, None), bytes);
         assert_eq!(decode(Role::Server, &masked), hi);
@@ -768,12 +764,12 @@ mod tests {
             (65536, vec![0x81, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]),
         ] {
             let mut out = BytesMut::new();
-            encoder.message(&mut out, OP_TEXT, &vec![b'a'; len]);
+            encoder.message(&mut out, &Message::Text("a".repeat(len).into()));
             assert_eq!(&out[..header.len()], &header[..]);
             assert_eq!(out.len(), header.len() + len);
         }
         let mut out = BytesMut::new();
-        encoder.close(&mut out, 1001, "bye");
+        encoder.close(&mut out, CloseCode::GOING_AWAY, "bye");
         assert_eq!(&out[..], &[0x88, 0x05, 0x03, 0xe9, b'b', b'y', b'e']);
     }
 }

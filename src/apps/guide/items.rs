@@ -2,9 +2,9 @@
 
 use http::{HeaderValue, Response, StatusCode};
 
-use super::body::Body;
-use super::pyjson::{self, DecodeError, Value};
-use super::response;
+use crate::protocol::pyjson::{self, DecodeError, Value};
+use crate::server::Body;
+use crate::server::response;
 
 const THE_ONE_ITEM: &str = r#"{"item_id":1,"name":"The One Item"}"#;
 

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::MissedTickBehavior;
 
-use super::{Event, Socket};
+use crate::transport::ws::WebSocket;
 
 /// Time between updates.
 pub const PERIOD: Duration = Duration::from_secs(1);
@@ -17,16 +17,16 @@ pub const PERIOD: Duration = Duration::from_secs(1);
 /// The guide's text of every update.
 pub const MESSAGE: &str = "This is a periodic update from the server.";
 
-pub async fn stream<S: AsyncRead + AsyncWrite + Unpin>(mut socket: Socket<S>) {
+pub async fn stream<S: AsyncRead + AsyncWrite + Unpin>(mut socket: WebSocket<S>) {
     let mut ticks = tokio::time::interval(PERIOD);
     // A client too slow to take an update gets the next one on schedule, not a burst.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
         let end = tokio::select! {
-            event = socket.next_event() => match event {
+            received = socket.recv() => match received {
                 // The stream has nothing to say to messages; they are read and dropped.
-                Event::Message(_) => continue,
-                Event::End(end) => end,
+                Ok(_) => continue,
+                Err(end) => end,
             },
             _ = ticks.tick() => match socket.send_text(update(OffsetDateTime::now_utc())).await {
                 Ok(()) => continue,
@@ -72,7 +72,7 @@ pub fn isoformat(t: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ws::WsSettings;
+    use crate::apps::guide::ws::WsSettings;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::time::Instant;
     use tokio_util::sync::CancellationToken;
@@ -93,7 +93,8 @@ mod tests {
             ping_interval: None,
             ..WsSettings::default()
         };
-        let socket = Socket::new(server, None, &settings, CancellationToken::new());
+        let config = settings.upgrade_config().transport;
+        let socket = WebSocket::new(server, &config, None, CancellationToken::new());
         let start = Instant::now();
         let session = tokio::spawn(stream(socket));
         let mut offsets = Vec::new();

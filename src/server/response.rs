@@ -95,7 +95,7 @@ pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 pub fn detail(status: StatusCode, text: &str) -> Response<Body> {
     let mut body = String::with_capacity(text.len() + 13);
     body.push_str("{\"detail\":");
-    super::pyjson::write_str(&mut body, text);
+    crate::protocol::pyjson::write_str(&mut body, text);
     body.push('}');
     json(status, body)
 }
@@ -103,4 +103,16 @@ pub fn detail(status: StatusCode, text: &str) -> Response<Body> {
 /// `text/plain; charset=utf-8`.
 pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     full(status, TEXT_PLAIN, Bytes::from_static(text.as_bytes()))
+}
+
+/// The body of h11's 400, kept so clients that match on it keep working.
+pub const INVALID_REQUEST: &str = "Invalid HTTP request received.";
+
+/// The 400 for a request that breaks HTTP framing rules: h11's text, with a length, then close.
+pub fn bad_request() -> Response<Body> {
+    let mut response = plain(StatusCode::BAD_REQUEST, INVALID_REQUEST);
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }

@@ -1,16 +1,12 @@
 //! The guide's WebSocket endpoints, plus `/ws/mirror` for conformance testing.
 //!
-//! [`upgrade`] answers the handshake inside the HTTP layer; the session then runs as a task of
-//! the server's [`Tasks`](crate::server::Tasks), so the shutdown signal reaches it (hyper stops
-//! tracking a connection once it is upgraded). Session logic is written against [`Socket`];
-//! the framing itself is the sans-I/O [`protocol`] module.
+//! [`upgrade`] picks the route; [`server::websocket`](crate::server::websocket) answers the
+//! handshake and runs the session as a task of the server, so the shutdown signal reaches it.
+//! Sessions are written against the role-neutral
+//! [`WebSocket`](crate::transport::ws::WebSocket) transport.
 
-pub mod deflate;
 pub mod echo;
-pub mod handshake;
 pub mod private;
-pub mod protocol;
-pub mod socket;
 pub mod stream;
 
 use std::sync::Arc;
@@ -18,16 +14,13 @@ use std::time::Duration;
 
 use http::Response;
 use http::request::Parts;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 
-pub use handshake::is_upgrade_request;
-pub use socket::{End, Event, Message, Socket};
-
-use crate::auth::Credentials;
-use crate::http::Body;
-use crate::server::{ConnectionSlot, Tasks};
-use deflate::DeflateConfig;
+use crate::protocol::login::Credentials;
+use crate::protocol::ws::Role;
+use crate::protocol::ws::negotiate::DeflateConfig;
+use crate::server::websocket::{self, UpgradeConfig};
+use crate::server::{Body, ConnectionGuard};
+use crate::transport::ws::Config;
 
 /// WebSocket limits and timers.
 #[derive(Debug, Clone)]
@@ -75,6 +68,23 @@ pub enum WsRoute {
     Mirror,
 }
 
+impl WsSettings {
+    /// How the server answers the handshake and runs each session.
+    fn upgrade_config(&self) -> UpgradeConfig {
+        UpgradeConfig {
+            deflate: self.compression.then(DeflateConfig::default),
+            transport: Config {
+                role: Role::Server,
+                max_message: self.max_message,
+                ping_interval: self.ping_interval,
+                ping_timeout: self.ping_timeout,
+                close_timeout: self.close_timeout,
+                send_timeout: Some(self.send_timeout),
+            },
+        }
+    }
+}
+
 impl WsRoute {
     /// Exact paths only: WebSockets get no trailing-slash redirect (as in the original).
     pub fn resolve(path: &str) -> Option<Self> {
@@ -98,65 +108,43 @@ impl WsRoute {
 }
 
 /// Answers an upgrade request on the decoded `path`: 403 for a path that is not a WebSocket
-/// route, 400/405 for a bad handshake, else 101 and a session task.
+/// route, 400/405 for a bad handshake, else 101 and a session task holding `guard`.
 pub fn upgrade(
     parts: &mut Parts,
     path: &str,
     settings: &Arc<WsSettings>,
-    tasks: &Tasks,
+    guard: &ConnectionGuard,
 ) -> Response<Body> {
     let Some(route) = WsRoute::resolve(path) else {
-        return handshake::forbidden();
+        return websocket::forbidden();
     };
-    let deflate = settings.compression.then(DeflateConfig::default);
-    let accepted = match handshake::validate(&parts.method, parts.version, &parts.headers, deflate)
-    {
-        Ok(accepted) => accepted,
-        Err(err) => {
-            tracing::debug!(error = %err, route = route.name(), "WebSocket handshake refused");
-            return err.response();
-        }
-    };
-    let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
-        // Only in-process callers lack the connection; there is nothing to switch.
-        tracing::error!("upgrade requested on a connection that cannot be upgraded");
-        return crate::http::bad_request();
-    };
-    let response = handshake::switching_protocols(&accepted);
-    let settings = Arc::clone(settings);
-    let stop = tasks.stop_token();
-    // The session counts against --max-connections for as long as it runs.
-    let slot = parts.extensions.remove::<ConnectionSlot>();
-    tasks.spawn(async move {
-        let _slot = slot;
-        let io = match on_upgrade.await {
-            Ok(upgraded) => TokioIo::new(upgraded),
-            Err(err) => {
-                tracing::debug!(error = %err, "connection closed before the upgrade");
-                return;
+    let session_settings = Arc::clone(settings);
+    websocket::accept(
+        parts,
+        guard,
+        route.name(),
+        &settings.upgrade_config(),
+        move |socket| async move {
+            // Each session boxed on its own, so a connection holds only its own route's state,
+            // not the largest of the four.
+            match route {
+                WsRoute::Echo => Box::pin(echo::echo(socket)).await,
+                WsRoute::Mirror => Box::pin(echo::mirror(socket)).await,
+                WsRoute::Stream => Box::pin(stream::stream(socket)).await,
+                WsRoute::Private => Box::pin(private::private(socket, &session_settings)).await,
             }
-        };
-        let socket = Socket::new(io, accepted.deflate.as_ref(), &settings, stop);
-        tracing::debug!(route = route.name(), "WebSocket session started");
-        // Each session boxed on its own, so a connection holds only its own route's state,
-        // not the largest of the four.
-        match route {
-            WsRoute::Echo => Box::pin(echo::echo(socket)).await,
-            WsRoute::Mirror => Box::pin(echo::mirror(socket)).await,
-            WsRoute::Stream => Box::pin(stream::stream(socket)).await,
-            WsRoute::Private => Box::pin(private::private(socket, &settings)).await,
-        }
-    });
-    response
+        },
+    )
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    type Io = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+    use crate::server::websocket::{ServerSocket, Upgraded as Io};
 
     /// The size of the future a session function returns.
-    fn future_size<F: FnOnce(Socket<Io>) -> Fut, Fut>(_: F) -> usize {
+    fn future_size<F: FnOnce(ServerSocket) -> Fut, Fut>(_: F) -> usize {
         std::mem::size_of::<Fut>()
     }
 

@@ -1,17 +1,17 @@
-//! The opening handshake (RFC 6455 §4.2), checked in the original's order and answered with its
-//! messages: `Failed to open a WebSocket connection: <reason>.` with 400 or 405.
+//! The opening handshake, both sides: the server's checks of a request (RFC 6455 §4.2), in the
+//! original's order and with its messages (`Failed to open a WebSocket connection: <reason>.`),
+//! and the client's checks of the server's 101 (§4.1).
 
 use base64::Engine as _;
 use http::header::{
-    ALLOW, CONNECTION, HeaderMap, HeaderValue, ORIGIN, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+    CONNECTION, HeaderMap, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
+    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
-use http::{Method, Response, StatusCode};
+use http::{Method, StatusCode};
 use sha1::{Digest, Sha1};
 
-use super::deflate::{self, Agreement, DeflateConfig, ExtensionsSyntaxError};
-use crate::http::response;
-use crate::http::{Body, has_token};
+use super::negotiate::{self, Agreement, DeflateConfig, ExtensionsSyntaxError};
+use crate::protocol::http1::has_token;
 
 /// RFC 6455 §1.3.
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -55,43 +55,30 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
-    /// 405 with `allow: GET` for a wrong method, else 400. A bad version also lists the one we
-    /// speak (RFC 6455 §4.4).
-    pub fn response(&self) -> Response<Body> {
-        let body = format!("Failed to open a WebSocket connection: {self}.\n");
-        let status = match self {
+    /// 405 for a wrong method, 505 for a wrong HTTP version, else 400.
+    pub fn status(&self) -> StatusCode {
+        match self {
             Self::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::HttpVersion(_) => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             _ => StatusCode::BAD_REQUEST,
-        };
-        let mut builder = response::base(status)
-            .header(CONNECTION, "close")
-            .header(http::header::CONTENT_LENGTH, body.len())
-            .header(http::header::CONTENT_TYPE, response::TEXT_PLAIN);
-        match self {
-            Self::Method(_) => builder = builder.header(ALLOW, "GET"),
+        }
+    }
+
+    /// The answer's body, the original's text.
+    pub fn body(&self) -> String {
+        format!("Failed to open a WebSocket connection: {self}.\n")
+    }
+
+    /// A bad version is answered with the one we speak (RFC 6455 §4.4).
+    pub fn lists_supported_version(&self) -> bool {
+        matches!(
+            self,
             Self::Invalid {
                 name: "Sec-WebSocket-Version",
                 ..
-            }
-            | Self::Empty("Sec-WebSocket-Version") => {
-                builder = builder.header(SEC_WEBSOCKET_VERSION, "13");
-            }
-            _ => {}
-        }
-        response::finish(builder, Body::full(body.into()))
+            } | Self::Empty("Sec-WebSocket-Version")
+        )
     }
-}
-
-/// The 403 for an upgrade to a path that is not a WebSocket route: empty body, then close.
-pub fn forbidden() -> Response<Body> {
-    response::finish(
-        response::base(StatusCode::FORBIDDEN)
-            .header(CONNECTION, "close")
-            .header(http::header::CONTENT_LENGTH, 0)
-            .header(http::header::CONTENT_TYPE, response::TEXT_PLAIN),
-        Body::empty(),
-    )
 }
 
 /// Checks method, key, version, origin and extensions, in the original's order.
@@ -127,7 +114,7 @@ pub fn validate(
         return Err(HandshakeError::Multiple("Origin"));
     }
     let deflate = match deflate {
-        Some(config) => deflate::negotiate(
+        Some(config) => negotiate::negotiate(
             headers
                 .get_all(SEC_WEBSOCKET_EXTENSIONS)
                 .iter()
@@ -238,25 +225,64 @@ pub fn accept_key(key: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
 }
 
-/// The 101 in the original's header order.
-pub fn switching_protocols(accepted: &Accepted) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(UPGRADE, "websocket")
-        .header(CONNECTION, "Upgrade")
-        .header(SEC_WEBSOCKET_ACCEPT, accepted.accept.as_str());
-    if let Some(agreement) = &accepted.deflate {
-        builder = builder.header(SEC_WEBSOCKET_EXTENSIONS, agreement.response.as_str());
+/// What a client offers: deflate, and any client window the server picks (as Python
+/// `websockets`' client does).
+pub const CLIENT_OFFER: &str = negotiate::CLIENT_OFFER;
+
+/// Why a client refuses the server's 101 (RFC 6455 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptanceError {
+    #[error("no `Upgrade: websocket`")]
+    NoUpgrade,
+    #[error("no `Connection: Upgrade`")]
+    NoConnectionUpgrade,
+    #[error("Sec-WebSocket-Accept does not match the key")]
+    WrongAccept,
+    #[error("the server chose an extension that was not offered")]
+    UnofferedExtension,
+    #[error(transparent)]
+    Extensions(#[from] negotiate::ResponseError),
+}
+
+/// The client's checks of a 101 answering `key`, and the agreed compression (`offered`: whether
+/// the request offered [`CLIENT_OFFER`]).
+///
+/// # Errors
+/// The first check that fails.
+pub fn check_acceptance(
+    headers: &HeaderMap,
+    key: &[u8],
+    offered: bool,
+) -> Result<Option<Agreement>, AcceptanceError> {
+    if !has_token(headers, UPGRADE, "websocket") {
+        return Err(AcceptanceError::NoUpgrade);
     }
-    let builder = builder
-        .header(http::header::DATE, response::date_now())
-        .header(http::header::SERVER, HeaderValue::from_static("duplex"));
-    response::finish(builder, Body::empty())
+    if !has_token(headers, CONNECTION, "upgrade") {
+        return Err(AcceptanceError::NoConnectionUpgrade);
+    }
+    let expected = accept_key(key);
+    if headers
+        .get(SEC_WEBSOCKET_ACCEPT)
+        .map(http::HeaderValue::as_bytes)
+        != Some(expected.as_bytes())
+    {
+        return Err(AcceptanceError::WrongAccept);
+    }
+    let lines: Vec<&str> = headers
+        .get_all(SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"))
+        .collect();
+    if !offered && !lines.is_empty() {
+        return Err(AcceptanceError::UnofferedExtension);
+    }
+    Ok(negotiate::accept_response(lines)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -279,7 +305,7 @@ mod tests {
             Some(DeflateConfig::default()),
         ) {
             Ok(accepted) => format!("accepted {accepted:?}"),
-            Err(err) => format!("Failed to open a WebSocket connection: {err}.\n"),
+            Err(err) => err.body(),
         }
     }
 

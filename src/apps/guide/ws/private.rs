@@ -1,6 +1,6 @@
 //! `/ws/v5/private`: the guide's OKX-style login, then a small private channel.
 //!
-//! The first message must be a valid, fresh login ([`crate::auth`]). Any failure gets the
+//! The first message must be a valid, fresh login ([`crate::protocol::login`]). Any failure gets the
 //! original's failure reply and a close frame (1008; 1003 for a binary frame). After a
 //! successful login the connection stays open: `ping` → `pong`, `subscribe` to `account` →
 //! an acknowledgement and an update every second, anything else → `{"event":"error",...}`.
@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::socket::code;
-use super::{Event, Message, Socket, WsSettings};
-use crate::http::pyjson::{self, Value};
+use super::WsSettings;
+use crate::protocol::pyjson::{self, Value};
+use crate::protocol::ws::{CloseCode, Message};
+use crate::transport::ws::WebSocket;
 
 pub const LOGIN_OK: &str = r#"{"event":"login","success":true}"#;
 pub const LOGIN_FAILED: &str =
@@ -23,30 +24,30 @@ pub const ACCOUNT: &str = "account";
 const UPDATE_PERIOD: Duration = Duration::from_secs(1);
 
 pub async fn private<S: AsyncRead + AsyncWrite + Unpin>(
-    mut socket: Socket<S>,
+    mut socket: WebSocket<S>,
     settings: &WsSettings,
 ) {
     socket.set_idle_timeout(Some(settings.private_idle_timeout));
-    let login = match socket.next_event().await {
-        Event::Message(Message::Text(text)) => settings
+    let login = match socket.recv().await {
+        Ok(Message::Text(text)) => settings
             .credentials
-            .verify(&String::from_utf8_lossy(&text), SystemTime::now()),
-        Event::Message(Message::Binary(_)) => {
+            .verify(text.as_str(), SystemTime::now()),
+        Ok(Message::Binary(_)) => {
             tracing::info!("login refused: binary frame");
             return refuse(
                 socket,
-                code::UNSUPPORTED_DATA,
+                CloseCode::UNSUPPORTED_DATA,
                 "login must be a text message",
             )
             .await;
         }
-        Event::End(end) => return socket.finish(end).await,
+        Err(end) => return socket.finish(end).await,
     };
     let api_key = match login {
         Ok(api_key) => api_key,
         Err(err) => {
             tracing::info!(reason = %err, "login refused");
-            return refuse(socket, code::POLICY, "authentication failed").await;
+            return refuse(socket, CloseCode::POLICY, "authentication failed").await;
         }
     };
     tracing::info!(api_key = %api_key, "login succeeded");
@@ -57,9 +58,15 @@ pub async fn private<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// The failure reply, then a close frame with `code`.
-async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut socket: Socket<S>, code: u16, reason: &str) {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    mut socket: WebSocket<S>,
+    code: CloseCode,
+    reason: &str,
+) {
     match socket.send_text(LOGIN_FAILED).await {
-        Ok(()) => socket.close(code, reason).await,
+        Ok(()) => {
+            let _ = socket.close(code, reason).await;
+        }
         Err(end) => socket.finish(end).await,
     }
 }
@@ -73,14 +80,14 @@ enum Request {
     Invalid(String),
 }
 
-async fn serve_logged_in<S: AsyncRead + AsyncWrite + Unpin>(mut socket: Socket<S>) {
+async fn serve_logged_in<S: AsyncRead + AsyncWrite + Unpin>(mut socket: WebSocket<S>) {
     let mut updates: Option<Interval> = None;
     loop {
         let end = tokio::select! {
-            event = socket.next_event() => {
-                let reply = match event {
-                    Event::Message(Message::Text(text)) => {
-                        match parse_request(&String::from_utf8_lossy(&text)) {
+            received = socket.recv() => {
+                let reply = match received {
+                    Ok(Message::Text(text)) => {
+                        match parse_request(text.as_str()) {
                             Request::Ping => "pong".to_owned(),
                             Request::Subscribe => {
                                 let mut ticks = tokio::time::interval_at(
@@ -98,12 +105,13 @@ async fn serve_logged_in<S: AsyncRead + AsyncWrite + Unpin>(mut socket: Socket<S
                             Request::Invalid(msg) => error_event(&msg),
                         }
                     }
-                    Event::Message(Message::Binary(_)) => {
-                        return socket
-                            .close(code::UNSUPPORTED_DATA, "only text messages are understood")
+                    Ok(Message::Binary(_)) => {
+                        let _ = socket
+                            .close(CloseCode::UNSUPPORTED_DATA, "only text messages are understood")
                             .await;
+                        return;
                     }
-                    Event::End(end) => return socket.finish(end).await,
+                    Err(end) => return socket.finish(end).await,
                 };
                 match socket.send_text(reply).await {
                     Ok(()) => continue,

@@ -11,8 +11,8 @@ use http::header::{
 };
 use http::{Response, StatusCode};
 
-use super::body::{Body, Segment};
-use super::response::{self, TEXT_PLAIN};
+use crate::server::response::{self, TEXT_PLAIN};
+use crate::server::{Body, Segment};
 
 /// Starlette ignores a `Range` header with more parts than this and sends the whole file.
 const MAX_RANGES: usize = 100;

@@ -1,0 +1,3 @@
+//! What a connection is routed to. [`guide`]: the guide's endpoints.
+
+pub mod guide;

@@ -1,0 +1,7 @@
+//! The top layer: flags and environment variables ([`config`]), `duplex serve`'s startup, which
+//! wires the layers together ([`startup`]), and the `duplex client`/`bench` commands
+//! ([`client`]).
+
+pub mod client;
+pub mod config;
+pub mod startup;

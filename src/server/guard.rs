@@ -1,0 +1,66 @@
+//! What ties a connection to the server for its whole life, also after hyper lets go of it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The tasks of a running server (connections and WebSocket sessions) and the signal that
+/// tells them to finish.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tasks {
+    pub(crate) tracker: TaskTracker,
+    pub(crate) stop: CancellationToken,
+}
+
+/// A connection's hold on the server: one of the `--max-connections` places, and the server's
+/// task set with its stop signal. Whatever takes the connection over (an upgraded WebSocket
+/// session) takes a clone along, so the place stays taken and shutdown still reaches it.
+#[derive(Debug, Clone)]
+pub struct ConnectionGuard {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    _slot: OwnedSemaphorePermit,
+    tasks: Tasks,
+}
+
+impl ConnectionGuard {
+    pub(crate) fn new(slot: OwnedSemaphorePermit, tasks: Tasks) -> Self {
+        Self {
+            inner: Arc::new(Inner { _slot: slot, tasks }),
+        }
+    }
+
+    /// A guard of no server, for driving handlers in-process.
+    #[cfg(test)]
+    pub(crate) fn detached() -> Self {
+        let slots = Arc::new(tokio::sync::Semaphore::new(1));
+        match slots.try_acquire_owned() {
+            Ok(slot) => Self::new(slot, Tasks::default()),
+            Err(_) => unreachable!("a fresh semaphore has its permit"),
+        }
+    }
+
+    /// Cancelled when the server starts shutting down.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.inner.tasks.stop.clone()
+    }
+
+    /// Runs `task` as part of the server, holding this connection's place: shutdown waits for
+    /// it, up to the deadline.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let guard = self.clone();
+        self.inner.tasks.tracker.spawn(async move {
+            let _guard = guard;
+            task.await;
+        });
+    }
+}

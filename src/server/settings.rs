@@ -1,0 +1,75 @@
+//! The connection layer's limits and timeouts, and the default connection cap read from the
+//! process's open-file limit.
+
+use std::time::Duration;
+
+/// Limits and timeouts of the connection layer.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Connections served at once; more are closed right after accepting them.
+    pub max_connections: usize,
+    /// How long a client may take to complete the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// How long a client may take to send a complete request head, counted from the start
+    /// of the connection or the end of the previous response.
+    pub header_read_timeout: Duration,
+    /// How long a connection may be silent (no byte in or out) between requests.
+    pub keep_alive_timeout: Duration,
+    /// How long a request body may take to arrive (the application answers 408 past it); a
+    /// connection silent for longer than this plus the keep-alive timeout is dropped.
+    pub body_timeout: Duration,
+    /// How long in-flight connections get after the shutdown signal.
+    pub shutdown_timeout: Duration,
+    /// Request heads above this many bytes get 431.
+    pub max_head: usize,
+    /// Header lines above this get 431.
+    pub max_headers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_connections: default_max_connections(),
+            tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+            max_head: DEFAULT_MAX_HEAD,
+            max_headers: DEFAULT_MAX_HEADERS,
+        }
+    }
+}
+
+/// Request heads above this get 431 by default (hyper's read buffer limit; its minimum is 8 KiB).
+pub const DEFAULT_MAX_HEAD: usize = 16 * 1024;
+/// Header lines above this get 431 by default: room for the 200 headers the original accepts.
+pub const DEFAULT_MAX_HEADERS: usize = 256;
+/// hyper parses up to this many headers in place; a higher limit costs it a heap allocation
+/// and the initialisation of two arrays of that length per request (about 10 % of the
+/// throughput of `GET /status` at 256).
+pub(crate) const FAST_MAX_HEADERS: usize = 100;
+
+/// Descriptors kept free for what is not a connection: the listener, the static file, the
+/// certificate files, logs.
+const RESERVED_DESCRIPTORS: usize = 64;
+/// The cap when the open-file limit cannot be read.
+const FALLBACK_MAX_CONNECTIONS: usize = 10_000;
+
+/// The process's open-file limit minus a reserve: past that, `accept` fails with EMFILE and the
+/// server can no longer even refuse connections cleanly.
+pub fn default_max_connections() -> usize {
+    open_file_limit().map_or(FALLBACK_MAX_CONNECTIONS, |limit| {
+        limit.saturating_sub(RESERVED_DESCRIPTORS).max(1)
+    })
+}
+
+/// The soft `RLIMIT_NOFILE`, read from `/proc` (no `unsafe` `getrlimit` call needed).
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    // "Max open files            20000                20000                files"
+    line.split_whitespace().nth(3)?.parse().ok()
+}

@@ -1,0 +1,125 @@
+//! WebSocket upgrades on the server: the handshake checked by
+//! [`protocol::ws::handshake`](crate::protocol::ws::handshake), answered (101, or the original's
+//! 400/405/505 text), and the session run as a task holding the connection's guard, because hyper
+//! forgets a connection once it is upgraded.
+
+use std::future::Future;
+
+use http::header::{
+    ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_VERSION, SERVER, UPGRADE,
+};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use super::response::{self, TEXT_PLAIN};
+use super::{Body, ConnectionGuard};
+use crate::protocol::ws::handshake::{self, Accepted, HandshakeError};
+use crate::protocol::ws::negotiate::DeflateConfig;
+use crate::transport::ws::{self, WebSocket};
+
+pub use crate::protocol::ws::handshake::is_upgrade_request;
+
+/// The byte stream of an upgraded connection.
+pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+
+/// A WebSocket session's connection on the server.
+pub type ServerSocket = WebSocket<Upgraded>;
+
+/// How the server answers a handshake and runs the session.
+#[derive(Debug, Clone)]
+pub struct UpgradeConfig {
+    /// permessage-deflate on offer, with these windows (`None`: declined).
+    pub deflate: Option<DeflateConfig>,
+    /// The session's timers and limits.
+    pub transport: ws::Config,
+}
+
+/// Answers an upgrade request: 101 and `session` run on the upgraded connection as a task of
+/// the server (holding `guard`), or the handshake's error. `name` labels the log lines.
+pub fn accept<F, Fut>(
+    parts: &mut Parts,
+    guard: &ConnectionGuard,
+    name: &'static str,
+    config: &UpgradeConfig,
+    session: F,
+) -> Response<Body>
+where
+    F: FnOnce(ServerSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let accepted =
+        match handshake::validate(&parts.method, parts.version, &parts.headers, config.deflate) {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::debug!(error = %err, route = name, "WebSocket handshake refused");
+                return refusal(&err);
+            }
+        };
+    let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+        // Only in-process callers lack the connection; there is nothing to switch.
+        tracing::error!("upgrade requested on a connection that cannot be upgraded");
+        return response::bad_request();
+    };
+    let response = switching_protocols(&accepted);
+    let transport = config.transport.clone();
+    let stop = guard.stop_token();
+    guard.spawn(async move {
+        let io = match on_upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(err) => {
+                tracing::debug!(error = %err, "connection closed before the upgrade");
+                return;
+            }
+        };
+        let socket = WebSocket::new(io, &transport, accepted.deflate.as_ref(), stop);
+        tracing::debug!(route = name, "WebSocket session started");
+        session(socket).await;
+    });
+    response
+}
+
+/// The 101 in the original's header order.
+fn switching_protocols(accepted: &Accepted) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(UPGRADE, "websocket")
+        .header(CONNECTION, "Upgrade")
+        .header(SEC_WEBSOCKET_ACCEPT, accepted.accept.as_str());
+    if let Some(agreement) = &accepted.deflate {
+        builder = builder.header(SEC_WEBSOCKET_EXTENSIONS, agreement.response.as_str());
+    }
+    let builder = builder
+        .header(DATE, response::date_now())
+        .header(SERVER, HeaderValue::from_static("duplex"));
+    response::finish(builder, Body::empty())
+}
+
+/// The original's answer to a refused handshake: its status, its text, then close; 405 lists
+/// `allow: GET`, a bad version lists the one we speak.
+fn refusal(err: &HandshakeError) -> Response<Body> {
+    let body = err.body();
+    let mut builder = response::base(err.status())
+        .header(CONNECTION, "close")
+        .header(CONTENT_LENGTH, body.len())
+        .header(CONTENT_TYPE, TEXT_PLAIN);
+    if matches!(err, HandshakeError::Method(_)) {
+        builder = builder.header(ALLOW, "GET");
+    } else if err.lists_supported_version() {
+        builder = builder.header(SEC_WEBSOCKET_VERSION, "13");
+    }
+    response::finish(builder, Body::full(body.into()))
+}
+
+/// The 403 for an upgrade to a path that is not a WebSocket route: empty body, then close.
+pub fn forbidden() -> Response<Body> {
+    response::finish(
+        response::base(StatusCode::FORBIDDEN)
+            .header(CONNECTION, "close")
+            .header(CONTENT_LENGTH, 0)
+            .header(CONTENT_TYPE, TEXT_PLAIN),
+        Body::empty(),
+    )
+}
