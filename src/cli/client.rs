@@ -12,16 +12,17 @@ use tokio::io::AsyncBufReadExt;
 use super::config::{BenchArgs, BenchCommand, ClientArgs, ClientCommand, HttpArgs};
 use crate::client::bench::{self, EchoLoad, StreamLoad, WorkerCommand};
 use crate::client::http::{self as client_http, Outgoing, Response};
-use crate::client::ws::{self, CloseFrame, Connection, Message, Received, WsOptions};
+use crate::client::ws::{self, Connection, Received, WsOptions};
 use crate::client::{ClientError, Target, TlsOptions};
 use crate::protocol::ws::CloseCode;
+use crate::protocol::ws::{CloseFrame, Message};
 
 /// Exit status of a command that ran but did not succeed (login refused, abnormal close).
-pub const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_FAILED: u8 = 1;
 /// Exit status of `get`/`post --fail` on a 4xx/5xx answer, as curl's.
-pub const EXIT_HTTP_ERROR: u8 = 22;
+pub(crate) const EXIT_HTTP_ERROR: u8 = 22;
 /// Exit status when Ctrl+C ends a command before its session opened, as a shell reports it.
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs a `duplex client` command; returns the process exit status. Errors are printed as one
 /// line on stderr.

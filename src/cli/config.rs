@@ -18,11 +18,11 @@ use crate::transport::tls::{CertRequest, KeyKind};
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 
     /// `serve` options, accepted without the subcommand too (`serve` is the default).
     #[command(flatten)]
-    pub serve: ServeArgs,
+    pub(crate) serve: ServeArgs,
 
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, global = true, env = "DUPLEX_LOG", default_value = "info")]
@@ -67,24 +67,24 @@ impl Cli {
 pub struct CertArgs {
     /// Directory to write cert.pem and key.pem into (created if missing).
     #[arg(long, default_value = ".", value_name = "DIR")]
-    pub out_dir: PathBuf,
+    pub(crate) out_dir: PathBuf,
 
     /// An RSA 4096 key instead of ED25519, like gen_certs_legacy.sh (for strict browsers).
     #[arg(long)]
-    pub rsa: bool,
+    pub(crate) rsa: bool,
 
     /// Days the certificate is valid.
     #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
-    pub days: u32,
+    pub(crate) days: u32,
 
     /// Another DNS name or IP address for the certificate, besides localhost and 127.0.0.1
     /// (repeatable).
     #[arg(long = "host", value_name = "NAME")]
-    pub hosts: Vec<String>,
+    pub(crate) hosts: Vec<String>,
 
     /// Replace existing cert.pem / key.pem.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 impl CertArgs {
@@ -109,26 +109,26 @@ impl CertArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     #[command(subcommand)]
-    pub command: ClientCommand,
+    pub(crate) command: ClientCommand,
 
     /// Do not verify the server's certificate (like curl -k).
     #[arg(short = 'k', long, global = true)]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
 
     /// Trust the certificates in this PEM file (instead of the system's) when verifying.
     #[arg(long, global = true, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
+    pub(crate) cacert: Option<PathBuf>,
 
     /// Seconds allowed for connecting, the TLS handshake and the HTTP exchange or upgrade.
     #[arg(long, global = true, default_value = "10", value_name = "SECONDS",
           value_parser = parse_seconds)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// What `duplex client` does. URL arguments take a full URL (http, https, ws, wss) or a path
 /// on https://localhost:8000 / wss://localhost:8000.
 #[derive(Debug, Clone, Subcommand)]
-pub enum ClientCommand {
+pub(crate) enum ClientCommand {
     /// Send each line typed (or piped) to /ws/echo and print the reply.
     Echo {
         /// [default: wss://localhost:8000/ws/echo]
@@ -184,15 +184,15 @@ pub enum ClientCommand {
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
-    pub command: BenchCommand,
+    pub(crate) command: BenchCommand,
 
     /// Do not verify the server's certificate.
     #[arg(short = 'k', long, global = true)]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
 
     /// Trust the certificates in this PEM file when verifying.
     #[arg(long, global = true, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
+    pub(crate) cacert: Option<PathBuf>,
 
     /// Runtime worker threads of the load generator [default: one per core].
     #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
@@ -200,7 +200,7 @@ pub struct BenchArgs {
 }
 
 #[derive(Debug, Clone, Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// WebSocket echo round trips: each connection sends a message and waits for the reply.
     Echo {
         /// [default: wss://localhost:8000/ws/echo]
@@ -263,18 +263,18 @@ pub enum BenchCommand {
 
 /// What `get` and `post` share.
 #[derive(Debug, Clone, Args)]
-pub struct HttpArgs {
+pub(crate) struct HttpArgs {
     /// A path like /status, or a full URL.
-    pub url: String,
+    pub(crate) url: String,
     /// Print the status line and headers too (like curl -i).
     #[arg(short = 'i', long)]
-    pub include: bool,
+    pub(crate) include: bool,
     /// Exit with 22 on a 4xx or 5xx answer (like curl -f); the body is still printed.
     #[arg(short = 'f', long)]
-    pub fail: bool,
+    pub(crate) fail: bool,
     /// An extra request header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    pub headers: Vec<String>,
+    pub(crate) headers: Vec<String>,
 }
 
 /// Options of `duplex serve`.
@@ -282,29 +282,29 @@ pub struct HttpArgs {
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "DUPLEX_HOST", default_value = "127.0.0.1")]
-    pub host: IpAddr,
+    pub(crate) host: IpAddr,
 
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "DUPLEX_PORT", default_value_t = 8000)]
-    pub port: u16,
+    pub(crate) port: u16,
 
     /// PEM certificate chain. Without --cert/--key, ./cert.pem and ./key.pem are used if both
     /// exist, else a generated development certificate.
     #[arg(long, env = "DUPLEX_CERT", requires = "key", value_name = "FILE")]
-    pub cert: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
 
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --cert.
     #[arg(long, env = "DUPLEX_KEY", requires = "cert", value_name = "FILE")]
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
 
     /// Serve plain HTTP and WS instead of HTTPS and WSS.
     #[arg(long, env = "DUPLEX_NO_TLS", conflicts_with_all = ["cert", "key"])]
-    pub no_tls: bool,
+    pub(crate) no_tls: bool,
 
     /// Where the generated development certificate is kept
     /// [default: $XDG_DATA_HOME/duplex, else ~/.local/share/duplex].
     #[arg(long, env = "DUPLEX_DEV_CERT_DIR", value_name = "DIR")]
-    pub dev_cert_dir: Option<PathBuf>,
+    pub(crate) dev_cert_dir: Option<PathBuf>,
 
     /// Directory for the lifespan's data.txt (created and removed with the server).
     #[arg(
@@ -313,90 +313,90 @@ pub struct ServeArgs {
         default_value = "static",
         value_name = "DIR"
     )]
-    pub static_dir: PathBuf,
+    pub(crate) static_dir: PathBuf,
 
     /// Seconds in-flight requests and WebSocket sessions get to finish after a shutdown
     /// signal; a second Ctrl+C or SIGTERM ends the server at once.
     #[arg(long, env = "DUPLEX_SHUTDOWN_TIMEOUT", default_value = "10", value_name = "SECONDS",
           value_parser = parse_seconds)]
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
 
     /// Most connections served at once (HTTP, WebSocket and TLS handshakes); beyond it a new
     /// connection is closed at once (plain HTTP first gets a 503)
     /// [default: the open-file limit minus 64].
     #[arg(long, env = "DUPLEX_MAX_CONNECTIONS", value_name = "COUNT",
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: Option<u32>,
+    pub(crate) max_connections: Option<u32>,
 
     /// Seconds a client has to complete the TLS handshake.
     #[arg(long, env = "DUPLEX_TLS_HANDSHAKE_TIMEOUT", default_value = "10", value_name = "SECONDS",
           value_parser = parse_timeout)]
-    pub tls_handshake_timeout: Duration,
+    pub(crate) tls_handshake_timeout: Duration,
 
     /// Seconds a client has to send a complete request head, counted from the connection's
     /// start or the end of the previous response (slowloris); then the connection is closed.
     #[arg(long, env = "DUPLEX_HEADER_TIMEOUT", default_value = "10", value_name = "SECONDS",
           value_parser = parse_timeout)]
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
 
     /// Seconds a connection may stay silent between requests before it is closed (uvicorn's
     /// default is 5 s too).
     #[arg(long, env = "DUPLEX_KEEP_ALIVE_TIMEOUT", default_value = "5", value_name = "SECONDS",
           value_parser = parse_timeout)]
-    pub keep_alive_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
 
     /// Seconds a client has to send a request body, counted from the end of its head; then it
     /// gets 408.
     #[arg(long, env = "DUPLEX_BODY_TIMEOUT", default_value = "30", value_name = "SECONDS",
           value_parser = parse_timeout)]
-    pub body_timeout: Duration,
+    pub(crate) body_timeout: Duration,
 
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     #[arg(long, env = "DUPLEX_MAX_HEAD", default_value_t = crate::server::DEFAULT_MAX_HEAD,
           value_name = "BYTES", value_parser = parse_head_limit)]
-    pub max_head: usize,
+    pub(crate) max_head: usize,
 
     /// Most header lines a request may have; more get 431. 100 is hyper's fastest setting
     /// (about 10 % more requests/s); the default leaves room for the 200 the original accepts.
     #[arg(long, env = "DUPLEX_MAX_HEADERS", default_value_t = crate::server::DEFAULT_MAX_HEADERS,
           value_name = "COUNT", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=4096), usize::from))]
-    pub max_headers: usize,
+    pub(crate) max_headers: usize,
 
     /// Largest accepted request body in bytes; larger ones get 413.
     #[arg(long, env = "DUPLEX_MAX_BODY", default_value_t = 1024 * 1024, value_name = "BYTES",
           value_parser = parse_body_limit)]
-    pub max_body: usize,
+    pub(crate) max_body: usize,
 
     /// Largest accepted WebSocket message in bytes (after decompression); larger ones close the
     /// connection with 1009.
     #[arg(long, env = "DUPLEX_WS_MAX_MESSAGE", default_value_t = 16 * 1024 * 1024, value_name = "BYTES",
           value_parser = parse_message_limit)]
-    pub ws_max_message: usize,
+    pub(crate) ws_max_message: usize,
 
     /// Do not negotiate permessage-deflate, even when a client offers it.
     #[arg(long, env = "DUPLEX_NO_WS_COMPRESSION")]
-    pub no_ws_compression: bool,
+    pub(crate) no_ws_compression: bool,
 
     /// Seconds between keepalive pings to WebSocket clients (0: no pings).
     #[arg(long, env = "DUPLEX_WS_PING_INTERVAL", default_value = "20", value_name = "SECONDS",
           value_parser = parse_seconds)]
-    pub ws_ping_interval: Duration,
+    pub(crate) ws_ping_interval: Duration,
 
     /// Seconds a client has to answer a keepalive ping before the server closes with 1011.
     #[arg(long, env = "DUPLEX_WS_PING_TIMEOUT", default_value = "20", value_name = "SECONDS",
           value_parser = parse_seconds)]
-    pub ws_ping_timeout: Duration,
+    pub(crate) ws_ping_timeout: Duration,
 
     /// Seconds a WebSocket send may stay blocked (the client reads nothing) before the
     /// connection is dropped.
     #[arg(long, env = "DUPLEX_WS_SEND_TIMEOUT", default_value = "20", value_name = "SECONDS",
           value_parser = parse_timeout)]
-    pub ws_send_timeout: Duration,
+    pub(crate) ws_send_timeout: Duration,
 
     /// Seconds /ws/v5/private keeps a connection that sends nothing.
     #[arg(long, env = "DUPLEX_WS_PRIVATE_IDLE", default_value = "30", value_name = "SECONDS",
           value_parser = parse_seconds)]
-    pub ws_private_idle: Duration,
+    pub(crate) ws_private_idle: Duration,
 
     /// JSON file of API keys for /ws/v5/private:
     /// [{"api_key": "...", "secret": "...", "passphrase": "..." (optional)}, ...].
@@ -407,7 +407,7 @@ pub struct ServeArgs {
         value_name = "FILE",
         conflicts_with = "credentials_json"
     )]
-    pub credentials: Option<PathBuf>,
+    pub(crate) credentials: Option<PathBuf>,
 
     /// The same list as --credentials, inline (handy in an environment variable).
     #[arg(
@@ -416,7 +416,7 @@ pub struct ServeArgs {
         value_name = "JSON",
         hide_env_values = true
     )]
-    pub credentials_json: Option<String>,
+    pub(crate) credentials_json: Option<String>,
 
     /// Runtime worker threads [default: one per core].
     #[arg(long, env = "DUPLEX_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
@@ -484,7 +484,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 
 /// Where the TLS certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TlsSource {
+pub(crate) enum TlsSource {
     Off,
     Files {
         cert: PathBuf,
@@ -495,12 +495,12 @@ pub enum TlsSource {
 }
 
 impl ServeArgs {
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.host, self.port)
     }
 
     /// Resolves the certificate rule: flags, then `./cert.pem` + `./key.pem`, then the dev cert.
-    pub fn tls_source(&self) -> TlsSource {
+    pub(crate) fn tls_source(&self) -> TlsSource {
         if self.no_tls {
             return TlsSource::Off;
         }
@@ -523,7 +523,7 @@ impl ServeArgs {
 }
 
 /// `$XDG_DATA_HOME/duplex`, else `$HOME/.local/share/duplex`, else `./.duplex`.
-pub fn default_dev_cert_dir() -> PathBuf {
+pub(crate) fn default_dev_cert_dir() -> PathBuf {
     let non_empty = |name| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())

@@ -37,7 +37,7 @@ pub struct Running {
     server: Server<App>,
     static_data: StaticData,
     pub local_addr: SocketAddr,
-    pub tls: bool,
+    pub(crate) tls: bool,
 }
 
 /// Everything up to, but not including, serving: certificate, lifespan file, listener.
@@ -126,7 +126,7 @@ fn ws_settings(args: &ServeArgs) -> Result<WsSettings, CredentialsError> {
 
 impl Running {
     /// The base URL clients use.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!(
             "{}://{}",
             if self.tls { "https" } else { "http" },

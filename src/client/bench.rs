@@ -3,17 +3,16 @@
 
 mod stream;
 
-pub use stream::{
-    READY, StreamLoad, StreamReport, Tally, WorkerCommand, stream, worker as stream_worker,
-};
+pub(crate) use stream::{READY, StreamLoad, WorkerCommand, stream, worker as stream_worker};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
-use super::ws::{CloseCode, Message, Received, WsOptions};
+use super::ws::{Received, WsOptions};
 use super::{ClientError, Target};
+use crate::protocol::ws::{CloseCode, Message};
 
 /// One echo load run.
 #[derive(Debug, Clone)]
@@ -30,7 +29,7 @@ pub struct EchoLoad {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EchoReport {
     pub round_trips: u64,
-    pub seconds: f64,
+    pub(crate) seconds: f64,
     /// Latency percentiles in microseconds.
     pub p50_us: u64,
     pub p99_us: u64,
@@ -39,7 +38,7 @@ pub struct EchoReport {
 }
 
 impl EchoReport {
-    pub fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         if self.seconds > 0.0 {
             self.round_trips as f64 / self.seconds
         } else {

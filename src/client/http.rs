@@ -13,14 +13,14 @@ use rustls::ClientConfig;
 use super::{ClientError, Target};
 
 /// What `duplex client` sends as `User-Agent`.
-pub const USER_AGENT_VALUE: &str = concat!("duplex/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT_VALUE: &str = concat!("duplex/", env!("CARGO_PKG_VERSION"));
 
 /// A request to send.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub method: Method,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub body: Bytes,
+    pub(crate) method: Method,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: Bytes,
 }
 
 impl Outgoing {
@@ -45,17 +45,17 @@ impl Outgoing {
 /// A complete response.
 #[derive(Debug, Clone)]
 pub struct Response {
-    pub version: Version,
+    pub(crate) version: Version,
     pub status: StatusCode,
     /// The reason phrase as sent.
-    pub reason: String,
-    pub headers: HeaderMap,
+    pub(crate) reason: String,
+    pub(crate) headers: HeaderMap,
     pub body: Bytes,
 }
 
 impl Response {
     /// `HTTP/1.1 200 OK`.
-    pub fn status_line(&self) -> String {
+    pub(crate) fn status_line(&self) -> String {
         format!(
             "{:?} {} {}",
             self.version,
@@ -65,7 +65,7 @@ impl Response {
     }
 
     /// The head as `curl -i` prints it: status line, headers, blank line, CRLF line ends.
-    pub fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         let mut head = self.status_line();
         head.push_str("\r\n");
         for (name, value) in &self.headers {

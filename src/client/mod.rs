@@ -8,7 +8,7 @@
 
 pub mod bench;
 pub mod http;
-pub mod target;
+pub(crate) mod target;
 pub mod ws;
 
 use std::net::{IpAddr, SocketAddr};
@@ -31,7 +31,7 @@ pub use target::Target;
 use crate::protocol::ws::ProtocolError;
 
 /// A byte stream to the server, TLS or not.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Why a request or connection failed. Each message is one line a user can act on.
@@ -69,7 +69,7 @@ pub enum ClientError {
     #[error("the connection ended without a close frame")]
     Dropped,
     #[error("the server closed the connection ({0})")]
-    Closed(ws::CloseFrame),
+    Closed(crate::protocol::ws::CloseFrame),
     #[error("connection lost: {0}")]
     Io(#[from] std::io::Error),
     #[error("bad header `{header}`: {why}")]
@@ -232,7 +232,7 @@ impl ServerCertVerifier for AnyCertificate {
 /// # Errors
 /// [`ClientError::Resolve`], [`ClientError::Connect`], [`ClientError::Tls`] or
 /// [`ClientError::Timeout`].
-pub async fn connect(
+pub(crate) async fn connect(
     target: &Target,
     tls: Option<&Arc<ClientConfig>>,
     timeout: Duration,
@@ -245,7 +245,7 @@ pub async fn connect(
 ///
 /// # Errors
 /// As [`connect`].
-pub async fn connect_from(
+pub(crate) async fn connect_from(
     target: &Target,
     tls: Option<&Arc<ClientConfig>>,
     timeout: Duration,

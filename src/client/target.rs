@@ -5,20 +5,20 @@ use http::Uri;
 use super::ClientError;
 
 /// The base a bare path is resolved against: the server's defaults.
-pub const DEFAULT_HOST: &str = "localhost:8000";
+pub(crate) const DEFAULT_HOST: &str = "localhost:8000";
 
 /// A parsed `http(s)://` or `ws(s)://` URL. Either family is accepted for either kind of
 /// command; only `tls` matters on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// Host name or IP address, without IPv6 brackets: what TLS verifies.
-    pub host: String,
-    pub port: u16,
+    pub(crate) host: String,
+    pub(crate) port: u16,
     /// `host[:port]` as given: the `Host` header.
-    pub authority: String,
+    pub(crate) authority: String,
     /// Origin-form request target, `/` at least.
-    pub path_and_query: String,
+    pub(crate) path_and_query: String,
 }
 
 impl Target {
@@ -83,18 +83,18 @@ impl Target {
     ///
     /// # Errors
     /// As [`Target::parse`].
-    pub fn parse_or(input: Option<&str>, default_path: &str) -> Result<Self, ClientError> {
+    pub(crate) fn parse_or(input: Option<&str>, default_path: &str) -> Result<Self, ClientError> {
         Self::parse(input.unwrap_or(default_path))
     }
 
     /// The URL as a WebSocket URL (`ws://` or `wss://`).
-    pub fn ws_url(&self) -> String {
+    pub(crate) fn ws_url(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
         format!("{scheme}://{}{}", self.authority, self.path_and_query)
     }
 
     /// The URL as an HTTP URL (`http://` or `https://`).
-    pub fn http_url(&self) -> String {
+    pub(crate) fn http_url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}{}", self.authority, self.path_and_query)
     }

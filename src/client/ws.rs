@@ -22,22 +22,22 @@ use tokio_util::sync::CancellationToken;
 use super::{ClientError, Target};
 use crate::protocol::ws::Role;
 use crate::protocol::ws::handshake::{self, CLIENT_OFFER};
-pub use crate::protocol::ws::{Agreement, CloseCode, CloseFrame, Message};
+use crate::protocol::ws::{Agreement, CloseCode, CloseFrame, Message};
 use crate::transport::ws::{self, End, WebSocket};
 
 /// Connection options.
 #[derive(Debug, Clone)]
 pub struct WsOptions {
     /// Offer permessage-deflate (as Python `websockets` does by default).
-    pub compression: bool,
+    pub(crate) compression: bool,
     /// Largest message accepted from the server; bigger ones fail the connection with 1009.
-    pub max_message: usize,
+    pub(crate) max_message: usize,
     /// Limit for TCP + TLS + the upgrade.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// How long [`Connection::close`] waits for the server's close frame.
-    pub close_timeout: Duration,
+    pub(crate) close_timeout: Duration,
     /// Local address to connect from (the system's choice when `None`).
-    pub bind: Option<IpAddr>,
+    pub(crate) bind: Option<IpAddr>,
 }
 
 impl Default for WsOptions {
@@ -162,7 +162,7 @@ impl Connection {
     ///
     /// # Errors
     /// [`ClientError::Io`] when the connection is gone.
-    pub async fn send(&mut self, message: &Message) -> Result<(), ClientError> {
+    pub(crate) async fn send(&mut self, message: &Message) -> Result<(), ClientError> {
         self.ws.send(message).await.map_err(|end| self.error(end))
     }
 

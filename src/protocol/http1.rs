@@ -4,7 +4,7 @@ use http::HeaderMap;
 use http::header::HeaderName;
 
 /// Whether a comma-separated header (`Connection`, `Upgrade`) lists `token`, in any case.
-pub fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+pub(crate) fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|value| {
         value
             .as_bytes()

@@ -18,14 +18,14 @@ use subtle::ConstantTimeEq;
 use crate::protocol::pyjson::{self, Value};
 
 /// The guide's `DUMMY_API_KEY` / `DUMMY_API_SECRET`.
-pub const DEMO_API_KEY: &str = "abc";
-pub const DEMO_SECRET: &str = "def";
+pub(crate) const DEMO_API_KEY: &str = "abc";
+pub(crate) const DEMO_SECRET: &str = "def";
 
 /// What the signature covers after the timestamp.
 const SIGNED_SUFFIX: &str = "GET/users/self/verify";
 
 /// How far a login timestamp may be from the server's clock, either way.
-pub const FRESHNESS: Duration = Duration::from_secs(30);
+pub(crate) const FRESHNESS: Duration = Duration::from_secs(30);
 
 /// Timestamps above this are milliseconds: as seconds it would be the year 5138.
 const MILLIS_THRESHOLD: f64 = 1e11;
@@ -33,12 +33,12 @@ const MILLIS_THRESHOLD: f64 = 1e11;
 /// One API key's secrets.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Credential {
-    pub api_key: String,
-    pub secret: String,
+pub(crate) struct Credential {
+    pub(crate) api_key: String,
+    pub(crate) secret: String,
     /// When set, the login's `passphrase` must equal it.
     #[serde(default)]
-    pub passphrase: Option<String>,
+    pub(crate) passphrase: Option<String>,
 }
 
 impl fmt::Debug for Credential {
@@ -100,7 +100,7 @@ impl Credentials {
     }
 
     /// Whether these are the built-in demo credentials.
-    pub fn is_demo(&self) -> bool {
+    pub(crate) fn is_demo(&self) -> bool {
         self.demo
     }
 
@@ -117,7 +117,7 @@ impl Credentials {
     ///
     /// # Errors
     /// [`CredentialsError`] naming the file and the problem.
-    pub fn from_file(path: &Path) -> Result<Self, CredentialsError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Self, CredentialsError> {
         let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Read {
             path: path.to_path_buf(),
             source,
@@ -270,7 +270,7 @@ impl Login {
 }
 
 /// `base64(HMAC-SHA256(secret, timestamp + "GET" + "/users/self/verify"))`.
-pub fn sign(secret: &str, timestamp: &str) -> String {
+pub(crate) fn sign(secret: &str, timestamp: &str) -> String {
     // HMAC takes keys of any length; were that to change, an empty signature never matches.
     let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) else {
         return String::new();

@@ -10,11 +10,11 @@
 use std::fmt::Write as _;
 
 /// Nesting deeper than this is refused like CPython's `RecursionError` (FastAPI answers 400).
-pub const MAX_DEPTH: usize = 512;
+pub(crate) const MAX_DEPTH: usize = 512;
 
 /// Python's default `sys.int_info.str_digits_check_threshold`: longer integer literals raise
 /// `ValueError`, which FastAPI turns into 400.
-pub const MAX_INT_DIGITS: usize = 4300;
+pub(crate) const MAX_INT_DIGITS: usize = 4300;
 
 /// A decoded JSON value with Python's data model.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +48,7 @@ impl Int {
     }
 
     /// The value as an `i64`, if it fits.
-    pub fn as_i64(&self) -> Option<i64> {
+    pub(crate) fn as_i64(&self) -> Option<i64> {
         self.small
     }
 }
@@ -452,7 +452,7 @@ impl Parser<'_> {
 /// Appends `value` as `json.dumps(ensure_ascii=False, separators=(",", ":"))` would, except that
 /// NaN and ±Infinity, which Python refuses to encode (the original answers 500), are written as
 /// `null` like pydantic's JSON mode does.
-pub fn write_value(out: &mut String, value: &Value) {
+pub(crate) fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
@@ -487,7 +487,7 @@ pub fn write_value(out: &mut String, value: &Value) {
 
 /// A JSON string with Python's escapes: `\" \\ \n \r \t \b \f`, other C0 controls as lower-case
 /// `\u00xx`, everything else (U+007F, U+2028, `/`, non-ASCII) raw.
-pub fn write_str(out: &mut String, s: &str) {
+pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
     let mut plain_from = 0;
     for (i, b) in s.bytes().enumerate() {
@@ -515,7 +515,7 @@ pub fn write_str(out: &mut String, s: &str) {
 }
 
 /// Python's `str(float)`: `repr` for finite values, `nan`, `inf` and `-inf` otherwise.
-pub fn float_repr(f: f64) -> String {
+pub(crate) fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "nan".to_owned();
     }
@@ -529,7 +529,7 @@ pub fn float_repr(f: f64) -> String {
 
 impl Value {
     /// The value of `key` in an object (`dict.get`); `None` for other types.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Self::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -537,7 +537,7 @@ impl Value {
     }
 
     /// The text of a string value.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Self::Str(s) => Some(s),
             _ => None,

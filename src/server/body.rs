@@ -15,7 +15,7 @@ const FILE_CHUNK: u64 = 64 * 1024;
 
 /// One piece of a streamed body.
 #[derive(Debug)]
-pub enum Segment {
+pub(crate) enum Segment {
     Bytes(Bytes),
     /// `len` bytes of the file starting at `offset`.
     File {
@@ -46,13 +46,13 @@ impl std::fmt::Debug for Body {
 }
 
 impl Body {
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self {
             kind: Kind::Full(None),
         }
     }
 
-    pub fn full(bytes: Bytes) -> Self {
+    pub(crate) fn full(bytes: Bytes) -> Self {
         Self {
             kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
         }
@@ -61,7 +61,7 @@ impl Body {
     /// `segments` of a file already in memory (`content`): one slice without copying, or the
     /// parts of a multipart body joined. A segment outside `content` is left out (the caller
     /// computed the ranges from its length, so none is).
-    pub fn from_memory(content: &Bytes, segments: Vec<Segment>) -> Self {
+    pub(crate) fn from_memory(content: &Bytes, segments: Vec<Segment>) -> Self {
         let slice = |offset: u64, len: u64| -> Bytes {
             let start = usize::try_from(offset).unwrap_or(usize::MAX);
             let end = usize::try_from(offset.saturating_add(len)).unwrap_or(usize::MAX);
@@ -85,7 +85,7 @@ impl Body {
     }
 
     /// Streams `segments` in order, reading file segments from `file` chunk by chunk.
-    pub fn file_segments(file: tokio::fs::File, segments: Vec<Segment>) -> Self {
+    pub(crate) fn file_segments(file: tokio::fs::File, segments: Vec<Segment>) -> Self {
         let state = FileState {
             file,
             segments: segments.into(),

@@ -19,7 +19,7 @@ pub(crate) struct Tasks {
 /// task set with its stop signal. Whatever takes the connection over (an upgraded WebSocket
 /// session) takes a clone along, so the place stays taken and shutdown still reaches it.
 #[derive(Debug, Clone)]
-pub struct ConnectionGuard {
+pub(crate) struct ConnectionGuard {
     inner: Arc<Inner>,
 }
 
@@ -47,13 +47,13 @@ impl ConnectionGuard {
     }
 
     /// Cancelled when the server starts shutting down.
-    pub fn stop_token(&self) -> CancellationToken {
+    pub(crate) fn stop_token(&self) -> CancellationToken {
         self.inner.tasks.stop.clone()
     }
 
     /// Runs `task` as part of the server, holding this connection's place: shutdown waits for
     /// it, up to the deadline.
-    pub fn spawn<F>(&self, task: F)
+    pub(crate) fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {

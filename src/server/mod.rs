@@ -11,12 +11,11 @@ mod body;
 mod connection;
 mod guard;
 mod refusal;
-pub mod response;
+pub(crate) mod response;
 mod settings;
-pub mod websocket;
+pub(crate) mod websocket;
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +26,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-pub use body::{Body, Segment};
-pub use guard::ConnectionGuard;
-pub use settings::{DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, Settings, default_max_connections};
+pub use body::Body;
+pub(crate) use body::Segment;
+pub(crate) use guard::ConnectionGuard;
+pub(crate) use settings::{
+    DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, Settings, default_max_connections,
+};
 
 use connection::ConnectionContext;
 use guard::Tasks;
@@ -38,15 +40,15 @@ use settings::FAST_MAX_HEADERS;
 
 /// Facts about the connection a request arrived on.
 #[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    pub local: SocketAddr,
-    pub peer: SocketAddr,
-    pub tls: bool,
+pub(crate) struct ConnInfo {
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+    pub(crate) tls: bool,
 }
 
 /// What answers requests: the server calls it once per request, with the connection's facts
 /// and its guard (for a handler that takes the connection over, such as a WebSocket upgrade).
-pub trait Handler: Send + Sync + 'static {
+pub(crate) trait Handler: Send + Sync + 'static {
     fn handle(
         &self,
         request: Request<Incoming>,
@@ -56,7 +58,7 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// A server bound to its listener, ready to run.
-pub struct Server<A> {
+pub(crate) struct Server<A> {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     app: Arc<A>,
@@ -75,7 +77,7 @@ impl<A> std::fmt::Debug for Server<A> {
 
 impl<A: Handler> Server<A> {
     /// `tls: None` serves plain HTTP.
-    pub fn new(
+    pub(crate) fn new(
         listener: TcpListener,
         tls: Option<Arc<rustls::ServerConfig>>,
         app: A,
@@ -89,15 +91,9 @@ impl<A: Handler> Server<A> {
         }
     }
 
-    /// # Errors
-    /// The listener's error.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
     /// Serves until `shutdown` completes, then stops accepting, lets connections finish within
     /// the shutdown timeout and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
             listener,
             tls,

@@ -10,13 +10,13 @@ use http::{Response, StatusCode};
 
 use super::body::Body;
 
-pub const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
-pub const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
-pub const TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+pub(crate) const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(crate) const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+pub(crate) const TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 const SERVER_NAME: HeaderValue = HeaderValue::from_static("duplex");
 
 /// The IMF-fixdate for now, formatted at most once per second per thread.
-pub fn date_now() -> HeaderValue {
+pub(crate) fn date_now() -> HeaderValue {
     thread_local! {
         static CACHE: RefCell<(u64, HeaderValue)> =
             const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
@@ -36,7 +36,7 @@ pub fn date_now() -> HeaderValue {
 }
 
 /// A response with `date` and `server` already in place, so later headers follow them.
-pub fn base(status: StatusCode) -> http::response::Builder {
+pub(crate) fn base(status: StatusCode) -> http::response::Builder {
     Response::builder()
         .status(status)
         .header(DATE, date_now())
@@ -45,7 +45,7 @@ pub fn base(status: StatusCode) -> http::response::Builder {
 
 /// Finishes a [`base`] builder. Our headers are all valid, so a builder error is a bug; it
 /// becomes a bodiless 500 rather than a panic on a client-reachable path.
-pub fn finish(builder: http::response::Builder, body: Body) -> Response<Body> {
+pub(crate) fn finish(builder: http::response::Builder, body: Body) -> Response<Body> {
     builder.body(body).unwrap_or_else(|err| {
         tracing::error!(error = %err, "invalid response head");
         let mut response = Response::new(Body::empty());
@@ -55,7 +55,7 @@ pub fn finish(builder: http::response::Builder, body: Body) -> Response<Body> {
 }
 
 /// A complete response with `content-length` and `content-type`, in that order like Starlette.
-pub fn full(
+pub(crate) fn full(
     status: StatusCode,
     content_type: HeaderValue,
     body: impl Into<Bytes>,
@@ -65,7 +65,7 @@ pub fn full(
 
 /// Like [`full`], with extra headers placed before `content-length` (Starlette's order for
 /// `allow` and `location`).
-pub fn full_with<const N: usize>(
+pub(crate) fn full_with<const N: usize>(
     status: StatusCode,
     content_type: HeaderValue,
     body: impl Into<Bytes>,
@@ -87,12 +87,12 @@ pub fn full_with<const N: usize>(
 }
 
 /// `application/json` with a body already encoded.
-pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     full(status, APPLICATION_JSON, body)
 }
 
 /// FastAPI's `HTTPException` body: `{"detail":"<text>"}`.
-pub fn detail(status: StatusCode, text: &str) -> Response<Body> {
+pub(crate) fn detail(status: StatusCode, text: &str) -> Response<Body> {
     let mut body = String::with_capacity(text.len() + 13);
     body.push_str("{\"detail\":");
     crate::protocol::pyjson::write_str(&mut body, text);
@@ -101,15 +101,15 @@ pub fn detail(status: StatusCode, text: &str) -> Response<Body> {
 }
 
 /// `text/plain; charset=utf-8`.
-pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     full(status, TEXT_PLAIN, Bytes::from_static(text.as_bytes()))
 }
 
 /// The body of h11's 400, kept so clients that match on it keep working.
-pub const INVALID_REQUEST: &str = "Invalid HTTP request received.";
+pub(crate) const INVALID_REQUEST: &str = "Invalid HTTP request received.";
 
 /// The 400 for a request that breaks HTTP framing rules: h11's text, with a length, then close.
-pub fn bad_request() -> Response<Body> {
+pub(crate) fn bad_request() -> Response<Body> {
     let mut response = plain(StatusCode::BAD_REQUEST, INVALID_REQUEST);
     response
         .headers_mut()

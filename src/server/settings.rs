@@ -5,25 +5,25 @@ use std::time::Duration;
 
 /// Limits and timeouts of the connection layer.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Connections served at once; more are closed right after accepting them.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// How long a client may take to complete the TLS handshake.
-    pub tls_handshake_timeout: Duration,
+    pub(crate) tls_handshake_timeout: Duration,
     /// How long a client may take to send a complete request head, counted from the start
     /// of the connection or the end of the previous response.
-    pub header_read_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     /// How long a connection may be silent (no byte in or out) between requests.
-    pub keep_alive_timeout: Duration,
+    pub(crate) keep_alive_timeout: Duration,
     /// How long a request body may take to arrive (the application answers 408 past it); a
     /// connection silent for longer than this plus the keep-alive timeout is dropped.
-    pub body_timeout: Duration,
+    pub(crate) body_timeout: Duration,
     /// How long in-flight connections get after the shutdown signal.
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     /// Request heads above this many bytes get 431.
-    pub max_head: usize,
+    pub(crate) max_head: usize,
     /// Header lines above this get 431.
-    pub max_headers: usize,
+    pub(crate) max_headers: usize,
 }
 
 impl Default for Settings {
@@ -42,9 +42,9 @@ impl Default for Settings {
 }
 
 /// Request heads above this get 431 by default (hyper's read buffer limit; its minimum is 8 KiB).
-pub const DEFAULT_MAX_HEAD: usize = 16 * 1024;
+pub(crate) const DEFAULT_MAX_HEAD: usize = 16 * 1024;
 /// Header lines above this get 431 by default: room for the 200 headers the original accepts.
-pub const DEFAULT_MAX_HEADERS: usize = 256;
+pub(crate) const DEFAULT_MAX_HEADERS: usize = 256;
 /// hyper parses up to this many headers in place; a higher limit costs it a heap allocation
 /// and the initialisation of two arrays of that length per request (about 10 % of the
 /// throughput of `GET /status` at 256).
@@ -58,7 +58,7 @@ const FALLBACK_MAX_CONNECTIONS: usize = 10_000;
 
 /// The process's open-file limit minus a reserve: past that, `accept` fails with EMFILE and the
 /// server can no longer even refuse connections cleanly.
-pub fn default_max_connections() -> usize {
+pub(crate) fn default_max_connections() -> usize {
     open_file_limit().map_or(FALLBACK_MAX_CONNECTIONS, |limit| {
         limit.saturating_sub(RESERVED_DESCRIPTORS).max(1)
     })

@@ -20,26 +20,26 @@ use crate::protocol::ws::handshake::{self, Accepted, HandshakeError};
 use crate::protocol::ws::negotiate::DeflateConfig;
 use crate::transport::ws::{self, WebSocket};
 
-pub use crate::protocol::ws::handshake::is_upgrade_request;
+pub(crate) use crate::protocol::ws::handshake::is_upgrade_request;
 
 /// The byte stream of an upgraded connection.
-pub type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+pub(crate) type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
 /// A WebSocket session's connection on the server.
-pub type ServerSocket = WebSocket<Upgraded>;
+pub(crate) type ServerSocket = WebSocket<Upgraded>;
 
 /// How the server answers a handshake and runs the session.
 #[derive(Debug, Clone)]
-pub struct UpgradeConfig {
+pub(crate) struct UpgradeConfig {
     /// permessage-deflate on offer, with these windows (`None`: declined).
-    pub deflate: Option<DeflateConfig>,
+    pub(crate) deflate: Option<DeflateConfig>,
     /// The session's timers and limits.
-    pub transport: ws::Config,
+    pub(crate) transport: ws::Config,
 }
 
 /// Answers an upgrade request: 101 and `session` run on the upgraded connection as a task of
 /// the server (holding `guard`), or the handshake's error. `name` labels the log lines.
-pub fn accept<F, Fut>(
+pub(crate) fn accept<F, Fut>(
     parts: &mut Parts,
     guard: &ConnectionGuard,
     name: &'static str,
@@ -114,7 +114,7 @@ fn refusal(err: &HandshakeError) -> Response<Body> {
 }
 
 /// The 403 for an upgrade to a path that is not a WebSocket route: empty body, then close.
-pub fn forbidden() -> Response<Body> {
+pub(crate) fn forbidden() -> Response<Body> {
     response::finish(
         response::base(StatusCode::FORBIDDEN)
             .header(CONNECTION, "close")

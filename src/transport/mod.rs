@@ -1,4 +1,4 @@
 //! I/O for one connection, in either role: the WebSocket transport and TLS.
 
 pub mod tls;
-pub mod ws;
+pub(crate) mod ws;

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 /// File names of the generated development certificate inside its directory.
 pub const DEV_CERT_FILE: &str = "dev-cert.pem";
-pub const DEV_KEY_FILE: &str = "dev-key.pem";
+pub(crate) const DEV_KEY_FILE: &str = "dev-key.pem";
 
 /// Days the generated development certificate is valid, like the guide's `-days 365`.
 const DEV_CERT_DAYS: i64 = 365;
@@ -60,9 +60,9 @@ pub fn install_crypto_provider() {
 #[derive(Debug, Clone)]
 pub struct LoadedCert {
     pub config: Arc<ServerConfig>,
-    pub cert_path: PathBuf,
+    pub(crate) cert_path: PathBuf,
     /// SHA-256 of the leaf certificate's DER, colon-separated upper-case hex like `openssl x509 -fingerprint -sha256`.
-    pub fingerprint: String,
+    pub(crate) fingerprint: String,
 }
 
 /// Loads a PEM certificate chain and private key into a server configuration for TLS 1.2 and
@@ -121,7 +121,7 @@ pub fn load(cert_path: &Path, key_path: &Path) -> Result<LoadedCert, TlsError> {
 ///
 /// # Errors
 /// [`TlsError`] if the files cannot be written or, once written, loaded.
-pub fn dev_cert(dir: &Path) -> Result<LoadedCert, TlsError> {
+pub(crate) fn dev_cert(dir: &Path) -> Result<LoadedCert, TlsError> {
     let cert_path = dir.join(DEV_CERT_FILE);
     let key_path = dir.join(DEV_KEY_FILE);
     if !cert_path.exists() || !key_path.exists() {
@@ -148,8 +148,8 @@ pub enum KeyKind {
 pub struct SelfSigned {
     pub cert_pem: String,
     /// PKCS#8, as `openssl req -nodes` writes it.
-    pub key_pem: String,
-    pub fingerprint: String,
+    pub(crate) key_pem: String,
+    pub(crate) fingerprint: String,
 }
 
 /// A self-signed certificate like the guide's `openssl req -x509 -newkey ed25519 -sha256
@@ -235,7 +235,7 @@ fn san(host: &str) -> Result<rcgen::SanType, TlsError> {
 pub struct WrittenCert {
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
-    pub fingerprint: String,
+    pub(crate) fingerprint: String,
 }
 
 /// `duplex cert`: generates a certificate and writes `cert.pem` and `key.pem` (mode 0600)
@@ -274,14 +274,14 @@ pub fn write_cert_files(
 #[derive(Debug, Clone)]
 pub struct CertRequest {
     /// Directory for `cert.pem` and `key.pem` (created if missing).
-    pub out_dir: PathBuf,
-    pub kind: KeyKind,
+    pub(crate) out_dir: PathBuf,
+    pub(crate) kind: KeyKind,
     /// Days the certificate is valid.
-    pub days: u32,
+    pub(crate) days: u32,
     /// DNS names or IP addresses besides `localhost` and `127.0.0.1`.
-    pub hosts: Vec<String>,
+    pub(crate) hosts: Vec<String>,
     /// Replace existing files.
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// `duplex cert`: writes the files and describes them, one fact per line.
@@ -368,7 +368,7 @@ fn write_file(path: &Path, contents: &[u8], replace: bool, mode: u32) -> Result<
 }
 
 /// SHA-256 fingerprint of a DER certificate, `AB:CD:...`.
-pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+pub(crate) fn fingerprint(cert: &CertificateDer<'_>) -> String {
     Sha256::digest(cert.as_ref())
         .iter()
         .map(|b| format!("{b:02X}"))

@@ -31,23 +31,23 @@ const SHRINK_ABOVE: usize = 64 * 1024;
 
 /// Timers and limits of one connection.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub role: Role,
+pub(crate) struct Config {
+    pub(crate) role: Role,
     /// Largest accepted message in bytes (after decompression); bigger ones fail with 1009.
-    pub max_message: usize,
+    pub(crate) max_message: usize,
     /// Ping the peer this often (`None`: never).
-    pub ping_interval: Option<Duration>,
+    pub(crate) ping_interval: Option<Duration>,
     /// Fail with 1011 when a ping is not answered within this.
-    pub ping_timeout: Duration,
+    pub(crate) ping_timeout: Duration,
     /// How long a close we start waits for the peer's close frame.
-    pub close_timeout: Duration,
+    pub(crate) close_timeout: Duration,
     /// A peer that takes nothing from the socket for this long is dropped (`None`: wait).
-    pub send_timeout: Option<Duration>,
+    pub(crate) send_timeout: Option<Duration>,
 }
 
 /// Why a connection is ending; [`WebSocket::finish`] completes the close for each.
 #[derive(Debug)]
-pub enum End {
+pub(crate) enum End {
     /// The peer sent a close frame; the echo is queued.
     PeerClosed(CloseFrame),
     /// The peer broke the protocol: close with the error's code and reason.
@@ -109,7 +109,7 @@ impl Keepalive {
 }
 
 /// An open WebSocket connection over `S`.
-pub struct WebSocket<S> {
+pub(crate) struct WebSocket<S> {
     io: S,
     role: Role,
     read_buf: BytesMut,
@@ -140,7 +140,7 @@ where
 {
     /// Wraps a stream that has just completed the handshake. `stop` ends the connection with
     /// [`End::Shutdown`] when cancelled.
-    pub fn new(
+    pub(crate) fn new(
         io: S,
         config: &Config,
         deflate: Option<&Agreement>,
@@ -163,7 +163,7 @@ where
     }
 
     /// End the connection when the peer sends nothing at all (pings count) for `idle`.
-    pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
+    pub(crate) fn set_idle_timeout(&mut self, idle: Option<Duration>) {
         self.idle_timeout = idle;
     }
 
@@ -172,7 +172,7 @@ where
     ///
     /// # Errors
     /// Why the connection is ending; pass it to [`WebSocket::finish`].
-    pub async fn recv(&mut self) -> Result<Message, End> {
+    pub(crate) async fn recv(&mut self) -> Result<Message, End> {
         loop {
             match self.decoder.decode(&mut self.read_buf) {
                 Ok(Some(Inbound::Message(message))) => return Ok(message),
@@ -240,7 +240,7 @@ where
     ///
     /// # Errors
     /// The transport failed; pass the [`End`] to [`WebSocket::finish`].
-    pub async fn send(&mut self, message: &Message) -> Result<(), End> {
+    pub(crate) async fn send(&mut self, message: &Message) -> Result<(), End> {
         self.encoder.message(&mut self.write_buf, message);
         self.send_queued().await
     }
@@ -249,7 +249,7 @@ where
     ///
     /// # Errors
     /// As [`WebSocket::send`].
-    pub async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), End> {
+    pub(crate) async fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), End> {
         self.send(&Message::Text(text.into())).await
     }
 
@@ -290,12 +290,12 @@ where
     }
 
     /// Completes the close handshake for `end` and shuts the transport down.
-    pub async fn finish(mut self, end: End) {
+    pub(crate) async fn finish(mut self, end: End) {
         self.complete(end).await;
     }
 
     /// [`WebSocket::finish`] for a caller that keeps the value.
-    pub async fn complete(&mut self, end: End) {
+    pub(crate) async fn complete(&mut self, end: End) {
         // Boxed: the closing steps (timeouts, the close handshake, the drain) are a large
         // future, and inline they would make every session's future that large all its life.
         Box::pin(self.complete_now(end)).await;
@@ -341,7 +341,7 @@ where
     ///
     /// # Errors
     /// Why no close frame came back.
-    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseFrame, End> {
+    pub(crate) async fn close(&mut self, code: CloseCode, reason: &str) -> Result<CloseFrame, End> {
         Box::pin(self.close_now(code, reason)).await
     }
 

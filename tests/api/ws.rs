@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use duplex::client::ws::{CloseCode, Connection, Message, Received};
+use duplex::client::ws::{Connection, Received};
 use duplex::protocol::login::login_request as login;
+use duplex::protocol::ws::{CloseCode, Message};
 
 use super::helpers::{TestResult, spawn_app, spawn_app_with};
 use super::ws_client::{ACCEPT, WsClient, now_millis, upgrade_request};

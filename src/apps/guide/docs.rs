@@ -14,14 +14,14 @@ const REDOC: &[u8] = include_bytes!("docs/redoc.html");
 
 /// One of the documentation routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
+pub(crate) enum Page {
     OpenApi,
     SwaggerUi,
     OAuth2Redirect,
     Redoc,
 }
 
-pub fn serve(page: Page) -> Response<Body> {
+pub(crate) fn serve(page: Page) -> Response<Body> {
     let (content_type, body) = match page {
         Page::OpenApi => (APPLICATION_JSON, OPENAPI),
         Page::SwaggerUi => (TEXT_HTML, SWAGGER_UI),

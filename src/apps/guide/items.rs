@@ -13,14 +13,14 @@ const MAX_ID_LEN: usize = 4300;
 
 /// An item id parsed with pydantic's lax integer rules; the only way to build one is [`ItemId::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemId {
+pub(crate) struct ItemId {
     /// `str(int(value))`: no sign for zero, no leading zeros, no underscores.
     canonical: String,
 }
 
 /// Why a path segment is not an item id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemIdError {
+pub(crate) enum ItemIdError {
     /// `int_parsing`
     NotAnInteger,
     /// `int_parsing_size`
@@ -33,7 +33,7 @@ impl ItemId {
     ///
     /// # Errors
     /// [`ItemIdError`] naming the pydantic error type.
-    pub fn parse(raw: &str) -> Result<Self, ItemIdError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, ItemIdError> {
         let text = raw.trim();
         if text.len() > MAX_ID_LEN {
             return Err(ItemIdError::TooLong);
@@ -70,7 +70,7 @@ impl ItemId {
         Some(Self { canonical })
     }
 
-    pub fn is_one(&self) -> bool {
+    pub(crate) fn is_one(&self) -> bool {
         self.canonical == "1"
     }
 }

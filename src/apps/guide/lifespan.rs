@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 /// What the guide's lifespan writes (no trailing newline).
 pub const DATA_FILE_CONTENTS: &str = "This is a test file served by FastAPI.";
-pub const DATA_FILE_NAME: &str = "data.txt";
+pub(crate) const DATA_FILE_NAME: &str = "data.txt";
 
 /// The created file; removing it (and its directory, if we created that) happens in
 /// [`StaticData::remove`] or, on any other exit path, when the value is dropped.
 #[derive(Debug)]
-pub struct StaticData {
+pub(crate) struct StaticData {
     file: PathBuf,
     /// Set when the directory did not exist before, so cleanup leaves foreign directories alone.
     created_dir: Option<PathBuf>,
@@ -22,7 +22,7 @@ impl StaticData {
     ///
     /// # Errors
     /// The I/O error, with the path in its message.
-    pub fn create(dir: &Path) -> io::Result<Self> {
+    pub(crate) fn create(dir: &Path) -> io::Result<Self> {
         let created_dir = if dir.is_dir() {
             None
         } else {
@@ -42,7 +42,7 @@ impl StaticData {
         Ok(data)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.file
     }
 
@@ -50,7 +50,7 @@ impl StaticData {
     ///
     /// # Errors
     /// The first I/O error other than "already gone" or "directory not empty".
-    pub fn remove(mut self) -> io::Result<()> {
+    pub(crate) fn remove(mut self) -> io::Result<()> {
         self.remove_inner()
     }
 

@@ -5,11 +5,11 @@
 //! in-memory bodies and the server drives it with hyper's. WebSocket routes are in [`ws`], the
 //! lifespan's `static/data.txt` in [`lifespan`].
 
-pub mod docs;
+pub(crate) mod docs;
 pub mod items;
 pub mod lifespan;
 pub mod static_files;
-pub mod ws;
+pub(crate) mod ws;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -30,19 +30,19 @@ use crate::server::{Body, ConnInfo, ConnectionGuard, Handler};
 use ws::WsSettings;
 
 /// Errors a request body stream can produce.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
-pub struct App {
+pub(crate) struct App {
     /// The lifespan's `data.txt`.
-    pub data_file: PathBuf,
+    pub(crate) data_file: PathBuf,
     /// Request bodies larger than this get 413.
-    pub max_body: usize,
+    pub(crate) max_body: usize,
     /// Request bodies not complete this long after their head get 408.
-    pub body_timeout: Duration,
+    pub(crate) body_timeout: Duration,
     /// WebSocket limits, timers and login credentials.
-    pub ws: Arc<WsSettings>,
+    pub(crate) ws: Arc<WsSettings>,
 }
 
 /// A matched route; `Item` carries the decoded `{item_id}` segment.
@@ -96,7 +96,7 @@ impl<'a> Route<'a> {
 
 impl App {
     /// Answers one request; `guard` goes to a WebSocket session if the request upgrades.
-    pub async fn handle<B>(
+    pub(crate) async fn handle<B>(
         &self,
         request: Request<B>,
         conn: &ConnInfo,

@@ -55,7 +55,7 @@ async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime)> {
 }
 
 /// Serves the file at `path` for a GET (`head` = false) or HEAD request.
-pub async fn serve(path: &Path, request: &HeaderMap, head: bool) -> Response<Body> {
+pub(crate) async fn serve(path: &Path, request: &HeaderMap, head: bool) -> Response<Body> {
     let (source, size, modified) = match open(path).await {
         Ok(opened) => opened,
         Err(err) => return internal_error(path, &err),

@@ -23,11 +23,12 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::ws::{CloseCode, Connection, Message, Received, WsOptions};
+use crate::client::ws::{Connection, Received, WsOptions};
 use crate::client::{ClientError, Target};
+use crate::protocol::ws::{CloseCode, Message};
 
 /// How late a tick may be and still count as on time.
-pub const TOLERANCE: Duration = Duration::from_millis(100);
+pub(crate) const TOLERANCE: Duration = Duration::from_millis(100);
 /// The stream's promised period.
 const PERIOD: Duration = Duration::from_secs(1);
 /// How long after the window ticks due within it are still awaited.
@@ -42,41 +43,41 @@ const CONNECT_BUDGET: Duration = Duration::from_secs(300);
 
 /// One fan-out run.
 #[derive(Debug, Clone)]
-pub struct StreamLoad {
-    pub subscribers: usize,
+pub(crate) struct StreamLoad {
+    pub(crate) subscribers: usize,
     /// Worker processes; `None` picks one per 8,000 subscribers.
-    pub processes: Option<usize>,
+    pub(crate) processes: Option<usize>,
     /// Length of the measured window, in whole seconds (one tick per second is due).
-    pub window_secs: u64,
-    pub compression: bool,
+    pub(crate) window_secs: u64,
+    pub(crate) compression: bool,
     /// The server's process, for its resident memory before and during the run (Linux).
-    pub server_pid: Option<u32>,
+    pub(crate) server_pid: Option<u32>,
 }
 
 /// What one worker, or all of them added up, saw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Tally {
-    pub subscribers: u64,
-    pub connected: u64,
-    pub connect_errors: u64,
+pub(crate) struct Tally {
+    pub(crate) subscribers: u64,
+    pub(crate) connected: u64,
+    pub(crate) connect_errors: u64,
     /// Connections that ended before the window did.
-    pub dropped: u64,
+    pub(crate) dropped: u64,
     /// Ticks due within the window, and those that arrived.
-    pub expected: u64,
-    pub received: u64,
+    pub(crate) expected: u64,
+    pub(crate) received: u64,
     /// Ticks missing at the end of the window, summed per connection.
-    pub lost: u64,
+    pub(crate) lost: u64,
     /// Ticks that arrived later than [`TOLERANCE`].
-    pub late: u64,
+    pub(crate) late: u64,
     /// Lateness of every tick in the window, in 1 ms buckets.
-    pub lateness_ms: BTreeMap<u32, u64>,
+    pub(crate) lateness_ms: BTreeMap<u32, u64>,
     /// Late ticks by the second of the window they were due in: one stall of the machine
     /// shows as one second, a server that cannot keep up as all of them.
-    pub late_by_second: BTreeMap<u64, u64>,
+    pub(crate) late_by_second: BTreeMap<u64, u64>,
     /// Updates that arrived during the window, whenever they were due: a server that falls
     /// behind delivers fewer than one per subscriber per second.
-    pub arrived: u64,
-    pub first_error: Option<String>,
+    pub(crate) arrived: u64,
+    pub(crate) first_error: Option<String>,
 }
 
 impl Tally {
@@ -113,7 +114,7 @@ impl Tally {
     }
 
     /// Lateness (ms) that `percent` % of the received ticks stay within.
-    pub fn percentile_ms(&self, percent: u64) -> u32 {
+    pub(crate) fn percentile_ms(&self, percent: u64) -> u32 {
         let total: u64 = self.lateness_ms.values().sum();
         let wanted = (total * percent).div_ceil(100).max(1);
         let mut seen = 0;
@@ -126,31 +127,31 @@ impl Tally {
         0
     }
 
-    pub fn max_ms(&self) -> u32 {
+    pub(crate) fn max_ms(&self) -> u32 {
         self.lateness_ms.keys().next_back().copied().unwrap_or(0)
     }
 }
 
 /// The run's result: the tally plus the server's memory.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StreamReport {
-    pub tally: Tally,
-    pub window_secs: u64,
-    pub processes: usize,
+pub(crate) struct StreamReport {
+    pub(crate) tally: Tally,
+    pub(crate) window_secs: u64,
+    pub(crate) processes: usize,
     /// Server resident memory (KiB) before connecting and in the middle of the window.
-    pub server_rss_before_kib: Option<u64>,
-    pub server_rss_during_kib: Option<u64>,
+    pub(crate) server_rss_before_kib: Option<u64>,
+    pub(crate) server_rss_during_kib: Option<u64>,
 }
 
 impl StreamReport {
     /// Every subscriber connected and stayed, and every tick came, within the tolerance.
-    pub fn on_time(&self) -> bool {
+    pub(crate) fn on_time(&self) -> bool {
         let t = &self.tally;
         t.connected == t.subscribers && t.dropped == 0 && t.lost == 0 && t.late == 0
     }
 
     /// Server memory per connected subscriber, in KiB.
-    pub fn rss_per_subscriber_kib(&self) -> Option<f64> {
+    pub(crate) fn rss_per_subscriber_kib(&self) -> Option<f64> {
         let (before, during) = (self.server_rss_before_kib?, self.server_rss_during_kib?);
         (self.tally.connected > 0)
             .then(|| during.saturating_sub(before) as f64 / self.tally.connected as f64)
@@ -203,16 +204,16 @@ impl std::fmt::Display for StreamReport {
 
 /// How a parent reaches its workers: the target URL and the client's TLS flags, repeated.
 #[derive(Debug, Clone)]
-pub struct WorkerCommand {
-    pub url: String,
-    pub tls_args: Vec<String>,
+pub(crate) struct WorkerCommand {
+    pub(crate) url: String,
+    pub(crate) tls_args: Vec<String>,
 }
 
 /// Runs the fan-out over worker processes and adds up their tallies.
 ///
 /// # Errors
 /// A worker that cannot be started, fails, or says something that is not a tally.
-pub async fn stream(
+pub(crate) async fn stream(
     target: &Target,
     command: &WorkerCommand,
     load: &StreamLoad,
@@ -299,7 +300,7 @@ pub async fn stream(
 }
 
 /// What a worker prints once all its connections are open.
-pub const READY: &str = "ready";
+pub(crate) const READY: &str = "ready";
 
 fn worker_error(what: &str) -> ClientError {
     ClientError::Bench(format!("a stream-worker process {what}"))
@@ -333,7 +334,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
 ///
 /// # Errors
 /// Only an unreadable `input`; failed connections are counted in the tally.
-pub async fn worker(
+pub(crate) async fn worker(
     target: &Target,
     tls: Option<&Arc<ClientConfig>>,
     subscribers: usize,

@@ -18,22 +18,22 @@ const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Whether a request asks for a WebSocket: `Connection` has the `upgrade` token and `Upgrade`
 /// names `websocket` (any case). Anything else is plain HTTP, as in the original.
-pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
     has_token(headers, CONNECTION, "upgrade") && has_token(headers, UPGRADE, "websocket")
 }
 
 /// A handshake the server accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
+pub(crate) struct Accepted {
     /// `Sec-WebSocket-Accept`.
-    pub accept: String,
+    pub(crate) accept: String,
     /// permessage-deflate, when negotiated.
-    pub deflate: Option<Agreement>,
+    pub(crate) deflate: Option<Agreement>,
 }
 
 /// Why a handshake is refused; `Display` is the original's reason text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HandshakeError {
+pub(crate) enum HandshakeError {
     #[error("unsupported HTTP method: {0}")]
     Method(String),
     /// RFC 6455 §4.1 needs HTTP/1.1 (hyper cannot upgrade HTTP/1.0 either); the text is the
@@ -56,7 +56,7 @@ pub enum HandshakeError {
 
 impl HandshakeError {
     /// 405 for a wrong method, 505 for a wrong HTTP version, else 400.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::HttpVersion(_) => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
@@ -65,12 +65,12 @@ impl HandshakeError {
     }
 
     /// The answer's body, the original's text.
-    pub fn body(&self) -> String {
+    pub(crate) fn body(&self) -> String {
         format!("Failed to open a WebSocket connection: {self}.\n")
     }
 
     /// A bad version is answered with the one we speak (RFC 6455 §4.4).
-    pub fn lists_supported_version(&self) -> bool {
+    pub(crate) fn lists_supported_version(&self) -> bool {
         matches!(
             self,
             Self::Invalid {
@@ -85,7 +85,7 @@ impl HandshakeError {
 ///
 /// # Errors
 /// The first problem found.
-pub fn validate(
+pub(crate) fn validate(
     method: &Method,
     version: http::Version,
     headers: &HeaderMap,
@@ -227,11 +227,11 @@ pub fn accept_key(key: &[u8]) -> String {
 
 /// What a client offers: deflate, and any client window the server picks (as Python
 /// `websockets`' client does).
-pub const CLIENT_OFFER: &str = negotiate::CLIENT_OFFER;
+pub(crate) const CLIENT_OFFER: &str = negotiate::CLIENT_OFFER;
 
 /// Why a client refuses the server's 101 (RFC 6455 §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AcceptanceError {
+pub(crate) enum AcceptanceError {
     #[error("no `Upgrade: websocket`")]
     NoUpgrade,
     #[error("no `Connection: Upgrade`")]
@@ -249,7 +249,7 @@ pub enum AcceptanceError {
 ///
 /// # Errors
 /// The first check that fails.
-pub fn check_acceptance(
+pub(crate) fn check_acceptance(
     headers: &HeaderMap,
     key: &[u8],
     offered: bool,

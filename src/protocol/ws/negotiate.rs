@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 
 /// The server's side of the negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeflateConfig {
+pub(crate) struct DeflateConfig {
     /// Largest LZ77 window the server compresses with (9..=15).
-    pub server_max_window_bits: u8,
+    pub(crate) server_max_window_bits: u8,
     /// Largest window the server asks clients to compress with (8..=15).
-    pub client_max_window_bits: u8,
+    pub(crate) client_max_window_bits: u8,
 }
 
 impl Default for DeflateConfig {
@@ -27,7 +27,7 @@ impl Default for DeflateConfig {
 /// A `Sec-WebSocket-Extensions` header that does not follow RFC 6455 §9.1's grammar.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} at {pos} in {header}")]
-pub struct ExtensionsSyntaxError {
+pub(crate) struct ExtensionsSyntaxError {
     what: &'static str,
     pos: usize,
     header: String,
@@ -54,7 +54,7 @@ pub struct Agreement {
 ///
 /// # Errors
 /// A header line that does not parse.
-pub fn negotiate<'a>(
+pub(crate) fn negotiate<'a>(
     header_lines: impl IntoIterator<Item = &'a str>,
     config: DeflateConfig,
 ) -> Result<Option<Agreement>, ExtensionsSyntaxError> {
@@ -131,12 +131,12 @@ fn accept(params: &[(&str, Option<String>)], config: DeflateConfig) -> Option<Ag
 
 /// What `duplex client` offers, like Python `websockets`' client: deflate, and any client
 /// window the server picks.
-pub const CLIENT_OFFER: &str = "permessage-deflate; client_max_window_bits";
+pub(crate) const CLIENT_OFFER: &str = "permessage-deflate; client_max_window_bits";
 
 /// A server answered [`CLIENT_OFFER`] with something RFC 7692 §7.1 tells a client to refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unacceptable Sec-WebSocket-Extensions from the server: {0}")]
-pub struct ResponseError(String);
+pub(crate) struct ResponseError(String);
 
 /// The client's reading of the server's `Sec-WebSocket-Extensions` lines: `None` when the
 /// server declined compression.
@@ -144,7 +144,7 @@ pub struct ResponseError(String);
 /// # Errors
 /// A syntax error, an extension that was not offered, a repeated or unknown parameter, or a
 /// window size out of range.
-pub fn accept_response<'a>(
+pub(crate) fn accept_response<'a>(
     header_lines: impl IntoIterator<Item = &'a str>,
 ) -> Result<Option<Agreement>, ResponseError> {
     let mut extensions = Vec::new();

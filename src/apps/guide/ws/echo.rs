@@ -10,7 +10,7 @@ use crate::transport::ws::WebSocket;
 const ECHO_PREFIX: &[u8] = b"Echo: ";
 
 /// Text `m` → text `Echo: m`; binary is echoed as binary (the original drops the connection).
-pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(socket: WebSocket<S>) {
+pub(crate) async fn echo<S: AsyncRead + AsyncWrite + Unpin>(socket: WebSocket<S>) {
     answer_each(socket, |message| match message {
         Message::Text(text) => Message::Text(prefixed(&text)),
         binary @ Message::Binary(_) => binary,
@@ -19,7 +19,7 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(socket: WebSocket<S>) {
 }
 
 /// Every message back as it came.
-pub async fn mirror<S: AsyncRead + AsyncWrite + Unpin>(socket: WebSocket<S>) {
+pub(crate) async fn mirror<S: AsyncRead + AsyncWrite + Unpin>(socket: WebSocket<S>) {
     answer_each(socket, |message| message).await;
 }
 

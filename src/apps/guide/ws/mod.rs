@@ -5,9 +5,9 @@
 //! Sessions are written against the role-neutral
 //! [`WebSocket`](crate::transport::ws::WebSocket) transport.
 
-pub mod echo;
-pub mod private;
-pub mod stream;
+pub(crate) mod echo;
+pub(crate) mod private;
+pub(crate) mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,23 +24,23 @@ use crate::transport::ws::Config;
 
 /// WebSocket limits and timers.
 #[derive(Debug, Clone)]
-pub struct WsSettings {
+pub(crate) struct WsSettings {
     /// Largest accepted message in bytes (after decompression); bigger ones close with 1009.
-    pub max_message: usize,
+    pub(crate) max_message: usize,
     /// Offer permessage-deflate when the client asks for it.
-    pub compression: bool,
+    pub(crate) compression: bool,
     /// Ping the client this often (`None`: never).
-    pub ping_interval: Option<Duration>,
+    pub(crate) ping_interval: Option<Duration>,
     /// Close with 1011 when a ping is not answered within this.
-    pub ping_timeout: Duration,
+    pub(crate) ping_timeout: Duration,
     /// How long a server-initiated close waits for the client's close frame.
-    pub close_timeout: Duration,
+    pub(crate) close_timeout: Duration,
     /// A client that takes nothing from the socket for this long is dropped.
-    pub send_timeout: Duration,
+    pub(crate) send_timeout: Duration,
     /// `/ws/v5/private` closes a connection that sends nothing for this long.
-    pub private_idle_timeout: Duration,
+    pub(crate) private_idle_timeout: Duration,
     /// API keys for `/ws/v5/private`.
-    pub credentials: Arc<Credentials>,
+    pub(crate) credentials: Arc<Credentials>,
 }
 
 impl Default for WsSettings {
@@ -61,7 +61,7 @@ impl Default for WsSettings {
 
 /// The WebSocket routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WsRoute {
+pub(crate) enum WsRoute {
     Echo,
     Stream,
     Private,
@@ -87,7 +87,7 @@ impl WsSettings {
 
 impl WsRoute {
     /// Exact paths only: WebSockets get no trailing-slash redirect (as in the original).
-    pub fn resolve(path: &str) -> Option<Self> {
+    pub(crate) fn resolve(path: &str) -> Option<Self> {
         match path {
             "/ws/echo" => Some(Self::Echo),
             "/ws/stream" => Some(Self::Stream),
@@ -109,7 +109,7 @@ impl WsRoute {
 
 /// Answers an upgrade request on the decoded `path`: 403 for a path that is not a WebSocket
 /// route, 400/405 for a bad handshake, else 101 and a session task holding `guard`.
-pub fn upgrade(
+pub(crate) fn upgrade(
     parts: &mut Parts,
     path: &str,
     settings: &Arc<WsSettings>,

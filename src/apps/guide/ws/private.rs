@@ -16,14 +16,14 @@ use crate::protocol::pyjson::{self, Value};
 use crate::protocol::ws::{CloseCode, Message};
 use crate::transport::ws::WebSocket;
 
-pub const LOGIN_OK: &str = r#"{"event":"login","success":true}"#;
-pub const LOGIN_FAILED: &str =
+pub(crate) const LOGIN_OK: &str = r#"{"event":"login","success":true}"#;
+pub(crate) const LOGIN_FAILED: &str =
     r#"{"event":"login","success":false,"message":"Authentication failed"}"#;
 /// The one private channel.
-pub const ACCOUNT: &str = "account";
+pub(crate) const ACCOUNT: &str = "account";
 const UPDATE_PERIOD: Duration = Duration::from_secs(1);
 
-pub async fn private<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn private<S: AsyncRead + AsyncWrite + Unpin>(
     mut socket: WebSocket<S>,
     settings: &WsSettings,
 ) {

@@ -12,12 +12,12 @@ use tokio::time::MissedTickBehavior;
 use crate::transport::ws::WebSocket;
 
 /// Time between updates.
-pub const PERIOD: Duration = Duration::from_secs(1);
+pub(crate) const PERIOD: Duration = Duration::from_secs(1);
 
 /// The guide's text of every update.
-pub const MESSAGE: &str = "This is a periodic update from the server.";
+pub(crate) const MESSAGE: &str = "This is a periodic update from the server.";
 
-pub async fn stream<S: AsyncRead + AsyncWrite + Unpin>(mut socket: WebSocket<S>) {
+pub(crate) async fn stream<S: AsyncRead + AsyncWrite + Unpin>(mut socket: WebSocket<S>) {
     let mut ticks = tokio::time::interval(PERIOD);
     // A client too slow to take an update gets the next one on schedule, not a burst.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -39,7 +39,7 @@ pub async fn stream<S: AsyncRead + AsyncWrite + Unpin>(mut socket: WebSocket<S>)
 
 /// `{"timestamp":"<isoformat>","message":"This is a periodic update from the server."}`, the
 /// keys in the original's order.
-pub fn update(now: OffsetDateTime) -> String {
+pub(crate) fn update(now: OffsetDateTime) -> String {
     format!(
         r#"{{"timestamp":"{}","message":"{MESSAGE}"}}"#,
         isoformat(now)
@@ -48,7 +48,7 @@ pub fn update(now: OffsetDateTime) -> String {
 
 /// Python's `datetime.now(UTC).isoformat()`: `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`, without the
 /// fraction when the microsecond is 0.
-pub fn isoformat(t: OffsetDateTime) -> String {
+pub(crate) fn isoformat(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     let mut out = String::with_capacity(32);
     let _ = write!(
