@@ -31,7 +31,7 @@ pub use target::Target;
 use crate::protocol::ws::ProtocolError;
 
 /// A byte stream to the server, TLS or not.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Why a request or connection failed. Each message is one line a user can act on.

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use duplex::cli::config::Cli;
+pub use duplex::client::Io;
 use duplex::client::http::{Outgoing, Response};
 use duplex::client::ws::WsOptions;
 use duplex::client::{self, ClientError, Target, TlsOptions};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,7 +26,7 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// A server running in this process on an ephemeral port.
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub tls: Option<TlsConnector>,
+    pub tls: bool,
     pub static_dir: PathBuf,
     /// The certificate the server presents (and clients trust): `--cert` if given, else the
     /// generated development certificate.
@@ -88,7 +89,6 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
             || cert_dir.join(duplex::transport::tls::DEV_CERT_FILE),
             PathBuf::from,
         );
-    let tls = tls.then(|| connector(&cert_file));
     TestApp {
         addr,
         tls,
@@ -100,24 +100,6 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
     }
 }
 
-/// A client that trusts exactly the certificate in `cert_pem`.
-pub fn connector(cert_pem: &std::path::Path) -> TlsConnector {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(cert_pem).unwrap_or_else(|e| panic!("pem: {e}")) {
-        roots
-            .add(cert.unwrap_or_else(|e| panic!("cert: {e}")))
-            .unwrap_or_else(|e| panic!("root: {e}"));
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 impl TestApp {
     pub fn data_file(&self) -> PathBuf {
         self.static_dir.join("data.txt")
@@ -125,14 +107,14 @@ impl TestApp {
 
     /// `path` on this server as a `duplex::client` target (`https://localhost:PORT` with TLS).
     pub fn target(&self, path: &str) -> Target {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.tls { "https" } else { "http" };
         let url = format!("{scheme}://localhost:{}{path}", self.addr.port());
         Target::parse(&url).unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
     /// The library client's TLS settings: verification on, trusting this server's certificate.
     pub fn client_tls(&self) -> Option<Arc<rustls::ClientConfig>> {
-        self.tls.as_ref().map(|_| {
+        self.tls.then(|| {
             TlsOptions {
                 insecure: false,
                 cacert: Some(self.cert_file.clone()),
@@ -167,17 +149,19 @@ impl TestApp {
         self.connect_as("localhost").await
     }
 
+    /// Opens a connection to this server's address presenting `server_name` over TLS, with the
+    /// library client's TLS settings ([`TestApp::client_tls`]).
     pub async fn connect_as(&self, server_name: &str) -> std::io::Result<Box<dyn Io>> {
         let tcp = TcpStream::connect(self.addr).await?;
         tcp.set_nodelay(true)?;
-        match &self.tls {
-            None => Ok(Box::new(tcp)),
-            Some(connector) => {
-                let name = ServerName::try_from(server_name.to_owned())
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-                Ok(Box::new(connector.connect(name, tcp).await?))
-            }
-        }
+        let Some(config) = self.client_tls() else {
+            return Ok(Box::new(tcp));
+        };
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(Box::new(
+            TlsConnector::from(config).connect(name, tcp).await?,
+        ))
     }
 
     /// Sends `request` as is and reads `count` responses.
@@ -298,7 +282,9 @@ pub async fn read_responses<R: AsyncRead + Unpin + ?Sized>(
     Ok(responses)
 }
 
-fn parse_one(
+/// The first response in `buf` and the bytes it took, or `None` when more are needed (`eof`:
+/// nothing more will come, so a close-delimited body ends here).
+pub fn parse_one(
     buf: &[u8],
     head_request: bool,
     eof: bool,

@@ -32,16 +32,9 @@ async fn generated_certificate_does_not_verify_for_other_names() -> TestResult {
 #[tokio::test]
 async fn alpn_selects_http_1_1() -> TestResult {
     use std::sync::Arc;
-    use tokio_rustls::rustls;
     let app = spawn_app(true).await;
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-    for cert in CertificateDer::pem_file_iter(&app.cert_file)? {
-        roots.add(cert?)?;
-    }
-    let mut config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let trusted = app.client_tls().ok_or("the app serves TLS")?;
+    let mut config = (*trusted).clone();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(app.addr).await?;

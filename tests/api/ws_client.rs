@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::helpers::{Io, RawResponse, TestApp};
+use super::helpers::{Io, RawResponse, TestApp, parse_one};
 
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -99,42 +99,17 @@ impl WsClient {
     }
 
     async fn read_head(&mut self) -> RawResponse {
-        let end = loop {
-            if let Some(pos) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break pos + 4;
+        let mut eof = false;
+        loop {
+            match parse_one(&self.buf, false, eof) {
+                Ok(Some((head, used))) => {
+                    self.buf.drain(..used);
+                    return head;
+                }
+                Ok(None) => assert!(!eof, "connection closed before the response head"),
+                Err(err) => panic!("response head: {err}"),
             }
-            assert!(
-                self.fill().await,
-                "connection closed before the response head"
-            );
-        };
-        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-        self.buf.drain(..end);
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(": "))
-            .map(|(n, v)| (n.to_ascii_lowercase(), v.to_owned()))
-            .collect();
-        let length = headers
-            .iter()
-            .find(|(n, _)| n == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        while self.buf.len() < length {
-            if !self.fill().await {
-                break;
-            }
-        }
-        let body = self.buf.drain(..length.min(self.buf.len())).collect();
-        RawResponse {
-            status,
-            headers,
-            body,
+            eof = !self.fill().await;
         }
     }
 
