@@ -68,7 +68,7 @@ impl<A: Handler> ConnectionContext<A> {
         self.tls.is_some()
     }
 
-    pub(super) async fn serve(
+    pub(super) async fn run(
         self: Arc<Self>,
         stream: TcpStream,
         peer: SocketAddr,
@@ -92,7 +92,7 @@ impl<A: Handler> ConnectionContext<A> {
                 // Silent that long: the fate hyper's timers would give it.
                 None => return,
             }
-            return self.serve_http(stream, info, guard).await;
+            return self.run_http(stream, info, guard).await;
         };
         let handshake =
             tokio::time::timeout(self.settings.tls_handshake_timeout, acceptor.accept(stream));
@@ -115,10 +115,10 @@ impl<A: Handler> ConnectionContext<A> {
             peer,
             tls: true,
         };
-        self.serve_http(stream, info, guard).await;
+        self.run_http(stream, info, guard).await;
     }
 
-    async fn serve_http<I>(&self, io: I, info: ConnInfo, guard: ConnectionGuard)
+    async fn run_http<I>(&self, io: I, info: ConnInfo, guard: ConnectionGuard)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

@@ -125,7 +125,7 @@ impl<A: Handler> Server<A> {
                         match Arc::clone(&slots).try_acquire_owned() {
                             Ok(slot) => {
                                 let guard = ConnectionGuard::new(slot, tasks.clone());
-                                tasks.tracker.spawn(Arc::clone(&connection).serve(stream, peer, local, guard));
+                                tasks.tracker.spawn(Arc::clone(&connection).run(stream, peer, local, guard));
                             }
                             Err(_) => {
                                 refusals.refuse(stream, peer, connection.uses_tls(), &tasks.tracker, settings.max_connections);

@@ -440,3 +440,193 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Both roles over an in-memory stream, on tokio's paused clock: every timer fires at its
+    //! exact virtual time, and no test waits in real time.
+
+    use super::*;
+    use tokio::io::DuplexStream;
+
+    fn config(role: Role) -> Config {
+        Config {
+            role,
+            max_message: 1 << 20,
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(10),
+            send_timeout: Some(Duration::from_secs(20)),
+        }
+    }
+
+    fn pair(buffer: usize) -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
+        let (server, client) = tokio::io::duplex(buffer);
+        let client_config = Config {
+            ping_interval: None,
+            ..config(Role::Client)
+        };
+        (
+            WebSocket::new(
+                server,
+                &config(Role::Server),
+                None,
+                CancellationToken::new(),
+            ),
+            WebSocket::new(client, &client_config, None, CancellationToken::new()),
+        )
+    }
+
+    /// What a raw peer reads: frames decoded in the client role until one yields something.
+    async fn next_frame(
+        io: &mut DuplexStream,
+        decoder: &mut Decoder,
+        buf: &mut BytesMut,
+    ) -> Inbound {
+        loop {
+            match decoder.decode(buf) {
+                Ok(Some(inbound)) => return inbound,
+                Ok(None) => {}
+                Err(err) => panic!("bad frame from the server: {err}"),
+            }
+            let n = io.read_buf(buf).await.unwrap_or(0);
+            assert!(n > 0, "EOF before a frame");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_ping_fails_the_connection_with_1011_at_its_deadline() {
+        let (server_io, mut peer) = tokio::io::duplex(4096);
+        let mut server = WebSocket::new(
+            server_io,
+            &config(Role::Server),
+            None,
+            CancellationToken::new(),
+        );
+        let start = Instant::now();
+        let end = server.recv().await;
+        assert!(matches!(end, Err(End::KeepaliveTimeout)), "{end:?}");
+        // A ping at 20 s, no pong by 40 s.
+        assert_eq!(start.elapsed(), Duration::from_secs(40));
+        tokio::spawn(server.finish(End::KeepaliveTimeout));
+        let (mut decoder, mut buf) = (Decoder::new(Role::Client, 1024, None), BytesMut::new());
+        let ping = next_frame(&mut peer, &mut decoder, &mut buf).await;
+        assert!(
+            matches!(ping, Inbound::Ping(ref p) if p.len() == 4),
+            "{ping:?}"
+        );
+        let close = next_frame(&mut peer, &mut decoder, &mut buf).await;
+        assert_eq!(
+            close,
+            Inbound::Close(CloseFrame {
+                code: Some(CloseCode::INTERNAL_ERROR),
+                reason: "keepalive ping timeout".to_owned()
+            })
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_answers_pings_stays_connected() {
+        let (mut server, mut client) = pair(4096);
+        // The client role answers pings inside `recv`.
+        let client_task = tokio::spawn(async move { client.recv().await.map(|_| ()) });
+        let waited = tokio::time::timeout(Duration::from_secs(200), server.recv()).await;
+        assert!(
+            waited.is_err(),
+            "ten pings later the connection is still open"
+        );
+        client_task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_is_closed_with_1000_after_the_idle_timeout() {
+        let (mut server, mut client) = pair(4096);
+        server.set_idle_timeout(Some(Duration::from_secs(30)));
+        let start = Instant::now();
+        let end = server.recv().await;
+        assert!(matches!(end, Err(End::Idle(_))), "{end:?}");
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        let server_task = tokio::spawn(server.finish(end.err().unwrap_or(End::Gone(None))));
+        match client.recv().await {
+            Err(End::PeerClosed(frame)) => assert_eq!(
+                frame,
+                CloseFrame {
+                    code: Some(CloseCode::NORMAL),
+                    reason: "no message for 30s".to_owned()
+                }
+            ),
+            other => panic!("expected the server's close, got {other:?}"),
+        }
+        client
+            .complete(End::PeerClosed(CloseFrame {
+                code: None,
+                reason: String::new(),
+            }))
+            .await;
+        assert!(server_task.await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_close_is_echoed_and_both_ends_finish() {
+        let (mut server, mut client) = pair(4096);
+        let server_task = tokio::spawn(async move {
+            let end = server.recv().await;
+            let frame = match &end {
+                Err(End::PeerClosed(frame)) => frame.clone(),
+                other => panic!("expected the client's close, got {other:?}"),
+            };
+            if let Err(end) = end {
+                server.finish(end).await;
+            }
+            frame
+        });
+        let start = Instant::now();
+        let reply = client.close(CloseCode::NORMAL, "bye").await;
+        let expected = CloseFrame {
+            code: Some(CloseCode::NORMAL),
+            reason: "bye".to_owned(),
+        };
+        assert_eq!(reply.ok(), Some(expected.clone()));
+        assert_eq!(server_task.await.ok(), Some(expected));
+        // The server closed TCP first, so nobody waited for a timer.
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_stops_reading_is_dropped_after_the_send_timeout() {
+        let (mut server, _client) = pair(64);
+        let start = Instant::now();
+        let sent = server.send(&Message::Binary(vec![0u8; 4096].into())).await;
+        assert!(matches!(sent, Err(End::SendTimeout(_))), "{sent:?}");
+        assert_eq!(start.elapsed(), Duration::from_secs(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_close_without_a_reply_gives_up_after_the_close_timeout() {
+        let (server_io, _peer) = tokio::io::duplex(4096);
+        let mut server = WebSocket::new(
+            server_io,
+            &config(Role::Server),
+            None,
+            CancellationToken::new(),
+        );
+        let start = Instant::now();
+        let reply = server.close(CloseCode::GOING_AWAY, "bye").await;
+        assert!(matches!(reply, Err(End::CloseTimeout(_))), "{reply:?}");
+        // The close timeout, then at most the bounded drain of a peer that never closes.
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(10) && elapsed <= Duration::from_secs(12),
+            "{elapsed:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_stop_signal_ends_recv_with_shutdown() {
+        let (server_io, _peer) = tokio::io::duplex(4096);
+        let stop = CancellationToken::new();
+        let mut server = WebSocket::new(server_io, &config(Role::Server), None, stop.clone());
+        stop.cancel();
+        assert!(matches!(server.recv().await, Err(End::Shutdown)));
+    }
+}

@@ -21,7 +21,7 @@ pub(crate) enum Page {
     Redoc,
 }
 
-pub(crate) fn serve(page: Page) -> Response<Body> {
+pub(crate) fn respond(page: Page) -> Response<Body> {
     let (content_type, body) = match page {
         Page::OpenApi => (APPLICATION_JSON, OPENAPI),
         Page::SwaggerUi => (TEXT_HTML, SWAGGER_UI),

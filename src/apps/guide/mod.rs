@@ -160,9 +160,9 @@ impl App {
         match route {
             Route::Root => response::json(StatusCode::OK, r#"{"message":"Server is running"}"#),
             Route::Status => response::json(StatusCode::OK, r#"{"status":"ok"}"#),
-            Route::DataFile => static_files::serve(&self.data_file, &parts.headers, head).await,
+            Route::DataFile => static_files::respond(&self.data_file, &parts.headers, head).await,
             Route::Item(raw) => items::get_item(raw),
-            Route::Docs(page) => docs::serve(page),
+            Route::Docs(page) => docs::respond(page),
             Route::Items => {
                 match read_body(&parts.headers, body, self.max_body, self.body_timeout).await {
                     Ok(bytes) => items::create_item(parts.headers.get(CONTENT_TYPE), &bytes),

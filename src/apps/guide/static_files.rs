@@ -55,7 +55,7 @@ async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime)> {
 }
 
 /// Serves the file at `path` for a GET (`head` = false) or HEAD request.
-pub(crate) async fn serve(path: &Path, request: &HeaderMap, head: bool) -> Response<Body> {
+pub(crate) async fn respond(path: &Path, request: &HeaderMap, head: bool) -> Response<Body> {
     let (source, size, modified) = match open(path).await {
         Ok(opened) => opened,
         Err(err) => return internal_error(path, &err),
@@ -476,7 +476,7 @@ mod tests {
                 }
                 let path = path.clone();
                 async move {
-                    let response = serve(&path, &headers, false).await;
+                    let response = respond(&path, &headers, false).await;
                     let status = response.status();
                     let content_type = response.headers().get(CONTENT_TYPE).cloned();
                     let body = response.into_body().collect().await?.to_bytes();

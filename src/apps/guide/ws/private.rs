@@ -54,7 +54,7 @@ pub(crate) async fn private<S: AsyncRead + AsyncWrite + Unpin>(
     if let Err(end) = socket.send_text(LOGIN_OK).await {
         return socket.finish(end).await;
     }
-    serve_logged_in(socket).await;
+    logged_in(socket).await;
 }
 
 /// The failure reply, then a close frame with `code`.
@@ -80,7 +80,7 @@ enum Request {
     Invalid(String),
 }
 
-async fn serve_logged_in<S: AsyncRead + AsyncWrite + Unpin>(mut socket: WebSocket<S>) {
+async fn logged_in<S: AsyncRead + AsyncWrite + Unpin>(mut socket: WebSocket<S>) {
     let mut updates: Option<Interval> = None;
     loop {
         let end = tokio::select! {
