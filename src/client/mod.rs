@@ -1,8 +1,8 @@
 //! `duplex client`: an HTTP/1.1 and WebSocket client for the guide's endpoints, over TCP or TLS.
 //!
 //! The same code serves the command line ([`crate::cli::client`]), the black-box tests and the
-//! benchmarks:
-//! [`http::request`] for one HTTP exchange, [`ws::connect`] for a WebSocket connection. TLS
+//! benchmarks: [`http::request`] for one HTTP exchange, [`ws::connect`] for a WebSocket
+//! connection. It is built on the protocol and transport layers only, never on the server. TLS
 //! verification is on unless [`TlsOptions::insecure`] says otherwise; `--cacert` replaces the
 //! system's trust store, like curl's.
 

@@ -1,5 +1,5 @@
 //! A WebSocket client connection: the RFC 6455 §4.1 handshake on hyper's client, then the
-//! role-neutral [`WebSocket`] transport in the client role (masked frames out, unmasked in).
+//! role-neutral `WebSocket` transport in the client role (masked frames out, unmasked in).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -169,7 +169,7 @@ impl Connection {
     /// Sends a text message.
     ///
     /// # Errors
-    /// As [`Connection::send`].
+    /// As `Connection::send`.
     pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
         self.send(&Message::Text(text.to_owned().into())).await
     }

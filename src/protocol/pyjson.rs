@@ -69,7 +69,7 @@ pub enum DecodeError {
         msg: &'static str,
     },
     /// Not text in the sniffed encoding, a lone surrogate, an integer over 4300 digits or nesting
-    /// deeper than [`MAX_DEPTH`]: FastAPI's "There was an error parsing the body".
+    /// deeper than `MAX_DEPTH`: FastAPI's "There was an error parsing the body".
     Undecodable,
 }
 

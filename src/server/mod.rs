@@ -5,7 +5,7 @@
 //! Every connection runs in a task of one task tracker; a cancellation token tells them to
 //! finish. That includes connections still in their TLS handshake and upgraded WebSockets,
 //! which hyper no longer sees once they leave it. What a request is answered with is the
-//! [`Handler`]'s business: the server knows no routes.
+//! `Handler`'s business: the server knows no routes.
 
 mod body;
 mod connection;

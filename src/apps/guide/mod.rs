@@ -1,8 +1,8 @@
 //! The guide's HTTP endpoints with FastAPI's routing rules: routing on the percent-decoded path,
 //! 405 with `allow` for a known path, 307 to the path without its trailing slash, 404 otherwise.
 //!
-//! [`App::handle`] is generic over the request body, so tests drive it in-process with
-//! in-memory bodies and the server drives it with hyper's. WebSocket routes are in [`ws`], the
+//! `App::handle` is generic over the request body, so tests drive it in-process with
+//! in-memory bodies and the server drives it with hyper's. WebSocket routes are in `ws`, the
 //! lifespan's `static/data.txt` in [`lifespan`].
 
 pub(crate) mod docs;
