@@ -43,22 +43,20 @@ trap 'exit 130' INT TERM
 
 "$after" cert --out-dir "$work" >/dev/null
 
-# start NAME BINARY PORT TRANSPORT: a server pinned to the server core, its PID in pid_NAME.
+# shellcheck source=../scripts/lib.sh
+source "$root/scripts/lib.sh"
+
+# start NAME BINARY PORT TRANSPORT: a server pinned to the server core, its PID in pid_of.
 declare -A pid_of=()
 start() {
-  local name="$1" bin="$2" p="$3" transport="$4" tls=(--no-tls) tries=0
-  [[ "$transport" == tls ]] && tls=(--cert "$work/cert.pem" --key "$work/key.pem")
+  local name="$1" bin="$2" p="$3" transport="$4" tls=(--no-tls) scheme=http
+  [[ "$transport" == tls ]] && tls=(--cert "$work/cert.pem" --key "$work/key.pem") scheme=https
   taskset -c "$server_core" "$bin" serve "${tls[@]}" --host 127.0.0.1 --port "$p" --workers 1 \
     --static-dir "$work/static-$name" --shutdown-timeout 2 --log-level warn \
     >"$work/$name.log" 2>&1 &
   pids+=($!)
   pid_of[$name]=$!
-  until python3 -c "import socket; socket.create_connection(('127.0.0.1', $p), 0.2)" 2>/dev/null; do
-    kill -0 "${pid_of[$name]}" 2>/dev/null || die "$name exited at start: $(cat "$work/$name.log")"
-    tries=$((tries + 1))
-    [[ $tries -lt 200 ]] || die "$name did not listen on $p within 20 s"
-    sleep 0.1
-  done
+  await_server "$scheme://127.0.0.1:$p" "$work/$name.log" || exit 2
 }
 
 stop_all() {

@@ -1,4 +1,4 @@
-# Sourced by robustness.sh and soak.sh: the steps around the release server both run.
+# Sourced by robustness.sh, soak.sh and bench/compare.sh: the steps around a release server.
 # Expects the caller's `log` function.
 
 # build_duplex ROOT WORK: a release build and a fresh certificate in WORK; sets $duplex.
