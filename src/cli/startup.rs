@@ -40,10 +40,11 @@ pub struct Running {
     pub(crate) tls: bool,
 }
 
-/// Everything up to, but not including, serving: certificate, lifespan file, listener.
+/// Everything up to, but not including, serving: credentials, certificate, listener, and last
+/// the lifespan file.
 ///
 /// # Errors
-/// [`StartupError`]; the static file is already removed again when it is returned.
+/// [`StartupError`]; the static directory is untouched when it is returned.
 pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
     let ws = ws_settings(args)?;
     let tls = match args.tls_source() {
@@ -59,8 +60,6 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
             "TLS certificate"
         );
     }
-    let static_data = StaticData::create(&args.static_dir).map_err(StartupError::Lifespan)?;
-    // A bind failure drops `static_data`, which removes the file again.
     let addr = args.addr();
     let listener = TcpListener::bind(addr)
         .await
@@ -68,6 +67,9 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
     let local_addr = listener
         .local_addr()
         .map_err(|source| StartupError::Bind { addr, source })?;
+    // Last, once nothing else can fail: a start that fails never touches the static directory,
+    // which another instance may be serving.
+    let static_data = StaticData::create(&args.static_dir).map_err(StartupError::Lifespan)?;
     if ws.credentials.is_demo() && !local_addr.ip().is_loopback() {
         tracing::warn!(
             "/ws/v5/private accepts the guide's public demo credential abc/def on {local_addr}; \

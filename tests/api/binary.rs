@@ -214,3 +214,103 @@ fn second_ctrl_c_stops_at_once() -> TestResult {
     drop(stuck);
     Ok(())
 }
+
+/// A `duplex serve --no-tls` process serving `static_dir`, its log lines drained by a thread.
+struct Instance {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Instance {
+    fn start(static_dir: &std::path::Path, port: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut child = duplex()
+            .args(["--no-tls", "--port", port, "--static-dir"])
+            .arg(static_dir)
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (listening_tx, listening) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = listening_tx.send(line);
+                }
+            }
+        });
+        let line = listening
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "the server never said it was listening")?;
+        let addr = address_in(&line)?;
+        Ok(Self { child, addr })
+    }
+
+    fn port(&self) -> &str {
+        self.addr.rsplit(':').next().unwrap_or_default()
+    }
+
+    /// The status line of `GET /static/data.txt`.
+    fn get_data_file(&self) -> Result<String, Box<dyn std::error::Error>> {
+        let mut conn = std::net::TcpStream::connect(&self.addr)?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        conn.write_all(b"GET /static/data.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        conn.read_to_string(&mut response)?;
+        Ok(response.lines().next().unwrap_or_default().to_owned())
+    }
+
+    fn stop(self) -> Result<std::process::ExitStatus, Box<dyn std::error::Error>> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status()?.success());
+        exit_within(self.child, Duration::from_secs(15))
+    }
+}
+
+#[test]
+fn a_second_instance_on_a_taken_port_leaves_the_first_ones_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let static_dir = dir.path().join("static");
+    let first = Instance::start(&static_dir, "0")?;
+    let second = duplex()
+        .args(["--no-tls", "--log-level", "error", "--port", first.port()])
+        .arg("--static-dir")
+        .arg(&static_dir)
+        .output()?;
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("cannot listen on"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(first.get_data_file()?, "HTTP/1.1 200 OK");
+    assert!(first.stop()?.success());
+    assert!(!static_dir.exists(), "static dir left behind");
+    Ok(())
+}
+
+#[test]
+fn two_instances_share_the_data_file_until_the_last_one_stops() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let static_dir = dir.path().join("static");
+    let first = Instance::start(&static_dir, "0")?;
+    let second = Instance::start(&static_dir, "0")?;
+    assert!(first.stop()?.success());
+    assert_eq!(second.get_data_file()?, "HTTP/1.1 200 OK");
+    assert!(second.stop()?.success());
+    assert!(!static_dir.join("data.txt").exists(), "data.txt left behind");
+    Ok(())
+}
+
+#[test]
+fn the_file_of_a_killed_instance_is_taken_over_by_the_next_start() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let static_dir = dir.path().join("static");
+    let mut killed = Instance::start(&static_dir, "0")?;
+    killed.child.kill()?; // SIGKILL: no cleanup at all
+    killed.child.wait()?;
+    assert!(static_dir.join("data.txt").is_file());
+    let next = Instance::start(&static_dir, "0")?;
+    assert_eq!(next.get_data_file()?, "HTTP/1.1 200 OK");
+    assert!(next.stop()?.success());
+    assert!(!static_dir.join("data.txt").exists(), "data.txt left behind");
+    Ok(())
+}

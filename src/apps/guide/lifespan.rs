@@ -1,24 +1,40 @@
-//! The guide's lifespan: `static/data.txt` exists exactly while the server runs.
+//! The guide's lifespan: `static/data.txt` exists exactly while a server runs.
+//!
+//! Several instances may share one static directory (two ports, one working directory). Each
+//! holds a shared advisory lock on `.data.txt.lock` beside the file for its whole life; on the
+//! way out, the instance that can turn its lock exclusive is the last one and removes the file.
+//! The kernel drops the lock of an instance that was killed, so the next start takes its file
+//! over, and a start that fails never gets here: everything that can fail is done first.
 
+use std::fs::{File, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// What the guide's lifespan writes (no trailing newline).
 pub const DATA_FILE_CONTENTS: &str = "This is a test file served by FastAPI.";
 pub(crate) const DATA_FILE_NAME: &str = "data.txt";
+/// Beside `data.txt`; held (shared) by every instance serving it.
+const LOCK_FILE_NAME: &str = ".data.txt.lock";
+/// How long a start waits for an instance that is removing the file right now.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// The created file; removing it (and its directory, if we created that) happens in
-/// [`StaticData::remove`] or, on any other exit path, when the value is dropped.
+/// [`StaticData::remove`] or, on any other exit path, when the value is dropped, unless another
+/// instance still serves it.
 #[derive(Debug)]
 pub(crate) struct StaticData {
     file: PathBuf,
+    lock_path: PathBuf,
+    /// Our shared lock on `lock_path`, held until cleanup.
+    lock: Option<File>,
     /// Set when the directory did not exist before, so cleanup leaves foreign directories alone.
     created_dir: Option<PathBuf>,
     removed: bool,
 }
 
 impl StaticData {
-    /// Creates `dir` if needed and writes `dir/data.txt`.
+    /// Creates `dir` if needed, joins the instances serving it, and writes `dir/data.txt`.
     ///
     /// # Errors
     /// The I/O error, with the path in its message.
@@ -29,16 +45,17 @@ impl StaticData {
             std::fs::create_dir_all(dir).map_err(|err| with_path(err, "create directory", dir))?;
             Some(dir.to_path_buf())
         };
-        let file = dir.join(DATA_FILE_NAME);
-        let data = Self {
-            file,
+        let mut data = Self {
+            file: dir.join(DATA_FILE_NAME),
+            lock_path: dir.join(LOCK_FILE_NAME),
+            lock: None,
             created_dir,
             removed: false,
         };
-        std::fs::write(&data.file, DATA_FILE_CONTENTS)
-            .map_err(|err| with_path(err, "write", &data.file))?;
+        // A failure below drops `data`, which removes what we made.
+        data.lock = Some(join(&data.lock_path)?);
+        write_atomically(&data.file, DATA_FILE_CONTENTS.as_bytes())?;
         tracing::debug!(path = %data.file.display(), "created the static data file");
-        // A failure above drops `data`, which removes the directory we made.
         Ok(data)
     }
 
@@ -46,7 +63,8 @@ impl StaticData {
         &self.file
     }
 
-    /// Removes the file and the directory we created.
+    /// Removes the file and the directory we created, unless another instance still serves
+    /// them.
     ///
     /// # Errors
     /// The first I/O error other than "already gone" or "directory not empty".
@@ -59,28 +77,51 @@ impl StaticData {
             return Ok(());
         }
         self.removed = true;
-        match std::fs::remove_file(&self.file) {
-            Err(err) if err.kind() != io::ErrorKind::NotFound => {
-                return Err(with_path(err, "remove", &self.file));
+        let Some(lock) = self.lock.take() else {
+            // We never joined, so the file was never ours; only our directory is.
+            return self.remove_our_dir();
+        };
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                tracing::info!(
+                    path = %self.file.display(),
+                    "another duplex still serves the static data file; leaving it"
+                );
+                return Ok(());
             }
-            _ => {}
+            Err(TryLockError::Error(err)) => return Err(with_path(err, "lock", &self.lock_path)),
         }
-        if let Some(dir) = &self.created_dir {
-            // Someone may have put files there meanwhile; theirs to keep.
-            match std::fs::remove_dir(dir) {
-                Err(err)
-                    if !matches!(
-                        err.kind(),
-                        io::ErrorKind::NotFound | io::ErrorKind::DirectoryNotEmpty
-                    ) =>
-                {
-                    return Err(with_path(err, "remove directory", dir));
-                }
-                _ => {}
-            }
+        // Exclusive now. If the path no longer names our lock file, the instance that removed
+        // it has cleaned up already, and a newer one may be serving its own file by now.
+        if !names_file(&self.lock_path, &lock) {
+            return Ok(());
         }
+        remove_if_present(&self.file)?;
+        // Unlinked while we hold it: a start that opened it meanwhile sees that and retries.
+        remove_if_present(&self.lock_path)?;
+        drop(lock);
+        self.remove_our_dir()?;
         tracing::debug!(path = %self.file.display(), "removed the static data file");
         Ok(())
+    }
+
+    fn remove_our_dir(&self) -> io::Result<()> {
+        let Some(dir) = &self.created_dir else {
+            return Ok(());
+        };
+        // Someone may have put files there meanwhile (another instance too); theirs to keep.
+        match std::fs::remove_dir(dir) {
+            Err(err)
+                if !matches!(
+                    err.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::DirectoryNotEmpty
+                ) =>
+            {
+                Err(with_path(err, "remove directory", dir))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -89,6 +130,72 @@ impl Drop for StaticData {
         if let Err(err) = self.remove_inner() {
             tracing::warn!(error = %err, "lifespan cleanup failed");
         }
+    }
+}
+
+/// A shared lock on the lock file at `path`, which is still that path's file once held (an
+/// instance cleaning up unlinks it under its exclusive lock; then we start over).
+fn join(path: &Path) -> io::Result<File> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|err| with_path(err, "open", path))?;
+        match file.try_lock_shared() {
+            Ok(()) if names_file(path, &file) => return Ok(file),
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "{} is held by another duplex removing its data file for over {LOCK_WAIT:?}",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(TryLockError::Error(err)) => return Err(with_path(err, "lock", path)),
+        }
+        // Cleanup takes milliseconds; a start blocked by one is rare.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether `path` still names the open `file` (not a newer file created after ours was unlinked).
+fn names_file(path: &Path, file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), file.metadata()) {
+            (Ok(at_path), Ok(ours)) => at_path.dev() == ours.dev() && at_path.ino() == ours.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, file);
+        true
+    }
+}
+
+/// Writes through a temporary file and a rename, so an instance serving the file meanwhile
+/// never reads it half-written.
+fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let temporary = path.with_extension(format!("txt.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, contents).map_err(|err| with_path(err, "write", &temporary))?;
+    std::fs::rename(&temporary, path).map_err(|err| {
+        let _ = std::fs::remove_file(&temporary);
+        with_path(err, "write", path)
+    })
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(with_path(err, "remove", path)),
+        _ => Ok(()),
     }
 }
 
@@ -111,6 +218,35 @@ mod tests {
         assert_eq!(std::fs::read_to_string(data.path())?, DATA_FILE_CONTENTS);
         data.remove()?;
         assert!(!dir.exists());
+        Ok(())
+    }
+
+    #[test]
+    fn the_file_stays_until_the_last_instance_leaves() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("static");
+        let first = StaticData::create(&dir)?;
+        let second = StaticData::create(&dir)?;
+        first.remove()?;
+        assert_eq!(std::fs::read_to_string(second.path())?, DATA_FILE_CONTENTS);
+        let file = second.path().to_path_buf();
+        second.remove()?;
+        assert!(!file.exists());
+        assert!(!dir.join(LOCK_FILE_NAME).exists());
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_whose_owner_died_is_taken_over() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        // What a killed instance leaves: the file and an unlocked lock file.
+        std::fs::write(root.path().join(DATA_FILE_NAME), "stale")?;
+        std::fs::write(root.path().join(LOCK_FILE_NAME), "")?;
+        let data = StaticData::create(root.path())?;
+        assert_eq!(std::fs::read_to_string(data.path())?, DATA_FILE_CONTENTS);
+        let file = data.path().to_path_buf();
+        data.remove()?;
+        assert!(!file.exists());
         Ok(())
     }
 
