@@ -362,10 +362,17 @@ pub struct ServeArgs {
           value_name = "COUNT", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=4096), usize::from))]
     pub(crate) max_headers: usize,
 
-    /// Largest accepted request body in bytes; larger ones get 413.
-    #[arg(long, env = "DUPLEX_MAX_BODY", default_value_t = 1024 * 1024, value_name = "BYTES",
+    /// Largest accepted request body in bytes; larger ones get 413. The default takes every
+    /// body the guide's captures send the original (and matches the WebSocket message limit).
+    #[arg(long, env = "DUPLEX_MAX_BODY", default_value_t = 16 * 1024 * 1024, value_name = "BYTES",
           value_parser = parse_body_limit)]
     pub(crate) max_body: usize,
+
+    /// Bytes of request bodies held at once across all connections; a body that does not fit
+    /// gets 503 with `retry-after: 1`. Never less than --max-body.
+    #[arg(long, env = "DUPLEX_MAX_BODY_MEMORY", default_value_t = 256 * 1024 * 1024,
+          value_name = "BYTES", value_parser = parse_body_memory)]
+    pub(crate) max_body_memory: usize,
 
     /// Largest accepted WebSocket message in bytes (after decompression); larger ones close the
     /// connection with 1009.
@@ -460,6 +467,15 @@ fn parse_body_limit(text: &str) -> Result<usize, String> {
         Ok(bytes) if bytes <= 1 << 30 => Ok(bytes),
         _ => Err(format!(
             "`{text}` is not a number of bytes from 0 to 1073741824"
+        )),
+    }
+}
+
+fn parse_body_memory(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if bytes <= 1 << 40 => Ok(bytes),
+        _ => Err(format!(
+            "`{text}` is not a number of bytes from 0 to 1099511627776"
         )),
     }
 }

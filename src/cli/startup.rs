@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{ServeArgs, TlsSource};
 use crate::apps::guide::App;
 use crate::apps::guide::lifespan::StaticData;
+use crate::apps::guide::request_body::BodyBudget;
 use crate::apps::guide::ws::WsSettings;
 use crate::protocol::login::{Credentials, CredentialsError};
 use crate::server::{Server, Settings};
@@ -80,6 +81,8 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
         data_file: static_data.path().to_path_buf(),
         max_body: args.max_body,
         body_timeout: args.body_timeout,
+        // One body of the largest size always fits.
+        body_budget: BodyBudget::new(args.max_body_memory.max(args.max_body)),
         ws: Arc::new(ws),
     };
     let settings = Settings {

@@ -133,10 +133,10 @@ pub async fn echo(
             Err(_) => failed += 1,
         }
     }
-    if failed == load.connections {
-        if let Some(err) = first_error {
-            return Err(err);
-        }
+    if failed == load.connections
+        && let Some(err) = first_error
+    {
+        return Err(err);
     }
     all.sort_unstable();
     let percentile = |p: usize| -> u64 {

@@ -101,7 +101,7 @@ fn decode_text(b: &[u8]) -> Result<std::borrow::Cow<'_, str>, DecodeError> {
     use std::borrow::Cow;
     const BOM_UTF8: &[u8] = b"\xef\xbb\xbf";
     let utf32 = |b: &[u8], big: bool| -> Result<Cow<'_, str>, DecodeError> {
-        if b.len() % 4 != 0 {
+        if !b.len().is_multiple_of(4) {
             return Err(DecodeError::Undecodable);
         }
         b.chunks_exact(4)
@@ -118,7 +118,7 @@ fn decode_text(b: &[u8]) -> Result<std::borrow::Cow<'_, str>, DecodeError> {
             .map(Cow::Owned)
     };
     let utf16 = |b: &[u8], big: bool| -> Result<Cow<'_, str>, DecodeError> {
-        if b.len() % 2 != 0 {
+        if !b.len().is_multiple_of(2) {
             return Err(DecodeError::Undecodable);
         }
         let units = b.chunks_exact(2).map(|c| {

@@ -260,7 +260,12 @@ impl Instance {
 
     fn stop(self) -> Result<std::process::ExitStatus, Box<dyn std::error::Error>> {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status()?.success());
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()?
+                .success()
+        );
         exit_within(self.child, Duration::from_secs(15))
     }
 }
@@ -296,7 +301,10 @@ fn two_instances_share_the_data_file_until_the_last_one_stops() -> TestResult {
     assert!(first.stop()?.success());
     assert_eq!(second.get_data_file()?, "HTTP/1.1 200 OK");
     assert!(second.stop()?.success());
-    assert!(!static_dir.join("data.txt").exists(), "data.txt left behind");
+    assert!(
+        !static_dir.join("data.txt").exists(),
+        "data.txt left behind"
+    );
     Ok(())
 }
 
@@ -311,6 +319,9 @@ fn the_file_of_a_killed_instance_is_taken_over_by_the_next_start() -> TestResult
     let next = Instance::start(&static_dir, "0")?;
     assert_eq!(next.get_data_file()?, "HTTP/1.1 200 OK");
     assert!(next.stop()?.success());
-    assert!(!static_dir.join("data.txt").exists(), "data.txt left behind");
+    assert!(
+        !static_dir.join("data.txt").exists(),
+        "data.txt left behind"
+    );
     Ok(())
 }

@@ -108,10 +108,10 @@ impl Served {
             let mut found = Some(found);
             // Keep draining the log so the server never blocks on a full pipe.
             for line in lines.map_while(Result::ok) {
-                if line.contains("listening on") {
-                    if let Some(found) = found.take() {
-                        let _ = found.send(line);
-                    }
+                if line.contains("listening on")
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(line);
                 }
             }
         });

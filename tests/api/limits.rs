@@ -97,11 +97,11 @@ async fn heads_over_max_head_get_431() -> TestResult {
     assert_others_are_served(&app).await
 }
 
-/// 1 MiB by default: a body of exactly the limit is accepted, one byte more gets 413 with a
-/// FastAPI-style detail, declared or chunked, and the connection closes.
+/// A body of exactly the limit is accepted, one byte more gets 413 with a FastAPI-style detail,
+/// declared or chunked, and the connection closes.
 #[tokio::test]
 async fn bodies_over_max_body_get_413_and_close() -> TestResult {
-    let app = spawn_app(false).await;
+    let app = spawn_app_with(false, &["--max-body", "1048576"]).await;
     let json_of_len = |len: usize| {
         let mut body = br#"{"name":""#.to_vec();
         body.resize(len - 2, b'n');
@@ -412,5 +412,84 @@ async fn websocket_clients_that_stop_reading_are_dropped_at_the_send_timeout() -
     let mut other = WsClient::connect(&app, "/ws/echo").await;
     other.send_text("unaffected").await;
     assert_eq!(other.recv_text().await, "Echo: unaffected");
+    Ok(())
+}
+
+/// 16 MiB by default (every body the captures send the original fits): a declared length one
+/// byte over is refused at once, before any of the body is sent.
+#[tokio::test]
+async fn the_default_body_limit_is_16_mib() -> TestResult {
+    let app = spawn_app(false).await;
+    let mut io = app.connect().await?;
+    io.write_all(
+        b"POST /items HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 16777217\r\n\r\n",
+    )
+    .await?;
+    let over = read_responses(&mut io, 1, false).await?;
+    let over = over.first().ok_or("no response")?;
+    assert_eq!(over.status, 413);
+    assert_eq!(
+        over.text(),
+        r#"{"detail":"Request body is larger than the limit of 16777216 bytes"}"#
+    );
+    Ok(())
+}
+
+/// Bodies held at once share `--max-body-memory`: while one upload holds it, another that does
+/// not fit gets 503 with `retry-after` at once; the room comes back when the first is done.
+#[tokio::test]
+async fn uploads_beyond_the_body_memory_get_503_until_room_is_back() -> TestResult {
+    let app = spawn_app_with(
+        false,
+        &["--max-body", "65536", "--max-body-memory", "65536"],
+    )
+    .await;
+    let head = |length: usize| {
+        format!(
+            "POST /items HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\n\r\n"
+        )
+    };
+    let body = |length: usize| {
+        let mut body = br#"{"name":""#.to_vec();
+        body.resize(length - 2, b'n');
+        body.extend_from_slice(br#""}"#);
+        body
+    };
+    // 60,000 bytes declared, 10 sent: the upload holds its share while the rest is awaited.
+    let mut holding = app.connect().await?;
+    holding.write_all(head(60_000).as_bytes()).await?;
+    holding.write_all(&body(60_000)[..10]).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let refused = app
+        .request(
+            "POST",
+            "/items",
+            &[("Content-Type", "application/json")],
+            &body(10_000),
+        )
+        .await?;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(refused.header("connection"), Some("close"));
+    assert_eq!(
+        refused.text(),
+        r#"{"detail":"The server is buffering 65536 bytes of request bodies, its limit; try again shortly"}"#
+    );
+
+    holding.write_all(&body(60_000)[10..]).await?;
+    let done = read_responses(&mut holding, 1, false).await?;
+    assert_eq!(done.first().map(|r| r.status), Some(201));
+    let served = app
+        .request(
+            "POST",
+            "/items",
+            &[("Content-Type", "application/json")],
+            &body(10_000),
+        )
+        .await?;
+    assert_eq!(served.status, 201);
     Ok(())
 }

@@ -8,6 +8,7 @@
 pub(crate) mod docs;
 pub mod items;
 pub mod lifespan;
+pub(crate) mod request_body;
 pub mod static_files;
 pub(crate) mod ws;
 
@@ -18,19 +19,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, LOCATION};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, LOCATION, RETRY_AFTER,
+};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Limited};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::protocol::http1::has_token;
 use crate::server::response::{self, bad_request};
 use crate::server::websocket::is_upgrade_request;
 use crate::server::{Body, ConnInfo, ConnectionGuard, Handler};
+use request_body::{BodyBudget, BodyError, BoxError};
 use ws::WsSettings;
-
-/// Errors a request body stream can produce.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub(crate) struct App {
     pub(crate) max_body: usize,
     /// Request bodies not complete this long after their head get 408.
     pub(crate) body_timeout: Duration,
+    /// Request bodies buffered at once, across all connections; past it a body gets 503.
+    pub(crate) body_budget: BodyBudget,
     /// WebSocket limits, timers and login credentials.
     pub(crate) ws: Arc<WsSettings>,
 }
@@ -164,16 +166,27 @@ impl App {
             Route::Item(raw) => items::get_item(raw),
             Route::Docs(page) => docs::respond(page),
             Route::Items => {
-                match read_body(&parts.headers, body, self.max_body, self.body_timeout).await {
-                    Ok(bytes) => items::create_item(parts.headers.get(CONTENT_TYPE), &bytes),
+                let read = request_body::read(
+                    &parts.headers,
+                    body,
+                    self.max_body,
+                    self.body_timeout,
+                    &self.body_budget,
+                )
+                .await;
+                match read {
+                    // The body's share of the budget is held until its answer is built.
+                    Ok((bytes, _reservation)) => {
+                        items::create_item(parts.headers.get(CONTENT_TYPE), &bytes)
+                    }
                     Err(err) => self.body_error(err),
                 }
             }
         }
     }
 
-    /// 413, 408 or 400 for a body that could not be read, then close: the rest of it is not
-    /// read, so the connection cannot carry another request.
+    /// 413, 408, 503 or 400 for a body that could not be read, then close: the rest of it is
+    /// not read, so the connection cannot carry another request.
     fn body_error(&self, err: BodyError) -> Response<Body> {
         let mut response = match err {
             BodyError::TooLarge => response::detail(
@@ -190,6 +203,20 @@ impl App {
                     self.body_timeout.as_secs_f64()
                 ),
             ),
+            BodyError::Busy => {
+                let mut busy = response::detail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!(
+                        "The server is buffering {} bytes of request bodies, its limit; try again \
+                         shortly",
+                        self.body_budget.bytes()
+                    ),
+                );
+                busy.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                tracing::debug!("request body refused: --max-body-memory is in use");
+                busy
+            }
             BodyError::Invalid => return bad_request(),
         };
         response
@@ -243,44 +270,6 @@ fn check_head(parts: &http::request::Parts) -> Result<(), ()> {
         Err(())
     } else {
         Ok(())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyError {
-    TooLarge,
-    TimedOut,
-    Invalid,
-}
-
-/// The whole body, at most `limit` bytes, within `timeout`. A `content-length` over the limit
-/// is refused before reading anything.
-async fn read_body<B>(
-    headers: &HeaderMap,
-    body: B,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, BodyError>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    // hyper has already refused a malformed or repeated content-length.
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(BodyError::TooLarge);
-    }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(BodyError::TimedOut),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Ok(Err(err)) => {
-            tracing::debug!(error = %err, "request body could not be read");
-            Err(BodyError::Invalid)
-        }
     }
 }
 
@@ -372,13 +361,14 @@ fn forwarded_proto(headers: &HeaderMap, conn: ConnInfo) -> Option<&'static str> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::Full;
+    use http_body_util::{BodyExt, Full};
 
     fn app() -> App {
         App {
             data_file: PathBuf::from("/nonexistent/data.txt"),
             max_body: 1024,
             body_timeout: Duration::from_secs(30),
+            body_budget: BodyBudget::new(1 << 20),
             ws: Arc::new(WsSettings::default()),
         }
     }
