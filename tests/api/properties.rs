@@ -169,3 +169,21 @@ proptest! {
         }
     }
 }
+
+/// The fuzz input that once failed the shared check: a 400-digit integer that duplex echoes
+/// exactly in its 422, as the original does, and that `serde_json` could not read back.
+#[test]
+fn fuzz_regression_a_400_digit_integer_is_echoed_in_the_422() {
+    let digits = "9".repeat(400);
+    let body = format!(r#"{{"name": {digits}}}"#);
+    let content_type = http::HeaderValue::from_static("application/json");
+    assert_eq!(
+        common::check_create_item(&content_type, body.as_bytes()),
+        422
+    );
+    let (_, answer) = answer(duplex::apps::guide::items::create_item(
+        Some(&content_type),
+        body.as_bytes(),
+    ));
+    assert!(String::from_utf8_lossy(&answer).contains(&format!(r#""input":{digits}"#)));
+}
