@@ -2,6 +2,7 @@
 
 mod binary;
 mod cli;
+mod framing;
 mod golden;
 mod guide;
 mod helpers;

@@ -25,7 +25,7 @@ use http::header::{
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use crate::protocol::http1::has_token;
+use crate::protocol::http1::{TransferCodingError, check_transfer_encoding, has_token};
 use crate::server::response::{self, bad_request};
 use crate::server::websocket::is_upgrade_request;
 use crate::server::{Body, ConnInfo, ConnectionGuard, Handler};
@@ -111,7 +111,7 @@ impl App {
         let (mut parts, body) = request.into_parts();
         let closing = wants_close(parts.version, &parts.headers);
         let mut response = match check_head(&parts) {
-            Err(()) => bad_request(),
+            Err(err) => err.response(),
             Ok(()) if is_upgrade_request(&parts.headers) => {
                 let path = decode_path(parts.uri.path()).into_owned();
                 let response = ws::upgrade(&mut parts, &path, &self.ws, guard);
@@ -258,8 +258,8 @@ fn wants_close(version: Version, headers: &HeaderMap) -> bool {
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host. §3.2 and RFC 3986: the target
-/// is ASCII (hyper lets raw UTF-8 through).
-fn check_head(parts: &http::request::Parts) -> Result<(), ()> {
+/// is ASCII (hyper lets raw UTF-8 through). §6.1 and §7: the transfer codings are chunked, once.
+fn check_head(parts: &http::request::Parts) -> Result<(), HeadError> {
     let hosts = parts.headers.get_all(HOST).iter().count();
     let bad_host = hosts > 1 || (hosts == 0 && parts.version == Version::HTTP_11);
     let bad_target = parts
@@ -267,9 +267,41 @@ fn check_head(parts: &http::request::Parts) -> Result<(), ()> {
         .path_and_query()
         .is_some_and(|target| !target.as_str().is_ascii());
     if bad_host || bad_target {
-        Err(())
-    } else {
-        Ok(())
+        return Err(HeadError::Malformed);
+    }
+    match check_transfer_encoding(&parts.headers) {
+        Ok(()) => Ok(()),
+        Err(TransferCodingError::ChunkedTwice) => Err(HeadError::Malformed),
+        Err(TransferCodingError::Unsupported(coding)) => Err(HeadError::Unsupported(coding)),
+    }
+}
+
+/// Why a request head is refused before routing.
+#[derive(Debug)]
+enum HeadError {
+    /// Broken framing: 400, then close.
+    Malformed,
+    /// A transfer coding we do not implement: 501, then close.
+    Unsupported(String),
+}
+
+impl HeadError {
+    fn response(self) -> Response<Body> {
+        match self {
+            Self::Malformed => bad_request(),
+            Self::Unsupported(coding) => {
+                tracing::debug!(%coding, "request refused: unsupported transfer coding");
+                let mut response = response::detail(
+                    StatusCode::NOT_IMPLEMENTED,
+                    &format!("Transfer-Encoding {coding} is not implemented; only chunked is"),
+                );
+                // The body cannot be decoded, so the connection cannot be reused.
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
+        }
     }
 }
 
