@@ -1,6 +1,6 @@
 //! Command line and environment: every flag has a `DUPLEX_*` variable.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -280,13 +280,29 @@ pub(crate) struct HttpArgs {
 /// Options of `duplex serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "DUPLEX_HOST", default_value = "127.0.0.1")]
-    pub(crate) host: IpAddr,
+    /// Address or host name to listen on; a name is resolved at startup and every address it
+    /// resolves to is bound (`localhost`: 127.0.0.1 and ::1).
+    #[arg(
+        long,
+        env = "DUPLEX_HOST",
+        default_value = "127.0.0.1",
+        value_name = "HOST"
+    )]
+    pub(crate) host: String,
 
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "DUPLEX_PORT", default_value_t = 8000)]
     pub(crate) port: u16,
+
+    /// Listen on this Unix domain socket instead of TCP (uvicorn's --uds). A socket file left
+    /// by a crashed server is replaced; the file is removed when the server stops.
+    #[arg(long, env = "DUPLEX_UDS", value_name = "PATH")]
+    pub(crate) uds: Option<PathBuf>,
+
+    /// Permissions of the --uds socket file, in octal.
+    #[arg(long, env = "DUPLEX_UDS_MODE", default_value = "660", value_name = "MODE",
+          value_parser = parse_mode)]
+    pub(crate) uds_mode: u32,
 
     /// PEM certificate chain. Without --cert/--key, ./cert.pem and ./key.pem are used if both
     /// exist, else a generated development certificate.
@@ -471,6 +487,14 @@ fn parse_body_limit(text: &str) -> Result<usize, String> {
     }
 }
 
+/// File permissions in octal, as chmod takes them (`660`, `0600`).
+fn parse_mode(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!("`{text}` is not an octal mode from 0 to 777")),
+    }
+}
+
 fn parse_body_memory(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(bytes) if bytes <= 1 << 40 => Ok(bytes),
@@ -511,10 +535,6 @@ pub(crate) enum TlsSource {
 }
 
 impl ServeArgs {
-    pub(crate) fn addr(&self) -> SocketAddr {
-        SocketAddr::new(self.host, self.port)
-    }
-
     /// Resolves the certificate rule: flags, then `./cert.pem` + `./key.pem`, then the dev cert.
     pub(crate) fn tls_source(&self) -> TlsSource {
         if self.no_tls {
@@ -568,7 +588,7 @@ mod tests {
         let explicit = parse(&["serve", "--port", "9000"])?.into_serve();
         assert_eq!(bare.port, 9000);
         assert_eq!(explicit.port, 9000);
-        assert_eq!(bare.addr(), SocketAddr::from(([127, 0, 0, 1], 9000)));
+        assert_eq!(bare.host, "127.0.0.1");
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! `duplex serve`: load TLS, run the lifespan, bind, serve until the shutdown signal, clean up.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -13,7 +13,9 @@ use crate::apps::guide::lifespan::StaticData;
 use crate::apps::guide::request_body::BodyBudget;
 use crate::apps::guide::ws::WsSettings;
 use crate::protocol::login::{Credentials, CredentialsError};
-use crate::server::{Server, Settings};
+use crate::server::{
+    Endpoint, Listener, Server, Settings, SocketFile, UnixSocket, UnixSocketError,
+};
 use crate::transport::tls::{self, TlsError};
 
 /// Why the server could not start.
@@ -23,9 +25,16 @@ pub enum StartupError {
     Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
-        addr: SocketAddr,
+        addr: String,
         source: std::io::Error,
     },
+    #[error("cannot resolve --host {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    UnixSocket(#[from] UnixSocketError),
     #[error("lifespan startup failed: {0}")]
     Lifespan(std::io::Error),
     #[error(transparent)]
@@ -37,7 +46,9 @@ pub enum StartupError {
 pub struct Running {
     server: Server<App>,
     static_data: StaticData,
-    pub local_addr: SocketAddr,
+    endpoints: Vec<Endpoint>,
+    /// The --uds socket file, removed once the server has stopped, however it stopped.
+    socket_file: Option<SocketFile>,
     pub(crate) tls: bool,
 }
 
@@ -61,19 +72,24 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
             "TLS certificate"
         );
     }
-    let addr = args.addr();
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartupError::Bind { addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| StartupError::Bind { addr, source })?;
+    let (listeners, socket_file) = bind(args).await?;
+    let endpoints = listeners
+        .iter()
+        .map(Listener::endpoint)
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|source| StartupError::Bind {
+            addr: args.host.clone(),
+            source,
+        })?;
     // Last, once nothing else can fail: a start that fails never touches the static directory,
     // which another instance may be serving.
     let static_data = StaticData::create(&args.static_dir).map_err(StartupError::Lifespan)?;
-    if ws.credentials.is_demo() && !local_addr.ip().is_loopback() {
+    let exposed = endpoints
+        .iter()
+        .find(|endpoint| matches!(endpoint, Endpoint::Tcp(addr) if !addr.ip().is_loopback()));
+    if let (true, Some(exposed)) = (ws.credentials.is_demo(), exposed) {
         tracing::warn!(
-            "/ws/v5/private accepts the guide's public demo credential abc/def on {local_addr}; \
+            "/ws/v5/private accepts the guide's public demo credential abc/def on {exposed}; \
              configure --credentials for anything reachable from other machines"
         );
     }
@@ -98,13 +114,70 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
         max_headers: args.max_headers,
     };
     let uses_tls = tls.is_some();
-    let server = Server::new(listener, tls.map(|cert| cert.config), app, settings);
+    let server = Server::new(listeners, tls.map(|cert| cert.config), app, settings);
     Ok(Running {
         server,
         static_data,
-        local_addr,
+        endpoints,
+        socket_file,
         tls: uses_tls,
     })
+}
+
+/// The listening sockets: the --uds socket (with its file), or every address --host names on
+/// --port.
+async fn bind(args: &ServeArgs) -> Result<(Vec<Listener>, Option<SocketFile>), StartupError> {
+    if let Some(path) = &args.uds {
+        let (socket, file) = UnixSocket::bind(path, args.uds_mode)?;
+        return Ok((vec![Listener::Unix(socket)], Some(file)));
+    }
+    let addrs: Vec<SocketAddr> = match args.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, args.port)],
+        Err(_) => {
+            let resolved = tokio::net::lookup_host((args.host.as_str(), args.port))
+                .await
+                .map_err(|source| StartupError::Resolve {
+                    host: args.host.clone(),
+                    source,
+                })?;
+            let mut addrs: Vec<SocketAddr> = Vec::new();
+            for addr in resolved {
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
+                }
+            }
+            addrs
+        }
+    };
+    let mut listeners = Vec::new();
+    let mut first_error = None;
+    for addr in addrs {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => listeners.push(Listener::Tcp(listener)),
+            // Taken: another server is there, and serving beside it would be a surprise.
+            Err(source) if source.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                });
+            }
+            // An address this machine cannot bind (e.g. ::1 without IPv6): the others serve.
+            Err(source) => {
+                tracing::warn!(%addr, error = %source, "cannot listen on an address of --host {}", args.host);
+                first_error.get_or_insert(StartupError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(first_error.unwrap_or_else(|| StartupError::Resolve {
+            host: args.host.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        }));
+    }
+    Ok((listeners, None))
 }
 
 /// WebSocket settings from the command line, credentials loaded.
@@ -130,13 +203,24 @@ fn ws_settings(args: &ServeArgs) -> Result<WsSettings, CredentialsError> {
 }
 
 impl Running {
-    /// The base URL clients use.
-    pub(crate) fn url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "https" } else { "http" },
-            self.local_addr
-        )
+    /// The first TCP address listened on (none with --uds).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoints.iter().find_map(|endpoint| match endpoint {
+            Endpoint::Tcp(addr) => Some(*addr),
+            Endpoint::Unix(_) => None,
+        })
+    }
+
+    /// Where clients reach each listener: `https://127.0.0.1:8000`, or `unix:/path (https)`.
+    pub(crate) fn urls(&self) -> Vec<String> {
+        let scheme = if self.tls { "https" } else { "http" };
+        self.endpoints
+            .iter()
+            .map(|endpoint| match endpoint {
+                Endpoint::Tcp(addr) => format!("{scheme}://{addr}"),
+                Endpoint::Unix(_) => format!("{endpoint} ({scheme})"),
+            })
+            .collect()
     }
 
     /// Serves until `shutdown` completes, then runs the lifespan cleanup.
@@ -160,10 +244,13 @@ impl Running {
         shutdown: impl Future<Output = ()>,
         force: impl Future<Output = ()>,
     ) -> std::io::Result<Stopped> {
-        tracing::info!("listening on {}", self.url());
+        for url in self.urls() {
+            tracing::info!("listening on {url}");
+        }
         let Self {
             server,
             static_data,
+            socket_file,
             ..
         } = self;
         let stopped = tokio::select! {
@@ -173,6 +260,7 @@ impl Running {
                 Stopped::Forced
             }
         };
+        drop(socket_file);
         static_data.remove()?;
         Ok(stopped)
     }

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,10 +15,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::listener::{Accepted, Stream};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
 use super::{ConnInfo, ConnectionGuard, FAST_MAX_HEADERS, Handler, Settings};
 
@@ -68,32 +67,51 @@ impl<A: Handler> ConnectionContext<A> {
         self.tls.is_some()
     }
 
-    pub(super) async fn run(
-        self: Arc<Self>,
-        stream: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
-        guard: ConnectionGuard,
-    ) {
-        let _ = stream.set_nodelay(true);
-        let Some(acceptor) = self.tls.clone() else {
-            let info = ConnInfo {
+    pub(super) async fn run(self: Arc<Self>, accepted: Accepted, guard: ConnectionGuard) {
+        match accepted {
+            Accepted::Tcp {
+                stream,
                 local,
                 peer,
-                tls: false,
-            };
-            let first_byte = self
-                .settings
-                .header_read_timeout
-                .min(self.settings.keep_alive_timeout);
-            match starts_with_h2_preface(&stream, first_byte).await {
-                Some(false) => {}
-                Some(true) => return refuse_h2(stream, peer).await,
-                // Silent that long: the fate hyper's timers would give it.
-                None => return,
+            } => {
+                let _ = stream.set_nodelay(true);
+                let info = ConnInfo {
+                    local: Some(local),
+                    peer: Some(peer),
+                    tls: self.tls.is_some(),
+                };
+                if !info.tls {
+                    let first_byte = self
+                        .settings
+                        .header_read_timeout
+                        .min(self.settings.keep_alive_timeout);
+                    match starts_with_h2_preface(&stream, first_byte).await {
+                        Some(false) => {}
+                        Some(true) => return refuse_h2(stream, &info).await,
+                        // Silent that long: the fate hyper's timers would give it.
+                        None => return,
+                    }
+                }
+                self.run_stream(stream, info, guard).await;
             }
+            // No HTTP/2 preface sniffing here: tokio's Unix streams cannot peek.
+            Accepted::Unix(stream) => {
+                let info = ConnInfo {
+                    local: None,
+                    peer: None,
+                    tls: self.tls.is_some(),
+                };
+                self.run_stream(stream, info, guard).await;
+            }
+        }
+    }
+
+    /// TLS first if configured (under its timeout, cut short by shutdown), then HTTP.
+    async fn run_stream<S: Stream>(&self, stream: S, info: ConnInfo, guard: ConnectionGuard) {
+        let Some(acceptor) = self.tls.clone() else {
             return self.run_http(stream, info, guard).await;
         };
+        let peer = info.peer;
         let handshake =
             tokio::time::timeout(self.settings.tls_handshake_timeout, acceptor.accept(stream));
         let stream = tokio::select! {
@@ -101,27 +119,19 @@ impl<A: Handler> ConnectionContext<A> {
             result = handshake => match result {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    tracing::debug!(?peer, error = %err, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
+                    tracing::debug!(?peer, "TLS handshake timed out");
                     return;
                 }
             },
         };
-        let info = ConnInfo {
-            local,
-            peer,
-            tls: true,
-        };
         self.run_http(stream, info, guard).await;
     }
 
-    async fn run_http<I>(&self, io: I, info: ConnInfo, guard: ConnectionGuard)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+    async fn run_http<I: Stream>(&self, io: I, info: ConnInfo, guard: ConnectionGuard) {
         let peer = info.peer;
         let connection = Arc::new(PerConnection {
             app: Arc::clone(&self.app),
@@ -173,7 +183,7 @@ impl<A: Handler> ConnectionContext<A> {
                         continue;
                     }
                     if closing {
-                        tracing::debug!(%peer, "connection silent for {abandon_after:?}; dropped");
+                        tracing::debug!(?peer, "connection silent for {abandon_after:?}; dropped");
                         return;
                     }
                     // Idle keep-alives close now; a request in progress finishes first.
@@ -183,7 +193,7 @@ impl<A: Handler> ConnectionContext<A> {
             }
         };
         if let Err(err) = result {
-            tracing::debug!(%peer, error = %err, "connection ended with an error");
+            tracing::debug!(?peer, error = %err, "connection ended with an error");
         }
     }
 }

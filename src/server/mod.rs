@@ -10,6 +10,7 @@
 mod body;
 mod connection;
 mod guard;
+mod listener;
 mod refusal;
 pub(crate) mod response;
 mod settings;
@@ -22,27 +23,30 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 pub use body::Body;
 pub(crate) use body::Segment;
 pub(crate) use guard::ConnectionGuard;
+pub(crate) use listener::{Endpoint, Listener, UnixSocket};
+pub use listener::{SocketFile, UnixSocketError};
 pub(crate) use settings::{
     DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, Settings, default_max_connections,
 };
 
 use connection::ConnectionContext;
 use guard::Tasks;
+use listener::Accepted;
 use refusal::Refusals;
 use settings::FAST_MAX_HEADERS;
 
-/// Facts about the connection a request arrived on.
+/// Facts about the connection a request arrived on. The addresses are `None` on a Unix socket.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnInfo {
-    pub(crate) local: SocketAddr,
-    pub(crate) peer: SocketAddr,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) peer: Option<SocketAddr>,
     pub(crate) tls: bool,
 }
 
@@ -57,9 +61,9 @@ pub(crate) trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = Response<Body>> + Send;
 }
 
-/// A server bound to its listener, ready to run.
+/// A server bound to its listeners, ready to run.
 pub(crate) struct Server<A> {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     tls: Option<TlsAcceptor>,
     app: Arc<A>,
     settings: Settings,
@@ -68,23 +72,31 @@ pub(crate) struct Server<A> {
 impl<A> std::fmt::Debug for Server<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("listener", &self.listener)
+            .field("listeners", &self.listeners)
             .field("tls", &self.tls.is_some())
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
+/// What every accept loop shares.
+struct Accepting<A> {
+    connection: Arc<ConnectionContext<A>>,
+    slots: Arc<Semaphore>,
+    tasks: Tasks,
+    max_connections: usize,
+}
+
 impl<A: Handler> Server<A> {
     /// `tls: None` serves plain HTTP.
     pub(crate) fn new(
-        listener: TcpListener,
+        listeners: Vec<Listener>,
         tls: Option<Arc<rustls::ServerConfig>>,
         app: A,
         settings: Settings,
     ) -> Self {
         Self {
-            listener,
+            listeners,
             tls: tls.map(TlsAcceptor::from),
             app: Arc::new(app),
             settings,
@@ -95,55 +107,43 @@ impl<A: Handler> Server<A> {
     /// the shutdown timeout and returns.
     pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
-            listener,
+            listeners,
             tls,
             app,
             settings,
         } = self;
-        let local = listener.local_addr().ok();
         let tasks = Tasks::default();
-        let connection = Arc::new(ConnectionContext::new(
-            tls,
-            app,
-            settings.clone(),
-            tasks.stop.clone(),
-        ));
-        let slots = Arc::new(Semaphore::new(
-            settings.max_connections.min(Semaphore::MAX_PERMITS),
-        ));
-        let mut refusals = Refusals::default();
-
-        tokio::pin!(shutdown);
-        let mut backoff = Duration::from_millis(5);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        backoff = Duration::from_millis(5);
-                        let local = stream.local_addr().ok().or(local).unwrap_or(peer);
-                        match Arc::clone(&slots).try_acquire_owned() {
-                            Ok(slot) => {
-                                let guard = ConnectionGuard::new(slot, tasks.clone());
-                                tasks.tracker.spawn(Arc::clone(&connection).run(stream, peer, local, guard));
-                            }
-                            Err(_) => {
-                                refusals.refuse(stream, peer, connection.uses_tls(), &tasks.tracker, settings.max_connections);
-                            }
-                        }
-                    }
-                    Err(err) => {
-                        // Out of descriptors or similar: back off instead of spinning, and
-                        // keep serving the connections we have.
-                        tracing::warn!(error = %err, "accept failed; retrying in {backoff:?}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
-                    }
-                },
-            }
+        let accepting = Arc::new(Accepting {
+            connection: Arc::new(ConnectionContext::new(
+                tls,
+                app,
+                settings.clone(),
+                tasks.stop.clone(),
+            )),
+            slots: Arc::new(Semaphore::new(
+                settings.max_connections.min(Semaphore::MAX_PERMITS),
+            )),
+            tasks: tasks.clone(),
+            max_connections: settings.max_connections,
+        });
+        // One accept loop per listener; they stop (and drop their listener) when the
+        // shutdown signal comes.
+        let stop_accepting = CancellationToken::new();
+        let mut loops = tokio::task::JoinSet::new();
+        for listener in listeners {
+            let accepting = Arc::clone(&accepting);
+            let stop = stop_accepting.clone();
+            loops.spawn(async move {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = accepting.accept_loop(&listener) => {}
+                }
+            });
         }
+        shutdown.await;
+        stop_accepting.cancel();
+        while loops.join_next().await.is_some() {}
 
-        drop(listener);
         tasks.tracker.close();
         tasks.stop.cancel();
         tracing::info!(connections = tasks.tracker.len(), "shutting down");
@@ -155,6 +155,46 @@ impl<A: Handler> Server<A> {
                 remaining = tasks.tracker.len(),
                 "shutdown deadline reached; dropping remaining connections"
             );
+        }
+    }
+}
+
+impl<A: Handler> Accepting<A> {
+    /// Accepts until cancelled: each connection gets a place under the cap and its own task,
+    /// or a refusal.
+    async fn accept_loop(&self, listener: &Listener) {
+        let mut refusals = Refusals::default();
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            let accepted = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of descriptors or similar: back off instead of spinning, and keep
+                    // serving the connections we have.
+                    tracing::warn!(error = %err, "accept failed; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(5);
+            match Arc::clone(&self.slots).try_acquire_owned() {
+                Ok(slot) => {
+                    let guard = ConnectionGuard::new(slot, self.tasks.clone());
+                    let connection = Arc::clone(&self.connection);
+                    self.tasks.tracker.spawn(connection.run(accepted, guard));
+                }
+                Err(_) => {
+                    let tls = self.connection.uses_tls();
+                    let (tracker, cap) = (&self.tasks.tracker, self.max_connections);
+                    match accepted {
+                        Accepted::Tcp { stream, peer, .. } => {
+                            refusals.refuse(stream, Some(peer), tls, tracker, cap);
+                        }
+                        Accepted::Unix(stream) => refusals.refuse(stream, None, tls, tracker, cap),
+                    }
+                }
+            }
         }
     }
 }

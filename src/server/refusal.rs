@@ -10,6 +10,9 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
+use super::ConnInfo;
+use super::listener::Stream;
+
 /// Refusals in flight at most: each writes a 503 and waits for the client's FIN briefly; past
 /// this the connection is just closed, so a flood costs no more than a bounded set of tasks.
 const MAX_REFUSALS_IN_FLIGHT: usize = 64;
@@ -36,8 +39,8 @@ impl Refusals {
     /// a TLS client is closed before the handshake, whose cost is what the cap protects.
     pub(super) fn refuse(
         &mut self,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: impl Stream,
+        peer: Option<SocketAddr>,
         tls: bool,
         tracker: &TaskTracker,
         cap: usize,
@@ -49,7 +52,7 @@ impl Refusals {
             .is_none_or(|last| now.duration_since(last) >= Duration::from_secs(1))
         {
             tracing::warn!(
-                %peer,
+                ?peer,
                 refused = self.since_log,
                 "connection limit ({cap}) reached; refusing new connections"
             );
@@ -89,7 +92,7 @@ struct Refusal {
 impl Refusal {
     /// Writes the response with `connection: close`, then closes without destroying it: what
     /// the client already sent is drained first, so the close is a FIN and not a reset.
-    async fn send_and_close(self, mut stream: TcpStream) {
+    async fn send_and_close(self, mut stream: impl Stream) {
         use tokio::io::AsyncWriteExt;
         let response = format!(
             "HTTP/1.1 {} {}\r\ndate: {}\r\nserver: duplex\r\ncontent-length: {}\r\n\
@@ -138,9 +141,9 @@ pub(super) async fn starts_with_h2_preface(stream: &TcpStream, wait: Duration) -
 }
 
 /// 505 for an HTTP/2 prior-knowledge client, then close.
-pub(super) async fn refuse_h2(stream: TcpStream, peer: SocketAddr) {
+pub(super) async fn refuse_h2(stream: TcpStream, conn: &ConnInfo) {
     const BODY: &str = "HTTP/2 is not supported; this server speaks HTTP/1.1 (and HTTP/1.0).";
-    tracing::debug!(%peer, "refused an HTTP/2 prior-knowledge connection");
+    tracing::debug!(peer = ?conn.peer, "refused an HTTP/2 prior-knowledge connection");
     let response = Refusal {
         status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
         content_type: "text/plain; charset=utf-8",

@@ -76,7 +76,9 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
     let running = duplex::cli::startup::prepare(&serve)
         .await
         .unwrap_or_else(|e| panic!("startup: {e}"));
-    let addr = running.local_addr;
+    let addr = running
+        .local_addr()
+        .unwrap_or_else(|| panic!("the test server listens on TCP"));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(running.serve(async {
         let _ = stopped.await;

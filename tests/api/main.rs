@@ -8,6 +8,7 @@ mod guide;
 mod helpers;
 mod lifespan;
 mod limits;
+mod listen;
 mod properties;
 mod tls;
 mod ws;

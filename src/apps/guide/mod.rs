@@ -344,16 +344,22 @@ fn redirect(parts: &http::request::Parts, path: &str, conn: ConnInfo) -> Respons
         Some(host) => String::from_utf8_lossy(host.as_bytes()).into_owned(),
         None => {
             let default_port = if scheme == "https" { 443 } else { 80 };
-            let ip = conn.local.ip();
-            let ip = if ip.is_ipv6() {
-                format!("[{ip}]")
-            } else {
-                ip.to_string()
-            };
-            if conn.local.port() == default_port {
-                ip
-            } else {
-                format!("{ip}:{}", conn.local.port())
+            match conn.local {
+                Some(local) => {
+                    let ip = local.ip();
+                    let ip = if ip.is_ipv6() {
+                        format!("[{ip}]")
+                    } else {
+                        ip.to_string()
+                    };
+                    if local.port() == default_port {
+                        ip
+                    } else {
+                        format!("{ip}:{}", local.port())
+                    }
+                }
+                // A Unix socket has no address to name; its clients are on this host.
+                None => "localhost".to_owned(),
             }
         }
     };
@@ -374,9 +380,10 @@ fn redirect(parts: &http::request::Parts, path: &str, conn: ConnInfo) -> Respons
     }
 }
 
-/// `X-Forwarded-Proto`, trusted from loopback peers only (uvicorn's `forwarded_allow_ips`).
+/// `X-Forwarded-Proto`, trusted from loopback and Unix-socket peers only (uvicorn's
+/// `forwarded_allow_ips`).
 fn forwarded_proto(headers: &HeaderMap, conn: ConnInfo) -> Option<&'static str> {
-    if !conn.peer.ip().is_loopback() {
+    if conn.peer.is_some_and(|peer| !peer.ip().is_loopback()) {
         return None;
     }
     let value = headers.get("x-forwarded-proto")?.to_str().ok()?;
@@ -410,8 +417,8 @@ mod tests {
 
     fn conn() -> ConnInfo {
         ConnInfo {
-            local: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            local: Some(SocketAddr::from(([127, 0, 0, 1], 8000))),
+            peer: Some(SocketAddr::from(([127, 0, 0, 1], 40000))),
             tls: true,
         }
     }
