@@ -106,3 +106,78 @@ async fn written_certificates_of_both_kinds_serve_tls() -> TestResult {
     }
     Ok(())
 }
+
+/// A TLS client of this app with its cipher suites reversed and limited to `version`.
+fn reversed_suites_client(
+    app: &crate::helpers::TestApp,
+    version: &'static tokio_rustls::rustls::SupportedProtocolVersion,
+) -> Result<tokio_rustls::TlsConnector, Box<dyn std::error::Error>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites.reverse();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&app.cert_file)? {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[version])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// The server's cipher-suite order wins over the client's (testssl.sh's "server order").
+#[tokio::test]
+async fn the_servers_cipher_suite_order_wins() -> TestResult {
+    use tokio_rustls::rustls;
+    let app = spawn_app(true).await;
+    let server_order = rustls::crypto::aws_lc_rs::default_provider().cipher_suites;
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let connector = reversed_suites_client(&app, version)?;
+        let tcp = TcpStream::connect(app.addr).await?;
+        let tls = connector.connect("localhost".try_into()?, tcp).await?;
+        let chosen = tls
+            .get_ref()
+            .1
+            .negotiated_cipher_suite()
+            .ok_or("no suite")?;
+        // The server's first suite of this version that fits its (ED25519) key.
+        let expected = server_order
+            .iter()
+            .find(|suite| {
+                suite.version() == version
+                    && (version == &rustls::version::TLS13
+                        || format!("{:?}", suite.suite()).contains("ECDSA"))
+            })
+            .ok_or("no suite of this version")?;
+        assert_eq!(chosen.suite(), expected.suite(), "{version:?}");
+    }
+    Ok(())
+}
+
+/// A TLS 1.3 client that comes back resumes its session instead of a full handshake.
+#[tokio::test]
+async fn tls13_sessions_resume() -> TestResult {
+    use tokio_rustls::rustls::HandshakeKind;
+    let app = spawn_app(true).await;
+    let connector = tokio_rustls::TlsConnector::from(app.client_tls().ok_or("TLS")?);
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let tcp = TcpStream::connect(app.addr).await?;
+        let mut tls = connector.connect("localhost".try_into()?, tcp).await?;
+        kinds.push(tls.get_ref().1.handshake_kind());
+        // Reading the answer also reads the session tickets sent after the handshake.
+        tls.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).await?;
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK"));
+    }
+    assert_eq!(
+        kinds,
+        [Some(HandshakeKind::Full), Some(HandshakeKind::Resumed)]
+    );
+    Ok(())
+}
