@@ -211,12 +211,8 @@ fn validate(input: &Value) -> Result<NewItem<'_>, ErrorList> {
 
     let is_offer = match field("is_offer") {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => lax_bool(value).map(Some).map_err(|kind| {
-            let msg = match kind {
-                "bool_parsing" => "Input should be a valid boolean, unable to interpret input",
-                _ => "Input should be a valid boolean",
-            };
-            errors.push(kind, &["body", "is_offer"], msg, value);
+        Some(value) => lax_bool(value).map(Some).map_err(|err| {
+            errors.push(err.kind(), &["body", "is_offer"], err.msg(), value);
         }),
     };
 
@@ -226,25 +222,76 @@ fn validate(input: &Value) -> Result<NewItem<'_>, ErrorList> {
     }
 }
 
-/// pydantic's lax (Python-mode) bool; the error is the pydantic error type.
-fn lax_bool(value: &Value) -> Result<bool, &'static str> {
+/// Why a value is not a lax bool: pydantic's two error types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BoolError {
+    /// `bool_parsing`: a string, or a number that is an integer, other than the accepted ones.
+    Parsing,
+    /// `bool_type`: anything pydantic does not even try to interpret.
+    Type,
+}
+
+impl BoolError {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Parsing => "bool_parsing",
+            Self::Type => "bool_type",
+        }
+    }
+
+    fn msg(self) -> &'static str {
+        match self {
+            Self::Parsing => "Input should be a valid boolean, unable to interpret input",
+            Self::Type => "Input should be a valid boolean",
+        }
+    }
+}
+
+/// pydantic-core's lax (Python-mode) bool, as FastAPI applies it to the output of `json.loads`.
+fn lax_bool(value: &Value) -> Result<bool, BoolError> {
     match value {
         Value::Bool(b) => Ok(*b),
+        // `str_as_bool`: exact words, ASCII case folded, no trimming.
+        Value::Str(s) => {
+            let is = |words: &[&str]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+            if is(&["0", "off", "f", "false", "n", "no"]) {
+                Ok(false)
+            } else if is(&["1", "on", "t", "true", "y", "yes"]) {
+                Ok(true)
+            } else {
+                Err(BoolError::Parsing)
+            }
+        }
         Value::Int(int) => match int.as_i64() {
-            Some(0) => Ok(false),
-            Some(1) => Ok(true),
-            Some(_) => Err("bool_parsing"),
-            None => Err("bool_type"),
+            Some(small) => int_as_bool(small),
+            // An int that does not fit an i64 is tried as a float, and every such float is
+            // outside the range `float_as_int` accepts.
+            None => Err(BoolError::Type),
         },
-        Value::Float(f) if *f == 0.0 => Ok(false),
-        Value::Float(f) if *f == 1.0 => Ok(true),
-        Value::Str(s) => match s.to_lowercase().as_str() {
-            "0" | "off" | "f" | "false" | "n" | "no" => Ok(false),
-            "1" | "on" | "t" | "true" | "y" | "yes" => Ok(true),
-            _ => Err("bool_parsing"),
-        },
-        _ => Err("bool_type"),
+        Value::Float(f) => float_as_bool(*f),
+        Value::Null | Value::Array(_) | Value::Object(_) => Err(BoolError::Type),
     }
+}
+
+/// `int_as_bool`: only 0 and 1 mean something.
+fn int_as_bool(int: i64) -> Result<bool, BoolError> {
+    match int {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(BoolError::Parsing),
+    }
+}
+
+/// pydantic-core's `float_as_int` then `int_as_bool`: a finite float with no fraction strictly
+/// inside the i64 range is judged as that integer (so `100.0` is `bool_parsing`); any other float
+/// is `bool_type`.
+fn float_as_bool(f: f64) -> Result<bool, BoolError> {
+    // Both bounds are exclusive in pydantic-core; `i64::MAX as f64` rounds up to 2^63.
+    let in_range = (i64::MIN as f64) < f && f < (i64::MAX as f64);
+    if !f.is_finite() || f.fract() != 0.0 || !in_range {
+        return Err(BoolError::Type);
+    }
+    int_as_bool(f as i64)
 }
 
 /// A FastAPI 422 body under construction: `{"detail":[{type, loc, msg, input[, ctx]}, ...]}`.
@@ -385,18 +432,134 @@ mod tests {
             ("0.0", Ok(false)),
             ("1e0", Ok(true)),
             ("\"Off\"", Ok(false)),
-            ("2", Err("bool_parsing")),
-            ("-1", Err("bool_parsing")),
-            ("\" yes\"", Err("bool_parsing")),
-            ("\"\"", Err("bool_parsing")),
-            ("0.5", Err("bool_type")),
-            ("100000000000000000000", Err("bool_type")),
-            ("[]", Err("bool_type")),
-            ("{}", Err("bool_type")),
+            ("2", Err(BoolError::Parsing)),
+            ("-1", Err(BoolError::Parsing)),
+            ("\" yes\"", Err(BoolError::Parsing)),
+            ("\"\"", Err(BoolError::Parsing)),
+            ("0.5", Err(BoolError::Type)),
+            ("100000000000000000000", Err(BoolError::Type)),
+            ("[]", Err(BoolError::Type)),
+            ("{}", Err(BoolError::Type)),
         ] {
             let value = pyjson::loads(input.as_bytes()).unwrap_or(Value::Null);
             assert_eq!(lax_bool(&value), expected, "{input}");
         }
+    }
+
+    /// The 422 body the original sends for one `is_offer` error.
+    fn is_offer_error(kind: &str, input: &str) -> String {
+        let msg = match kind {
+            "bool_parsing" => "Input should be a valid boolean, unable to interpret input",
+            _ => "Input should be a valid boolean",
+        };
+        format!(
+            r#"{{"detail":[{{"type":"{kind}","loc":["body","is_offer"],"msg":"{msg}","input":{input}}}]}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn integral_floats_other_than_0_and_1_are_bool_parsing() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":100.0}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_parsing", "100.0"));
+    }
+
+    #[tokio::test]
+    async fn integral_floats_in_exponent_form_are_bool_parsing() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":1e16}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_parsing", "1e+16"));
+    }
+
+    #[tokio::test]
+    async fn negative_integral_floats_are_bool_parsing() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":-1.0}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_parsing", "-1.0"));
+    }
+
+    #[tokio::test]
+    async fn the_largest_float_below_2_pow_63_is_bool_parsing() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":9223372036854774784.0}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            is_offer_error("bool_parsing", "9.223372036854775e+18")
+        );
+    }
+
+    #[tokio::test]
+    async fn integral_floats_outside_i64_are_bool_type() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":1e19}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_type", "1e+19"));
+    }
+
+    #[tokio::test]
+    async fn minus_2_pow_63_as_a_float_is_bool_type() {
+        // pydantic's float-to-int bound is exclusive at both ends.
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":-9223372036854775808.0}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_type", "-9.223372036854776e+18"));
+    }
+
+    #[tokio::test]
+    async fn the_smallest_i64_as_an_integer_is_bool_parsing() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":-9223372036854775808}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_parsing", "-9223372036854775808"));
+    }
+
+    #[tokio::test]
+    async fn integers_beyond_i64_are_bool_type() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":9223372036854775808}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_type", "9223372036854775808"));
+    }
+
+    #[tokio::test]
+    async fn negative_zero_float_is_false() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":-0.0}"#).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            body,
+            r#"{"message":"Item created successfully","item_data":{"name":"x","is_offer":false}}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn bool_strings_are_not_trimmed() {
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":" 1 "}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_parsing", r#"" 1 ""#));
+    }
+
+    #[tokio::test]
+    async fn bool_strings_ignore_ascii_case_only() {
+        // U+212A KELVIN SIGN and U+017F LONG S fold to ASCII letters under Unicode rules.
+        let (status, body) = post(JSON, r#"{"name":"x","is_offer":"yeſ"}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body, is_offer_error("bool_parsing", "\"ye\u{17f}\""));
+    }
+
+    #[tokio::test]
+    async fn booleans_are_not_names() {
+        let (status, body) = post(JSON, r#"{"name":true}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            r#"{"detail":[{"type":"string_type","loc":["body","name"],"msg":"Input should be a valid string","input":true}]}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_name_keeps_the_last_value() {
+        let (status, body) = post(JSON, r#"{"name":1,"name":"y"}"#).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            body,
+            r#"{"message":"Item created successfully","item_data":{"name":"y","is_offer":null}}"#
+        );
     }
 
     #[test]
