@@ -8,8 +8,8 @@ use crate::server::response;
 
 const THE_ONE_ITEM: &str = r#"{"item_id":1,"name":"The One Item"}"#;
 
-/// pydantic refuses integer strings longer than this (`int_parsing_size`).
-const MAX_ID_LEN: usize = 4300;
+/// jiter refuses a run of more digits than this (`int_parsing_size`), as CPython's `int()` does.
+const MAX_ID_DIGITS: usize = 4300;
 
 /// An item id parsed with pydantic's lax integer rules; the only way to build one is [`ItemId::parse`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,50 +28,120 @@ pub(crate) enum ItemIdError {
 }
 
 impl ItemId {
-    /// pydantic-core's `str_as_int`: strip whitespace, then an optional sign and ASCII digits with
-    /// single underscores between them, or such an integer followed by `.` and only zeros.
+    /// pydantic-core 2.50's `str_as_int`: the text as a strict JSON integer; failing that (but
+    /// not for being too long), the same after `clean_int_str` (whitespace, `+`, leading zeros,
+    /// `.0…` and underscores removed), where any failure is `int_parsing`.
     ///
     /// # Errors
     /// [`ItemIdError`] naming the pydantic error type.
     pub(crate) fn parse(raw: &str) -> Result<Self, ItemIdError> {
-        let text = raw.trim();
-        if text.len() > MAX_ID_LEN {
-            return Err(ItemIdError::TooLong);
+        match json_int(raw) {
+            Err(ItemIdError::NotAnInteger) => {}
+            parsed => return parsed,
         }
-        if let Some(id) = Self::integer(text) {
-            return Ok(id);
-        }
-        match text.split_once('.') {
-            Some((int, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => {
-                Self::integer(int).ok_or(ItemIdError::NotAnInteger)
-            }
-            _ => Err(ItemIdError::NotAnInteger),
-        }
-    }
-
-    fn integer(text: &str) -> Option<Self> {
-        let (negative, digits) = match text.as_bytes().first()? {
-            b'-' => (true, &text[1..]),
-            b'+' => (false, &text[1..]),
-            _ => (false, text),
-        };
-        let well_formed = !digits.is_empty()
-            && digits.split('_').all(|group| !group.is_empty())
-            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
-        if !well_formed {
-            return None;
-        }
-        let significant = digits.trim_start_matches(['0', '_']).replace('_', "");
-        let canonical = match (significant.is_empty(), negative) {
-            (true, _) => "0".to_owned(),
-            (false, true) => format!("-{significant}"),
-            (false, false) => significant,
-        };
-        Some(Self { canonical })
+        let cleaned = clean_int_str(raw).ok_or(ItemIdError::NotAnInteger)?;
+        json_int(&cleaned).map_err(|_| ItemIdError::NotAnInteger)
     }
 
     pub(crate) fn is_one(&self) -> bool {
         self.canonical == "1"
+    }
+}
+
+/// jiter's `NumberInt::from_bytes`: exactly `-?(0|[1-9][0-9]*)`. A run of more than 4300 digits
+/// after a non-zero first digit is out of range whatever follows it.
+fn json_int(text: &str) -> Result<ItemId, ItemIdError> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    match digits.as_bytes().first() {
+        Some(b'0') if digits.len() == 1 => Ok(ItemId {
+            canonical: "0".to_owned(),
+        }),
+        Some(b'1'..=b'9') => {
+            let run = digits.bytes().take_while(u8::is_ascii_digit).count();
+            if run > MAX_ID_DIGITS {
+                Err(ItemIdError::TooLong)
+            } else if run < digits.len() {
+                Err(ItemIdError::NotAnInteger)
+            } else {
+                Ok(ItemId {
+                    canonical: if negative {
+                        format!("-{digits}")
+                    } else {
+                        digits.to_owned()
+                    },
+                })
+            }
+        }
+        _ => Err(ItemIdError::NotAnInteger),
+    }
+}
+
+/// pydantic-core's `clean_int_str`: `None` when nothing was cleaned or the text cannot be an
+/// integer. Its quirks are kept, e.g. `0-1` becomes `-1`.
+fn clean_int_str(raw: &str) -> Option<String> {
+    let mut s = raw.trim();
+    if let Some(rest) = s.strip_prefix('+') {
+        if rest.starts_with('-') {
+            return None;
+        }
+        s = rest;
+    }
+    let mut negative = false;
+    if let Some(rest) = s.strip_prefix('-') {
+        if rest.starts_with(['-', '+']) {
+            return None;
+        }
+        negative = true;
+        s = rest;
+    }
+    s = strip_leading_zeros(s)?;
+    if let Some(point) = s.find('.') {
+        let decimals = &s[point + 1..];
+        if !decimals.is_empty() && decimals.bytes().all(|b| b == b'0') {
+            s = &s[..point];
+        }
+    }
+    let sign = if negative { "-" } else { "" };
+    if let Some(stripped) = strip_underscores(s) {
+        return Some(format!("{sign}{stripped}"));
+    }
+    if s.len() == raw.len() {
+        return None;
+    }
+    Some(format!("{sign}{s}"))
+}
+
+/// pydantic-core's `strip_leading_zeros`: zeros and underscores before the first other digit,
+/// `-` or `.` go (one zero stays before a `.`, and the last character of an all-zero text).
+fn strip_leading_zeros(s: &str) -> Option<&str> {
+    let mut chars = s.char_indices();
+    match chars.next() {
+        Some((_, '0')) => {}
+        Some((_, '1'..='9' | '-')) => return Some(s),
+        _ => return None,
+    }
+    for (i, c) in chars {
+        match c {
+            '0' | '_' => {}
+            '1'..='9' | '-' => return Some(&s[i..]),
+            // The previous character is an ASCII '0' or '_', so `i - 1` is a boundary.
+            '.' => return s.get(i - 1..),
+            _ => return None,
+        }
+    }
+    s.get(s.len() - 1..)
+}
+
+/// pydantic-core's `strip_underscores`: single underscores between characters, as Python's
+/// `int()` allows them; `None` when there are none or they are misplaced.
+fn strip_underscores(s: &str) -> Option<String> {
+    if s.starts_with('_') || s.ends_with('_') || !s.contains('_') || s.contains("__") {
+        None
+    } else {
+        Some(s.replace('_', ""))
     }
 }
 
@@ -379,6 +449,75 @@ mod tests {
         }
         assert!(id(&"9".repeat(4300)).is_ok());
         assert_eq!(id(&"9".repeat(4301)), Err(ItemIdError::TooLong));
+    }
+
+    #[test]
+    fn whitespace_before_a_long_id_makes_it_int_parsing_not_size() {
+        // Only a bare digit run is measured; the cleaned-up retry fails as plain int_parsing.
+        assert_eq!(
+            id(&format!(" {}", "9".repeat(4301))),
+            Err(ItemIdError::NotAnInteger)
+        );
+    }
+
+    #[test]
+    fn whitespace_around_4300_digits_is_still_an_id() {
+        assert!(id(&format!("\u{b}{}\u{2003}", "9".repeat(4300))).is_ok());
+    }
+
+    #[test]
+    fn leading_zeros_do_not_count_toward_the_size_limit() {
+        assert_eq!(id(&format!("{}1", "0".repeat(5000))), Ok("1".to_owned()));
+    }
+
+    #[test]
+    fn a_minus_sign_does_not_count_toward_the_size_limit() {
+        let digits = "9".repeat(4300);
+        assert_eq!(id(&format!("-{digits}")), Ok(format!("-{digits}")));
+        assert_eq!(id(&format!("-{digits}9")), Err(ItemIdError::TooLong));
+    }
+
+    #[test]
+    fn a_digit_run_over_4300_is_too_long_whatever_follows() {
+        assert_eq!(
+            id(&format!("{}.0", "9".repeat(4301))),
+            Err(ItemIdError::TooLong)
+        );
+        assert_eq!(
+            id(&format!("{}x", "9".repeat(4301))),
+            Err(ItemIdError::TooLong)
+        );
+    }
+
+    #[test]
+    fn underscores_that_hide_more_than_4300_digits_are_int_parsing() {
+        assert_eq!(
+            id(&format!("1_{}", "9".repeat(4300))),
+            Err(ItemIdError::NotAnInteger)
+        );
+    }
+
+    #[test]
+    fn a_plus_sign_before_4300_digits_is_an_id() {
+        assert!(id(&format!("+{}", "9".repeat(4300))).is_ok());
+    }
+
+    #[test]
+    fn leading_zeros_may_hide_a_minus_sign() {
+        // pydantic-core's strip_leading_zeros stops at '-' and keeps it: "0-1" is -1.
+        for (raw, canonical) in [("0-1", "-1"), ("00-1", "-1"), ("0_-1", "-1"), ("0-0", "0")] {
+            assert_eq!(id(raw), Ok(canonical.to_owned()), "{raw:?}");
+        }
+        for raw in ["-0-1", "0-", "0.0-1", "0.-1"] {
+            assert_eq!(id(raw), Err(ItemIdError::NotAnInteger), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn underscores_among_leading_zeros_are_skipped() {
+        assert_eq!(id("0__1"), Ok("1".to_owned()));
+        assert_eq!(id("0_"), Err(ItemIdError::NotAnInteger));
+        assert_eq!(id("0._0"), Err(ItemIdError::NotAnInteger));
     }
 
     async fn post(content_type: Option<&'static str>, body: &str) -> (StatusCode, String) {
