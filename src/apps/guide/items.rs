@@ -798,6 +798,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn input_nested_deeper_than_python_can_encode_is_echoed() {
+        // The original answers 500 beyond 952 levels; the README lists this difference.
+        let deep = format!("{}{}", "[".repeat(956), "]".repeat(956));
+        let (status, body) = post(JSON, &format!(r#"{{"name":{deep}}}"#)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body,
+            format!(
+                r#"{{"detail":[{{"type":"string_type","loc":["body","name"],"msg":"Input should be a valid string","input":{deep}}}]}}"#
+            )
+        );
+    }
+
+    #[tokio::test]
     async fn nesting_of_958_levels_gets_the_parse_error_400() {
         let deep = format!("{}{}", "[".repeat(957), "]".repeat(957));
         let (status, body) = post(JSON, &format!(r#"{{"name":"x","extra":{deep}}}"#)).await;
