@@ -59,24 +59,14 @@ trap stop_servers EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
 # --- tools -----------------------------------------------------------------------------------
-setup_venv() {
-  local stamp="$venv/.requirements"
-  if [[ -x "$venv/bin/python" ]] && cmp -s "$bench/fastapi/requirements.txt" "$stamp"; then
-    return
-  fi
-  log "creating $venv (FastAPI original, from PyPI)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$bench/fastapi/requirements.txt"
-  cp "$bench/fastapi/requirements.txt" "$stamp"
-}
-
+# shellcheck source=../scripts/lib.sh
+source "$root/scripts/lib.sh"
 for tool in taskset python3 cargo; do command -v "$tool" >/dev/null || die "$tool is needed"; done
 "$root/scripts/apt-install.sh" wrk || exit 2
 mkdir -p "$work"
 log "building duplex and the ceiling (release)"
 (cd "$root" && cargo build --release --quiet --bin duplex --example ceiling)
-setup_venv
+setup_venv "$root" || die "could not create $venv"
 rm -f "$work/cert.pem" "$work/key.pem"
 "$duplex" cert --out-dir "$work" >/dev/null
 : > "$results"

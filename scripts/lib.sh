@@ -1,4 +1,5 @@
-# Sourced by robustness.sh, soak.sh and bench/compare.sh: the steps around a release server.
+# Sourced by robustness.sh, soak.sh, differential.sh, bench/run.sh and bench/compare.sh: the steps
+# around a release server and the FastAPI original.
 # Expects the caller's `log` function.
 
 # build_duplex ROOT WORK: a release build and a fresh certificate in WORK; sets $duplex.
@@ -18,4 +19,19 @@ await_server() {
   log "server did not start"
   cat "$2" >&2
   return 2
+}
+
+# setup_venv ROOT: bench/.venv with the FastAPI original at the pinned versions
+# (bench/fastapi/requirements.txt), from PyPI; rebuilt when the requirements change. Sets $venv.
+setup_venv() {
+  venv="$1/bench/.venv"
+  local requirements="$1/bench/fastapi/requirements.txt" stamp="$1/bench/.venv/.requirements"
+  if [[ -x "$venv/bin/python" ]] && cmp -s "$requirements" "$stamp"; then
+    return 0
+  fi
+  log "creating $venv (FastAPI original, from PyPI)"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || return 2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements" || return 2
+  cp "$requirements" "$stamp"
 }

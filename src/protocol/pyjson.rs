@@ -1,16 +1,22 @@
 //! JSON exactly as the FastAPI original reads and writes it.
 //!
 //! The original decodes request bodies with CPython's `json.loads(bytes)` (encoding sniffed from the
-//! first bytes, `NaN`/`Infinity` accepted, exact big integers, duplicate keys keep their first
-//! position and their last value) and reports syntax errors with CPython's messages at *code-point*
-//! offsets. It encodes responses with `json.dumps(ensure_ascii=False, separators=(",", ":"))`.
+//! first bytes and decoded with `surrogatepass`, `NaN`/`Infinity` accepted, exact big integers,
+//! duplicate keys keep their first position and their last value, lone surrogates kept) and
+//! reports syntax errors with CPython's messages at *code-point* offsets. It encodes responses
+//! with `json.dumps(ensure_ascii=False, separators=(",", ":"))`.
 //! Clients compare those bytes, so this module reproduces both directions; serde_json's error
 //! messages, positions and number model differ and cannot be used here.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// Nesting deeper than this is refused like CPython's `RecursionError` (FastAPI answers 400).
-pub(crate) const MAX_DEPTH: usize = 512;
+/// The limit is what is left of Python's recursion limit (1000) below the original's call stack
+/// when it decodes a body: measured as 957 levels with the pinned versions (Python 3.11.7,
+/// FastAPI 0.165, uvicorn 0.54).
+pub(crate) const MAX_DEPTH: usize = 957;
 
 /// Python's default `sys.int_info.str_digits_check_threshold`: longer integer literals raise
 /// `ValueError`, which FastAPI turns into 400.
@@ -25,6 +31,11 @@ pub enum Value {
     Int(Int),
     Float(f64),
     Str(String),
+    /// A `str` holding a lone surrogate (from a `\ud800` escape, or bytes that `surrogatepass`
+    /// lets through). Python accepts it as text, but can never encode it again: the original
+    /// answers 500 wherever it would be echoed. As an object key, it becomes this value's key
+    /// with U+FFFD in place of the surrogates, and its value is replaced by this variant.
+    Unencodable,
     Array(Vec<Value>),
     /// Keys in first-insertion order; a repeated key replaces the value in place (Python `dict`).
     Object(Vec<(String, Value)>),
@@ -68,8 +79,8 @@ pub enum DecodeError {
         pos: usize,
         msg: &'static str,
     },
-    /// Not text in the sniffed encoding, a lone surrogate, an integer over 4300 digits or nesting
-    /// deeper than `MAX_DEPTH`: FastAPI's "There was an error parsing the body".
+    /// Not text in the sniffed encoding, an integer over 4300 digits or nesting deeper than
+    /// `MAX_DEPTH`: FastAPI's "There was an error parsing the body".
     Undecodable,
 }
 
@@ -80,44 +91,43 @@ pub enum DecodeError {
 /// [`DecodeError::Undecodable`] when the bytes are not text or exceed Python's limits.
 pub fn loads(body: &[u8]) -> Result<Value, DecodeError> {
     let text = decode_text(body)?;
-    let mut parser = Parser {
-        s: text.as_bytes(),
-        depth: 0,
-    };
+    let mut parser = Parser { s: &text };
     let result = parser.document();
     result.map_err(|err| match err {
         Failure::Syntax { byte_pos, msg } => DecodeError::Syntax {
-            pos: text
-                .get(..byte_pos)
-                .map_or(byte_pos, |prefix| prefix.chars().count()),
+            // One code point per byte that does not continue a sequence.
+            pos: text[..byte_pos.min(text.len())]
+                .iter()
+                .filter(|&&b| b & 0xc0 != 0x80)
+                .count(),
             msg,
         },
         Failure::Undecodable => DecodeError::Undecodable,
     })
 }
 
-/// `json.detect_encoding` followed by `bytes.decode(encoding)`.
-fn decode_text(b: &[u8]) -> Result<std::borrow::Cow<'_, str>, DecodeError> {
-    use std::borrow::Cow;
+/// `json.detect_encoding` followed by `bytes.decode(encoding, "surrogatepass")`, as UTF-8 in which
+/// a surrogate code point is written like any other (three bytes, `ED A0 80` to `ED BF BF`): the
+/// form in which Python's `str` can hold them.
+fn decode_text(b: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
     const BOM_UTF8: &[u8] = b"\xef\xbb\xbf";
-    let utf32 = |b: &[u8], big: bool| -> Result<Cow<'_, str>, DecodeError> {
+    let utf32 = |b: &[u8], big: bool| -> Result<Cow<'_, [u8]>, DecodeError> {
         if !b.len().is_multiple_of(4) {
             return Err(DecodeError::Undecodable);
         }
-        b.chunks_exact(4)
-            .map(|c| {
-                let word = [c[0], c[1], c[2], c[3]];
-                let n = if big {
-                    u32::from_be_bytes(word)
-                } else {
-                    u32::from_le_bytes(word)
-                };
-                char::from_u32(n).ok_or(DecodeError::Undecodable)
-            })
-            .collect::<Result<String, _>>()
-            .map(Cow::Owned)
+        let mut out = Vec::with_capacity(b.len());
+        for c in b.chunks_exact(4) {
+            let word = [c[0], c[1], c[2], c[3]];
+            let n = if big {
+                u32::from_be_bytes(word)
+            } else {
+                u32::from_le_bytes(word)
+            };
+            push_code_point(&mut out, n).ok_or(DecodeError::Undecodable)?;
+        }
+        Ok(Cow::Owned(out))
     };
-    let utf16 = |b: &[u8], big: bool| -> Result<Cow<'_, str>, DecodeError> {
+    let utf16 = |b: &[u8], big: bool| -> Result<Cow<'_, [u8]>, DecodeError> {
         if !b.len().is_multiple_of(2) {
             return Err(DecodeError::Undecodable);
         }
@@ -128,18 +138,25 @@ fn decode_text(b: &[u8]) -> Result<std::borrow::Cow<'_, str>, DecodeError> {
                 u16::from_le_bytes([c[0], c[1]])
             }
         });
-        // Python decodes lone surrogates here ('surrogatepass'); we refuse them up front because
-        // a str holding one can never be written back out (the original then fails with 500).
-        char::decode_utf16(units)
-            .collect::<Result<String, _>>()
-            .map(Cow::Owned)
-            .map_err(|_| DecodeError::Undecodable)
+        let mut out = Vec::with_capacity(b.len());
+        for unit in char::decode_utf16(units) {
+            let n = unit.map_or_else(|lone| u32::from(lone.unpaired_surrogate()), u32::from);
+            push_code_point(&mut out, n).ok_or(DecodeError::Undecodable)?;
+        }
+        Ok(Cow::Owned(out))
     };
-    let utf8 = |b| {
-        std::str::from_utf8(b)
-            .map(Cow::Borrowed)
-            .map_err(|_| DecodeError::Undecodable)
-    };
+    fn utf8(b: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
+        let mut rest = b;
+        while let Err(err) = std::str::from_utf8(rest) {
+            let bad = &rest[err.valid_up_to()..];
+            // What `surrogatepass` accepts beyond UTF-8: an encoded surrogate.
+            match bad {
+                [0xed, 0xa0..=0xbf, 0x80..=0xbf, ..] => rest = &bad[3..],
+                _ => return Err(DecodeError::Undecodable),
+            }
+        }
+        Ok(Cow::Borrowed(b))
+    }
 
     if let Some(rest) = b.strip_prefix(b"\x00\x00\xfe\xff") {
         return utf32(rest, true);
@@ -177,6 +194,89 @@ fn decode_text(b: &[u8]) -> Result<std::borrow::Cow<'_, str>, DecodeError> {
     }
 }
 
+/// Python's `dict[key] = value`: a new key goes last, a repeated one keeps its place. A key with a
+/// lone surrogate is stored as its text with U+FFFD, holding `Value::Unencodable`.
+fn insert(
+    fields: &mut Vec<(String, Value)>,
+    positions: &mut HashMap<Vec<u8>, usize>,
+    key: Text,
+    value: Value,
+) {
+    let (exact, key, value) = match key {
+        Text::Clean(key) => (key.clone().into_bytes(), key, value),
+        Text::LoneSurrogate(exact) => {
+            let key = replace_surrogates(&exact);
+            (exact, key, Value::Unencodable)
+        }
+    };
+    match positions.get(&exact) {
+        Some(&at) => fields[at].1 = value,
+        None => {
+            positions.insert(exact, fields.len());
+            fields.push((key, value));
+        }
+    }
+}
+
+/// Appends code point `n` as UTF-8, surrogates included; `None` above U+10FFFF.
+fn push_code_point(out: &mut Vec<u8>, n: u32) -> Option<()> {
+    if let Some(c) = char::from_u32(n) {
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        return Some(());
+    }
+    if !(0xd800..0xe000).contains(&n) {
+        return None;
+    }
+    // The three-byte pattern UTF-8 would use; only surrogates reach here, so each part fits.
+    let [_, _, hi, lo] = n.to_be_bytes();
+    out.extend_from_slice(&[
+        0xe0 | (hi >> 4),
+        0x80 | ((hi & 0x0f) << 2) | (lo >> 6),
+        0x80 | (lo & 0x3f),
+    ]);
+    Some(())
+}
+
+/// Text from [`decode_text`] with U+FFFD for each surrogate (and for anything else that is not
+/// UTF-8, which it never holds).
+fn replace_surrogates(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                out.push_str(text);
+                return out;
+            }
+            Err(err) => {
+                let (valid, bad) = bytes.split_at(err.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push(char::REPLACEMENT_CHARACTER);
+                let skip = match bad {
+                    [0xed, 0xa0..=0xbf, 0x80..=0xbf, ..] => 3,
+                    _ => err.error_len().unwrap_or(bad.len()),
+                };
+                bytes = &bad[skip..];
+            }
+        }
+    }
+}
+
+/// A decoded JSON string: Rust text, or Python text holding a lone surrogate, kept as the exact
+/// bytes [`decode_text`] uses so that two keys compare as Python compares them.
+enum Text {
+    Clean(String),
+    LoneSurrogate(Vec<u8>),
+}
+
+impl Text {
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        match String::from_utf8(bytes) {
+            Ok(text) => Self::Clean(text),
+            Err(err) => Self::LoneSurrogate(err.into_bytes()),
+        }
+    }
+}
+
 enum Failure {
     Syntax { byte_pos: usize, msg: &'static str },
     Undecodable,
@@ -191,10 +291,24 @@ fn syntax(byte_pos: usize, msg: &'static str) -> Failure {
 }
 
 /// A port of CPython 3.11's `_json.c` scanner over UTF-8 bytes (every structural character is
-/// ASCII, so byte offsets convert to code-point offsets only when an error is reported).
+/// ASCII, so byte offsets convert to code-point offsets only when an error is reported). Open
+/// containers live on an explicit stack rather than the call stack: `MAX_DEPTH` levels of
+/// recursion would need most of a thread's stack in a debug build.
 struct Parser<'a> {
     s: &'a [u8],
-    depth: usize,
+}
+
+/// A container being parsed.
+enum Open {
+    Array(Vec<Value>),
+    Object {
+        fields: Vec<(String, Value)>,
+        /// Each key's exact text and its position in `fields`: a repeated key replaces the
+        /// value in place, in constant time however many keys a body sends.
+        positions: HashMap<Vec<u8>, usize>,
+        /// The key whose value is being parsed.
+        key: Text,
+    },
 }
 
 fn is_ws(c: u8) -> bool {
@@ -223,17 +337,118 @@ impl Parser<'_> {
         Ok(value)
     }
 
-    fn value(&mut self, idx: usize) -> Result<(Value, usize), Failure> {
+    /// `scan_once_unicode` from `idx`: the value and the index just past it.
+    fn value(&mut self, mut idx: usize) -> Result<(Value, usize), Failure> {
+        let mut open: Vec<Open> = Vec::new();
+        loop {
+            // A value starts at `idx`: a scalar, an empty container, or the first member of one.
+            let (mut value, mut end) = match self.at(idx) {
+                Some(bracket @ (b'[' | b'{')) => {
+                    // CPython's RecursionError, raised on entering the container.
+                    if open.len() >= MAX_DEPTH {
+                        return Err(Failure::Undecodable);
+                    }
+                    let first = self.skip_ws(idx + 1);
+                    match (bracket, self.at(first)) {
+                        (b'[', Some(b']')) => (Value::Array(Vec::new()), first + 1),
+                        (b'{', Some(b'}')) => (Value::Object(Vec::new()), first + 1),
+                        (b'[', _) => {
+                            open.push(Open::Array(Vec::new()));
+                            idx = first;
+                            continue;
+                        }
+                        _ => {
+                            let (key, next) = self.key(first)?;
+                            open.push(Open::Object {
+                                fields: Vec::new(),
+                                positions: HashMap::new(),
+                                key,
+                            });
+                            idx = next;
+                            continue;
+                        }
+                    }
+                }
+                _ => self.scalar(idx)?,
+            };
+            // A complete value: store it in its container, closing containers that end here.
+            loop {
+                let Some(container) = open.last_mut() else {
+                    return Ok((value, end));
+                };
+                let after = self.skip_ws(end);
+                let closer = match container {
+                    Open::Array(items) => {
+                        items.push(value);
+                        b']'
+                    }
+                    Open::Object {
+                        fields,
+                        positions,
+                        key,
+                    } => {
+                        let key = std::mem::replace(key, Text::Clean(String::new()));
+                        insert(fields, positions, key, value);
+                        b'}'
+                    }
+                };
+                match self.at(after) {
+                    Some(c) if c == closer => {
+                        value = match open.pop() {
+                            Some(Open::Array(items)) => Value::Array(items),
+                            Some(Open::Object { fields, .. }) => Value::Object(fields),
+                            None => Value::Null,
+                        };
+                        end = after + 1;
+                    }
+                    Some(b',') => {
+                        let next = self.skip_ws(after + 1);
+                        idx = match open.last_mut() {
+                            Some(Open::Object { key, .. }) => {
+                                let (next_key, value_at) = self.key(next)?;
+                                *key = next_key;
+                                value_at
+                            }
+                            _ => next,
+                        };
+                        break;
+                    }
+                    _ => return Err(syntax(after, "Expecting ',' delimiter")),
+                }
+            }
+        }
+    }
+
+    /// An object's `"key":` from `idx`; returns the key and where its value starts.
+    fn key(&self, idx: usize) -> Result<(Text, usize), Failure> {
+        if self.at(idx) != Some(b'"') {
+            return Err(syntax(
+                idx,
+                "Expecting property name enclosed in double quotes",
+            ));
+        }
+        let (key, next) = self.string(idx + 1)?;
+        let colon = self.skip_ws(next);
+        if self.at(colon) != Some(b':') {
+            return Err(syntax(colon, "Expecting ':' delimiter"));
+        }
+        Ok((key, self.skip_ws(colon + 1)))
+    }
+
+    /// Any value but an array or object.
+    fn scalar(&self, idx: usize) -> Result<(Value, usize), Failure> {
         let s = self.s;
         let rest = &s[idx.min(s.len())..];
         match rest.first() {
             None => Err(syntax(idx, EXPECTING_VALUE)),
             Some(b'"') => {
                 let (text, end) = self.string(idx + 1)?;
-                Ok((Value::Str(text), end))
+                let value = match text {
+                    Text::Clean(text) => Value::Str(text),
+                    Text::LoneSurrogate(_) => Value::Unencodable,
+                };
+                Ok((value, end))
             }
-            Some(b'{') => self.nested(|p| p.object(idx + 1)),
-            Some(b'[') => self.nested(|p| p.array(idx + 1)),
             Some(b'n') if rest.starts_with(b"null") => Ok((Value::Null, idx + 4)),
             Some(b't') if rest.starts_with(b"true") => Ok((Value::Bool(true), idx + 4)),
             Some(b'f') if rest.starts_with(b"false") => Ok((Value::Bool(false), idx + 5)),
@@ -246,19 +461,6 @@ impl Parser<'_> {
             }
             Some(_) => self.number(idx),
         }
-    }
-
-    fn nested(
-        &mut self,
-        parse: impl FnOnce(&mut Self) -> Result<(Value, usize), Failure>,
-    ) -> Result<(Value, usize), Failure> {
-        if self.depth >= MAX_DEPTH {
-            return Err(Failure::Undecodable);
-        }
-        self.depth += 1;
-        let result = parse(self);
-        self.depth -= 1;
-        result
     }
 
     /// `_match_number_unicode`: `-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?`.
@@ -316,12 +518,12 @@ impl Parser<'_> {
     }
 
     /// `scanstring_unicode` with `strict=True`; `end` is just past the opening quote.
-    fn string(&self, mut end: usize) -> Result<(String, usize), Failure> {
+    fn string(&self, mut end: usize) -> Result<(Text, usize), Failure> {
         let s = self.s;
         let len = s.len();
         let begin = end - 1;
         let unterminated = || syntax(begin, "Unterminated string starting at");
-        let mut out = String::new();
+        let mut out = Vec::new();
         loop {
             let mut next = end;
             while next < len && s[next] != b'"' && s[next] != b'\\' {
@@ -333,12 +535,12 @@ impl Parser<'_> {
             if next == len {
                 return Err(unterminated());
             }
-            // Chunks split only at ASCII bytes, so they stay valid UTF-8.
-            out.push_str(std::str::from_utf8(&s[end..next]).map_err(|_| Failure::Undecodable)?);
+            // Chunks split only at ASCII bytes, so each one holds whole code points.
+            out.extend_from_slice(&s[end..next]);
             let terminator = s[next];
             next += 1;
             if terminator == b'"' {
-                return Ok((out, next));
+                return Ok((Text::from_bytes(out), next));
             }
             if next == len {
                 return Err(unterminated());
@@ -346,14 +548,14 @@ impl Parser<'_> {
             if s[next] != b'u' {
                 end = next + 1;
                 let c = match s[next] {
-                    b'"' => '"',
-                    b'\\' => '\\',
-                    b'/' => '/',
-                    b'b' => '\u{8}',
-                    b'f' => '\u{c}',
-                    b'n' => '\n',
-                    b'r' => '\r',
-                    b't' => '\t',
+                    b'"' => b'"',
+                    b'\\' => b'\\',
+                    b'/' => b'/',
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
                     _ => return Err(syntax(end - 2, "Invalid \\escape")),
                 };
                 out.push(c);
@@ -383,9 +585,8 @@ impl Parser<'_> {
                     end -= 6;
                 }
             }
-            // A lone surrogate can be decoded by Python but never encoded again (the original
-            // answers 500); refuse it here as undecodable text.
-            out.push(char::from_u32(c).ok_or(Failure::Undecodable)?);
+            // Four hex digits are at most U+FFFF, and a pair at most U+10FFFF.
+            push_code_point(&mut out, c).ok_or(Failure::Undecodable)?;
         }
     }
 
@@ -395,57 +596,6 @@ impl Parser<'_> {
             let v = char::from(d).to_digit(16)?;
             Some(acc << 4 | v)
         })
-    }
-
-    fn object(&mut self, idx: usize) -> Result<(Value, usize), Failure> {
-        let mut fields: Vec<(String, Value)> = Vec::new();
-        let mut idx = self.skip_ws(idx);
-        if self.at(idx) == Some(b'}') {
-            return Ok((Value::Object(fields), idx + 1));
-        }
-        loop {
-            if self.at(idx) != Some(b'"') {
-                return Err(syntax(
-                    idx,
-                    "Expecting property name enclosed in double quotes",
-                ));
-            }
-            let (key, next) = self.string(idx + 1)?;
-            idx = self.skip_ws(next);
-            if self.at(idx) != Some(b':') {
-                return Err(syntax(idx, "Expecting ':' delimiter"));
-            }
-            idx = self.skip_ws(idx + 1);
-            let (value, next) = self.value(idx)?;
-            match fields.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => fields.push((key, value)),
-            }
-            idx = self.skip_ws(next);
-            match self.at(idx) {
-                Some(b'}') => return Ok((Value::Object(fields), idx + 1)),
-                Some(b',') => idx = self.skip_ws(idx + 1),
-                _ => return Err(syntax(idx, "Expecting ',' delimiter")),
-            }
-        }
-    }
-
-    fn array(&mut self, idx: usize) -> Result<(Value, usize), Failure> {
-        let mut items = Vec::new();
-        let mut idx = self.skip_ws(idx);
-        if self.at(idx) == Some(b']') {
-            return Ok((Value::Array(items), idx + 1));
-        }
-        loop {
-            let (value, next) = self.value(idx)?;
-            items.push(value);
-            idx = self.skip_ws(next);
-            match self.at(idx) {
-                Some(b']') => return Ok((Value::Array(items), idx + 1)),
-                Some(b',') => idx = self.skip_ws(idx + 1),
-                _ => return Err(syntax(idx, "Expecting ',' delimiter")),
-            }
-        }
     }
 }
 
@@ -460,6 +610,8 @@ pub(crate) fn write_value(out: &mut String, value: &Value) {
         Value::Int(int) => out.push_str(&int.digits),
         Value::Float(f) => write_float(out, *f),
         Value::Str(s) => write_str(out, s),
+        // Callers check `is_encodable` first; `null` keeps the output well-formed regardless.
+        Value::Unencodable => out.push_str("null"),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -533,6 +685,16 @@ impl Value {
         match self {
             Self::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
+        }
+    }
+
+    /// Whether Python could encode the value as UTF-8 JSON: no lone surrogate anywhere in it.
+    pub(crate) fn is_encodable(&self) -> bool {
+        match self {
+            Self::Unencodable => false,
+            Self::Array(items) => items.iter().all(Self::is_encodable),
+            Self::Object(fields) => fields.iter().all(|(_, value)| value.is_encodable()),
+            _ => true,
         }
     }
 
@@ -721,6 +883,80 @@ mod tests {
         assert_eq!(err("ab"), (0, "Expecting value"));
     }
 
+    #[test]
+    fn nesting_of_957_levels_decodes() {
+        let deep = format!("{}{}", "[".repeat(957), "]".repeat(957));
+        assert!(loads(deep.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn nesting_of_958_levels_is_undecodable() {
+        let deep = format!("{}{}", "[".repeat(958), "]".repeat(958));
+        assert_eq!(loads(deep.as_bytes()), Err(DecodeError::Undecodable));
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_decode_to_unencodable_strings() {
+        let value = loads(br#"["\ud800", "\udc00x", "a\ud83d"]"#);
+        assert_eq!(value, Ok(Value::Array(vec![Value::Unencodable; 3])),);
+    }
+
+    #[test]
+    fn surrogate_pairs_still_decode_to_text() {
+        assert_eq!(
+            loads(br#""\ud83d\ude00""#),
+            Ok(Value::Str("\u{1f600}".to_owned()))
+        );
+    }
+
+    #[test]
+    fn encoded_surrogates_in_utf8_decode_like_surrogatepass() {
+        assert_eq!(loads(b"\"\xed\xa0\x80\""), Ok(Value::Unencodable));
+        assert_eq!(loads(b"\"\xed\xa0\""), Err(DecodeError::Undecodable));
+    }
+
+    #[test]
+    fn lone_surrogates_in_utf16_decode_like_surrogatepass() {
+        let body: Vec<u8> = [u16::from(b'"'), 0xd800, u16::from(b'"')]
+            .into_iter()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(loads(&body), Ok(Value::Unencodable));
+    }
+
+    #[test]
+    fn syntax_errors_after_a_lone_surrogate_count_code_points() {
+        // CPython: 17 for the escape (6 characters), 12 for the encoded surrogate (1 character).
+        assert_eq!(
+            err(r#"{"name":"\ud800",}"#),
+            (17, "Expecting property name enclosed in double quotes")
+        );
+        match loads(b"{\"name\":\"\xed\xa0\x80\",}") {
+            Err(DecodeError::Syntax { pos, .. }) => assert_eq!(pos, 12),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_with_lone_surrogates_stay_apart_from_their_lossy_text() {
+        let value = loads(br#"{"\ud800":1,"\ufffd":2,"\ud800":3}"#);
+        assert_eq!(
+            value,
+            Ok(Value::Object(vec![
+                ("\u{fffd}".to_owned(), Value::Unencodable),
+                ("\u{fffd}".to_owned(), Value::Int(Int::from_literal("2"))),
+            ]))
+        );
+    }
+
+    #[test]
+    fn a_lone_surrogate_anywhere_makes_a_value_unencodable() {
+        let decoded = |body: &str| loads(body.as_bytes()).unwrap_or(Value::Null);
+        assert!(!decoded(r#"{"a":[1,{"b":"\ud800"}]}"#).is_encodable());
+        assert!(!decoded(r#"{"\udfff":1}"#).is_encodable());
+        assert!(decoded(r#"{"a":"\ud800","a":1}"#).is_encodable());
+    }
+
     fn dumps_bytes(body: &[u8]) -> String {
         let value = loads(body).unwrap_or_else(|e| panic!("{body:?}: {e:?}"));
         let mut out = String::new();
@@ -730,7 +966,6 @@ mod tests {
 
     #[test]
     fn python_limits_are_undecodable() {
-        assert_eq!(loads(br#"["\ud800"]"#), Err(DecodeError::Undecodable));
         let deep = "[".repeat(MAX_DEPTH + 1);
         assert_eq!(loads(deep.as_bytes()), Err(DecodeError::Undecodable));
         let big = "9".repeat(MAX_INT_DIGITS + 1);

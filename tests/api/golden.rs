@@ -665,3 +665,14 @@ async fn golden_timing_probes_match_the_original_or_the_documented_limit() -> Te
     assert_eq!(probes, 7, "the fixture's timing probes");
     Ok(())
 }
+
+/// A documented difference found by `scripts/differential.sh`, not in the capture: a raw `#` in
+/// the target. The original routes `/status#x` as a path (404); hyper drops the fragment.
+#[tokio::test]
+async fn a_fragment_in_the_target_is_dropped() -> TestResult {
+    let app = spawn_app(false).await;
+    let response = app.get("/status#x").await?;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), r#"{"status":"ok"}"#);
+    Ok(())
+}
