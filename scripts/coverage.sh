@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Line coverage of src/ under the whole test suite, as the guide measures its own with
-# `pytest --cov`: every unit and black-box test, counted in the test processes (the `duplex`
-# binaries some tests start are not followed).
+# `pytest --cov`: every unit and black-box test, the `duplex` processes the tests start included.
 # Prints one line per file below 80 %, then the total as its last line: `coverage: 91.3%`.
 #
 #   scripts/coverage.sh            # COVERAGE_TIMEOUT (600 s per test binary)
 #
-# Installs cargo-tarpaulin from crates.io when it is missing. Its ptrace engine needs no LLVM
-# tools (rustc here is built on LLVM 22; Debian's llvm-19 cannot read its profiles). The JSON
-# report is left in target/coverage/.
+# Installs cargo-tarpaulin from crates.io when it is missing. Its LLVM engine instruments the
+# build (`-C instrument-coverage`) and reads the profiles itself, so it needs no LLVM tools
+# (rustc here is built on LLVM 22; Debian's llvm-19 cannot read its profiles), and every process
+# the tests start writes its own profile. The JSON report is left in target/coverage/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 timeout_s="${COVERAGE_TIMEOUT:-600}"
@@ -22,10 +22,9 @@ cd "$root"
 out="$root/target/coverage"
 mkdir -p "$out"
 log "running the test suite under cargo tarpaulin (a few minutes)"
-# Without --follow-exec: under ptrace, following the binaries the tests start (the stream
-# load generator's worker processes) segfaults tarpaulin; those code paths also run in-process.
-cargo tarpaulin --engine ptrace --skip-clean --timeout "$timeout_s" \
-  --target-dir "$root/target/tarpaulin" --include-files 'src/*' \
+# (The ptrace engine segfaults following the processes the black-box tests start.)
+cargo tarpaulin --engine llvm --skip-clean --timeout "$timeout_s" \
+  --target-dir "$root/target/coverage-build" --include-files 'src/*' \
   --out Json --output-dir "$out" >"$out/tarpaulin.log" 2>&1 || {
   log "cargo tarpaulin failed; see $out/tarpaulin.log"
   tail -20 "$out/tarpaulin.log" >&2

@@ -605,6 +605,9 @@ mod tests {
             &["--keep-alive-timeout", "-1"],
             &["--body-timeout", "NaN"],
             &["--max-body", "2000000000"],
+            &["--max-body-memory", "lots"],
+            &["--uds-mode", "999"],
+            &["--uds-mode", "rw"],
         ] {
             let err = parse(args).err();
             assert_eq!(err.map(|e| e.exit_code()), Some(2), "{args:?}");

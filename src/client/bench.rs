@@ -151,3 +151,29 @@ pub async fn echo(
         failed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_reads_as_one_line() {
+        let report = EchoReport {
+            round_trips: 5000,
+            seconds: 2.0,
+            p50_us: 80,
+            p99_us: 400,
+            failed: 1,
+        };
+        assert_eq!(report.per_second(), 2500.0);
+        assert_eq!(
+            report.to_string(),
+            "2500 round trips/s (5000 in 2.00 s), p50 80 us, p99 400 us, 1 failed connections"
+        );
+        let empty = EchoReport {
+            seconds: 0.0,
+            ..report
+        };
+        assert_eq!(empty.per_second(), 0.0);
+    }
+}

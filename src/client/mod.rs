@@ -362,3 +362,34 @@ fn tls_reason(err: &std::io::Error) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls_error(err: rustls::Error) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, err)
+    }
+
+    #[test]
+    fn tls_failures_say_what_to_do() {
+        let certificate = |err| tls_reason(&tls_error(rustls::Error::InvalidCertificate(err)));
+        assert!(certificate(CertificateError::UnknownIssuer).contains("not signed by a trusted"));
+        assert!(certificate(CertificateError::NotValidForName).contains("not valid for this host"));
+        assert!(certificate(CertificateError::Expired).contains("has expired"));
+        assert!(certificate(CertificateError::NotValidYet).contains("not valid yet"));
+        assert!(
+            certificate(CertificateError::UnknownIssuer).ends_with("or -k to skip verification")
+        );
+        let plain = tls_reason(&tls_error(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        )));
+        assert!(plain.contains("is it a plain-HTTP server?"), "{plain}");
+        let eof = tls_reason(&std::io::ErrorKind::UnexpectedEof.into());
+        assert_eq!(eof, "the server closed the connection during the handshake");
+        assert_eq!(
+            connect_reason(&std::io::ErrorKind::ConnectionRefused.into()),
+            "connection refused (is the server running on that port?)"
+        );
+    }
+}

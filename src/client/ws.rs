@@ -64,7 +64,6 @@ pub enum Received {
 pub struct Connection {
     ws: WebSocket<TokioIo<Upgraded>>,
     compression: Option<Agreement>,
-    close_timeout: Duration,
 }
 
 impl fmt::Debug for Connection {
@@ -141,7 +140,6 @@ pub async fn connect(
         Ok(Connection {
             ws: WebSocket::new(TokioIo::new(upgraded), &config, compression.as_ref(), never),
             compression,
-            close_timeout: options.close_timeout,
         })
     };
     tokio::time::timeout(options.timeout, handshake)
@@ -163,7 +161,7 @@ impl Connection {
     /// # Errors
     /// [`ClientError::Io`] when the connection is gone.
     pub(crate) async fn send(&mut self, message: &Message) -> Result<(), ClientError> {
-        self.ws.send(message).await.map_err(|end| self.error(end))
+        self.ws.send(message).await.map_err(client_error)
     }
 
     /// Sends a text message.
@@ -192,7 +190,7 @@ impl Connection {
                 self.ws.complete(End::Protocol(err.clone())).await;
                 Err(ClientError::Protocol(err))
             }
-            Err(end) => Err(self.error(end)),
+            Err(end) => Err(client_error(end)),
         }
     }
 
@@ -203,36 +201,65 @@ impl Connection {
     /// [`ClientError::Timeout`] when the server does not answer, or the errors of
     /// [`Connection::recv`].
     pub async fn close(mut self, code: CloseCode, reason: &str) -> Result<CloseFrame, ClientError> {
-        self.ws
-            .close(code, reason)
-            .await
-            .map_err(|end| self.error(end))
+        self.ws.close(code, reason).await.map_err(client_error)
     }
+}
 
-    /// What a transport's end means to a user of the client.
-    fn error(&self, end: End) -> ClientError {
-        match end {
-            End::PeerClosed(frame) => ClientError::Closed(frame),
-            End::Protocol(err) => ClientError::Protocol(err),
-            End::Gone(None) => ClientError::Dropped,
-            End::Gone(Some(err)) => ClientError::Io(err),
-            End::CloseTimeout(after) => ClientError::Timeout {
-                what: "waiting for the server's close frame".to_owned(),
-                after,
-            },
-            End::SendTimeout(after) => ClientError::Timeout {
-                what: "sending to the server".to_owned(),
-                after,
-            },
-            End::Idle(after) => ClientError::Timeout {
-                what: "waiting for a message".to_owned(),
-                after,
-            },
-            End::KeepaliveTimeout => ClientError::Timeout {
-                what: "waiting for a pong".to_owned(),
-                after: self.close_timeout,
-            },
-            End::Shutdown => ClientError::Dropped,
+/// What a transport's end means to a user of the client.
+fn client_error(end: End) -> ClientError {
+    match end {
+        End::PeerClosed(frame) => ClientError::Closed(frame),
+        End::Protocol(err) => ClientError::Protocol(err),
+        End::Gone(None) => ClientError::Dropped,
+        End::Gone(Some(err)) => ClientError::Io(err),
+        End::CloseTimeout(after) => ClientError::Timeout {
+            what: "waiting for the server's close frame".to_owned(),
+            after,
+        },
+        End::SendTimeout(after) => ClientError::Timeout {
+            what: "sending to the server".to_owned(),
+            after,
+        },
+        // The client runs without keepalive, idle timeout or stop signal.
+        End::KeepaliveTimeout | End::Idle(_) | End::Shutdown => ClientError::Dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_ends_become_client_errors_a_user_can_read() {
+        let close = CloseFrame {
+            code: Some(CloseCode::POLICY),
+            reason: "no".to_owned(),
+        };
+        let cases = [
+            (
+                End::PeerClosed(close),
+                "the server closed the connection (1008 no)",
+            ),
+            (
+                End::Gone(None),
+                "the connection ended without a close frame",
+            ),
+            (
+                End::Gone(Some(std::io::ErrorKind::BrokenPipe.into())),
+                "connection lost: broken pipe",
+            ),
+            (
+                End::CloseTimeout(Duration::from_secs(5)),
+                "waiting for the server's close frame timed out after 5s",
+            ),
+            (
+                End::SendTimeout(Duration::from_secs(2)),
+                "sending to the server timed out after 2s",
+            ),
+            (End::Shutdown, "the connection ended without a close frame"),
+        ];
+        for (end, message) in cases {
+            assert_eq!(client_error(end).to_string(), message);
         }
     }
 }

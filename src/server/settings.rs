@@ -73,3 +73,21 @@ fn open_file_limit() -> Option<usize> {
     // "Max open files            20000                20000                files"
     line.split_whitespace().nth(3)?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_cap_leaves_descriptors_for_the_rest() {
+        let settings = Settings::default();
+        match open_file_limit() {
+            Some(limit) => assert_eq!(
+                settings.max_connections,
+                limit.saturating_sub(RESERVED_DESCRIPTORS).max(1)
+            ),
+            None => assert_eq!(settings.max_connections, FALLBACK_MAX_CONNECTIONS),
+        }
+        assert!(settings.max_head >= 8192 && settings.max_headers >= 200);
+    }
+}

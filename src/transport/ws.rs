@@ -622,6 +622,54 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_protocol_violation_fails_the_connection_with_its_code() {
+        let (server_io, mut peer) = tokio::io::duplex(4096);
+        let mut server = WebSocket::new(
+            server_io,
+            &config(Role::Server),
+            None,
+            CancellationToken::new(),
+        );
+        // An unmasked text frame from a client (RFC 6455 §5.1).
+        let _ = peer.write_all(&[0x81, 0x02, b'h', b'i']).await;
+        let end = server.recv().await;
+        assert!(
+            matches!(&end, Err(End::Protocol(err)) if err.code == CloseCode::PROTOCOL_ERROR),
+            "{end:?}"
+        );
+        let task = tokio::spawn(server.finish(end.err().unwrap_or(End::Gone(None))));
+        let (mut decoder, mut buf) = (Decoder::new(Role::Client, 1024, None), BytesMut::new());
+        let close = next_frame(&mut peer, &mut decoder, &mut buf).await;
+        assert_eq!(
+            close,
+            Inbound::Close(CloseFrame {
+                code: Some(CloseCode::PROTOCOL_ERROR),
+                reason: "incorrect masking".to_owned()
+            })
+        );
+        drop(peer);
+        assert!(task.await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_client_role_answers_pings_and_masks_its_frames() {
+        let (mut server, mut client) = pair(4096);
+        let client_task = tokio::spawn(async move {
+            let sent = client.send_text("ping me").await;
+            let received = client.recv().await;
+            (sent.is_ok(), received.ok())
+        });
+        // A server decoder accepts only masked frames, so this proves the client masks.
+        let message = server.recv().await;
+        assert_eq!(message.ok(), Some(Message::Text("ping me".into())));
+        let _ = server.send(&Message::Binary(vec![7u8; 3].into())).await;
+        assert_eq!(
+            client_task.await.ok(),
+            Some((true, Some(Message::Binary(vec![7u8; 3].into()))))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_stop_signal_ends_recv_with_shutdown() {
         let (server_io, _peer) = tokio::io::duplex(4096);
         let stop = CancellationToken::new();

@@ -251,6 +251,46 @@ mod tests {
     }
 
     #[test]
+    fn a_start_waits_for_an_instance_removing_its_file() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        // Another instance holds the lock exclusively, as while it removes the file.
+        let lock = File::create(root.path().join(LOCK_FILE_NAME))?;
+        lock.lock()?;
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(lock);
+        });
+        let data = StaticData::create(root.path())?;
+        assert_eq!(std::fs::read_to_string(data.path())?, DATA_FILE_CONTENTS);
+        let _ = release.join();
+        Ok(())
+    }
+
+    #[test]
+    fn files_others_put_in_our_directory_are_kept() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("static");
+        let data = StaticData::create(&dir)?;
+        std::fs::write(dir.join("theirs.txt"), "keep")?;
+        data.remove()?;
+        assert!(!dir.join(DATA_FILE_NAME).exists());
+        assert_eq!(std::fs::read_to_string(dir.join("theirs.txt"))?, "keep");
+        Ok(())
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_made_is_named_in_the_error() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let file = root.path().join("a-file");
+        std::fs::write(&file, "")?;
+        let err = StaticData::create(&file.join("static")).err();
+        let message = err.map(|err| err.to_string()).unwrap_or_default();
+        assert!(message.starts_with("cannot create directory"), "{message}");
+        assert!(message.contains("a-file"), "{message}");
+        Ok(())
+    }
+
+    #[test]
     fn an_existing_directory_is_kept() -> io::Result<()> {
         let root = tempfile::tempdir()?;
         let data = StaticData::create(root.path())?;

@@ -236,6 +236,43 @@ mod tests {
     }
 
     #[test]
+    fn close_frames_say_who_ended_and_how() {
+        let frame = |code: Option<u16>, reason: &str| CloseFrame {
+            code: code.map(CloseCode::new),
+            reason: reason.to_owned(),
+        };
+        assert_eq!(frame(None, "").to_string(), "no status code");
+        assert_eq!(frame(Some(1000), "").to_string(), "1000");
+        assert_eq!(frame(Some(1008), "bad login").to_string(), "1008 bad login");
+        assert!(frame(Some(1000), "").is_clean() && frame(Some(1001), "").is_clean());
+        assert!(!frame(Some(1011), "").is_clean() && !frame(None, "").is_clean());
+        assert_eq!(CloseCode::from(4000).as_u16(), 4000);
+    }
+
+    #[test]
+    fn messages_know_their_opcode_and_payload() {
+        let text = Message::Text(String::from("héllo").into());
+        assert_eq!(
+            (text.opcode(), text.as_bytes()),
+            (OpCode::Text, "héllo".as_bytes())
+        );
+        let binary = Message::Binary(Bytes::from_static(&[0, 255]));
+        assert_eq!(
+            (binary.opcode(), binary.as_bytes()),
+            (OpCode::Binary, &[0, 255][..])
+        );
+        let Message::Text(text) = text else {
+            unreachable!("built as text above")
+        };
+        assert_eq!(
+            (text.len(), text.is_empty(), text.to_string()),
+            (6, false, "héllo".to_owned())
+        );
+        assert_eq!(&text.into_bytes()[..], "héllo".as_bytes());
+        assert!(Utf8Bytes::default().is_empty());
+    }
+
+    #[test]
     fn text_is_checked_on_the_way_in() {
         assert!(Utf8Bytes::try_from(Bytes::from_static(b"\xff")).is_err());
         let text = Utf8Bytes::try_from(Bytes::from_static("é".as_bytes()));
