@@ -402,12 +402,12 @@ pub struct ServeArgs {
 
     /// Seconds between keepalive pings to WebSocket clients (0: no pings).
     #[arg(long, env = "DUPLEX_WS_PING_INTERVAL", default_value = "20", value_name = "SECONDS",
-          value_parser = parse_seconds)]
+          value_parser = parse_interval)]
     pub(crate) ws_ping_interval: Duration,
 
     /// Seconds a client has to answer a keepalive ping before the server closes with 1011.
     #[arg(long, env = "DUPLEX_WS_PING_TIMEOUT", default_value = "20", value_name = "SECONDS",
-          value_parser = parse_seconds)]
+          value_parser = parse_timeout)]
     pub(crate) ws_ping_timeout: Duration,
 
     /// Seconds a WebSocket send may stay blocked (the client reads nothing) before the
@@ -418,7 +418,7 @@ pub struct ServeArgs {
 
     /// Seconds /ws/v5/private keeps a connection that sends nothing.
     #[arg(long, env = "DUPLEX_WS_PRIVATE_IDLE", default_value = "30", value_name = "SECONDS",
-          value_parser = parse_seconds)]
+          value_parser = parse_timeout)]
     pub(crate) ws_private_idle: Duration,
 
     /// JSON file of API keys for /ws/v5/private:
@@ -515,6 +515,14 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Like [`parse_timeout`], and 0 turns it off.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    match parse_seconds(text)? {
+        off if off.is_zero() => Ok(off),
+        _ => parse_timeout(text),
+    }
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
@@ -608,6 +616,10 @@ mod tests {
             &["--max-body-memory", "lots"],
             &["--uds-mode", "999"],
             &["--uds-mode", "rw"],
+            // Past a day, deadlines would overflow `Instant` in every session.
+            &["--ws-ping-interval", "1e19"],
+            &["--ws-ping-timeout", "0"],
+            &["--ws-private-idle", "1e19"],
         ] {
             let err = parse(args).err();
             assert_eq!(err.map(|e| e.exit_code()), Some(2), "{args:?}");

@@ -151,8 +151,15 @@ async fn bind(args: &ServeArgs) -> Result<(Vec<Listener>, Option<SocketFile>), S
     };
     let mut listeners = Vec::new();
     let mut first_error = None;
-    for addr in addrs {
+    // With --port 0, every address gets the port the first one was given.
+    let mut port = args.port;
+    for mut addr in addrs {
+        addr.set_port(port);
         match TcpListener::bind(addr).await {
+            Ok(listener) if port == 0 => {
+                port = listener.local_addr().map_or(0, |bound| bound.port());
+                listeners.push(Listener::Tcp(listener));
+            }
             Ok(listener) => listeners.push(Listener::Tcp(listener)),
             // Taken: another server is there, and serving beside it would be a surprise.
             Err(source) if source.kind() == std::io::ErrorKind::AddrInUse => {

@@ -85,7 +85,12 @@ impl<A: Handler> ConnectionContext<A> {
                         .settings
                         .header_read_timeout
                         .min(self.settings.keep_alive_timeout);
-                    match starts_with_h2_preface(&stream, first_byte).await {
+                    let sniffed = tokio::select! {
+                        // A silent new connection must not hold up a graceful stop.
+                        () = self.stop.cancelled() => return,
+                        sniffed = starts_with_h2_preface(&stream, first_byte) => sniffed,
+                    };
+                    match sniffed {
                         Some(false) => {}
                         Some(true) => return refuse_h2(stream, &info).await,
                         // Silent that long: the fate hyper's timers would give it.

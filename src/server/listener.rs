@@ -136,10 +136,12 @@ impl UnixSocket {
             match std::os::unix::net::UnixStream::connect(path) {
                 Ok(_) => return Err(UnixSocketError::InUse(path.to_path_buf())),
                 // Refused: nobody accepts there any more.
-                Err(_) => {
+                Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
                     tracing::info!(path = %path.display(), "replacing a stale socket file");
                     std::fs::remove_file(path).map_err(bind_error)?;
                 }
+                // Not ours to judge (e.g. no permission to connect): leave it alone.
+                Err(source) => return Err(bind_error(source)),
             }
         }
         let listener = UnixListener::bind(path).map_err(bind_error)?;

@@ -236,7 +236,8 @@ where
         }
     }
 
-    /// Sends a message.
+    /// Sends a message. Not cancel-safe: a dropped call leaves the frame queued, and it goes out
+    /// with the next write, so do not retry it.
     ///
     /// # Errors
     /// The transport failed; pass the [`End`] to [`WebSocket::finish`].

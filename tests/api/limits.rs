@@ -436,8 +436,9 @@ async fn the_default_body_limit_is_16_mib() -> TestResult {
     Ok(())
 }
 
-/// Bodies held at once share `--max-body-memory`: while one upload holds it, another that does
-/// not fit gets 503 with `retry-after` at once; the room comes back when the first is done.
+/// Bodies held at once share `--max-body-memory`: while one upload holds most of it, another
+/// that does not fit gets 503 with `retry-after` at once; the room comes back when the first is
+/// done.
 #[tokio::test]
 async fn uploads_beyond_the_body_memory_get_503_until_room_is_back() -> TestResult {
     let app = spawn_app_with(
@@ -457,10 +458,11 @@ async fn uploads_beyond_the_body_memory_get_503_until_room_is_back() -> TestResu
         body.extend_from_slice(br#""}"#);
         body
     };
-    // 60,000 bytes declared, 10 sent: the upload holds its share while the rest is awaited.
+    // 60,000 bytes declared, all but 10 sent: the upload holds their share while the rest is
+    // awaited.
     let mut holding = app.connect().await?;
     holding.write_all(head(60_000).as_bytes()).await?;
-    holding.write_all(&body(60_000)[..10]).await?;
+    holding.write_all(&body(60_000)[..59_990]).await?;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     let refused = app
@@ -479,7 +481,7 @@ async fn uploads_beyond_the_body_memory_get_503_until_room_is_back() -> TestResu
         r#"{"detail":"The server is buffering 65536 bytes of request bodies, its limit; try again shortly"}"#
     );
 
-    holding.write_all(&body(60_000)[10..]).await?;
+    holding.write_all(&body(60_000)[59_990..]).await?;
     let done = read_responses(&mut holding, 1, false).await?;
     assert_eq!(done.first().map(|r| r.status), Some(201));
     let served = app

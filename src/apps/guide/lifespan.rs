@@ -53,7 +53,12 @@ impl StaticData {
             removed: false,
         };
         // A failure below drops `data`, which removes what we made.
-        data.lock = Some(join(&data.lock_path)?);
+        let (lock, remade_dir) = join(dir, &data.lock_path)?;
+        data.lock = Some(lock);
+        if remade_dir {
+            // The instance that made it removed it while we waited; it is ours now.
+            data.created_dir = Some(dir.to_path_buf());
+        }
         write_atomically(&data.file, DATA_FILE_CONTENTS.as_bytes())?;
         tracing::debug!(path = %data.file.display(), "created the static data file");
         Ok(data)
@@ -133,19 +138,30 @@ impl Drop for StaticData {
     }
 }
 
-/// A shared lock on the lock file at `path`, which is still that path's file once held (an
-/// instance cleaning up unlinks it under its exclusive lock; then we start over).
-fn join(path: &Path) -> io::Result<File> {
+/// A shared lock on the lock file at `path` in `dir`, which is still that path's file once held:
+/// an instance cleaning up unlinks it under its exclusive lock, and may remove `dir` after, so
+/// then we start over, making `dir` again if need be (`true`: we made it).
+fn join(dir: &Path, path: &Path) -> io::Result<(File, bool)> {
     let deadline = Instant::now() + LOCK_WAIT;
+    let mut remade_dir = false;
     loop {
-        let file = File::options()
+        let opened = File::options()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(path)
-            .map_err(|err| with_path(err, "open", path))?;
+            .open(path);
+        let file = match opened {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound && Instant::now() < deadline => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|err| with_path(err, "create directory", dir))?;
+                remade_dir = true;
+                continue;
+            }
+            Err(err) => return Err(with_path(err, "open", path)),
+        };
         match file.try_lock_shared() {
-            Ok(()) if names_file(path, &file) => return Ok(file),
+            Ok(()) if names_file(path, &file) => return Ok((file, remade_dir)),
             Ok(()) => {}
             Err(TryLockError::WouldBlock) if Instant::now() < deadline => {}
             Err(TryLockError::WouldBlock) => {
@@ -263,6 +279,36 @@ mod tests {
         let data = StaticData::create(root.path())?;
         assert_eq!(std::fs::read_to_string(data.path())?, DATA_FILE_CONTENTS);
         let _ = release.join();
+        Ok(())
+    }
+
+    /// The instance that made the directory removes it after its lock file; a start that was
+    /// waiting on that lock makes both again and owns the directory from then on.
+    #[test]
+    fn a_start_outlives_the_removal_of_the_directory_it_waited_on() -> io::Result<()> {
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("static");
+        std::fs::create_dir(&dir)?;
+        let lock = File::create(dir.join(LOCK_FILE_NAME))?;
+        lock.lock()?;
+        let cleanup_dir = dir.clone();
+        // Both gone before the lock is let go, so the waiting start cannot slip a new lock file
+        // into the directory first (the product ignores that case: the directory stays).
+        let cleanup = std::thread::spawn(move || -> io::Result<()> {
+            std::thread::sleep(Duration::from_millis(100));
+            std::fs::remove_file(cleanup_dir.join(LOCK_FILE_NAME))?;
+            std::fs::remove_dir(&cleanup_dir)?;
+            drop(lock);
+            Ok(())
+        });
+        let data = StaticData::create(&dir)?;
+        assert!(matches!(cleanup.join(), Ok(Ok(()))));
+        assert_eq!(std::fs::read_to_string(data.path())?, DATA_FILE_CONTENTS);
+        data.remove()?;
+        assert!(
+            !dir.exists(),
+            "the directory it made again is its to remove"
+        );
         Ok(())
     }
 

@@ -16,6 +16,8 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The budget is kept in units of this many bytes (a semaphore counts permits in `u32`s).
 const UNIT: usize = 1024;
+/// Memory set aside for a body before its bytes arrive, whatever its declared length.
+const INITIAL_CAPACITY: usize = 64 * 1024;
 
 /// Bytes of request bodies the server holds at once, across all connections.
 #[derive(Debug, Clone)]
@@ -36,6 +38,11 @@ impl BodyBudget {
 
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Whether `bytes` more would fit now (nothing is reserved).
+    fn has_room(&self, bytes: usize) -> bool {
+        self.units.available_permits() >= bytes.div_ceil(UNIT)
     }
 }
 
@@ -93,8 +100,8 @@ pub(crate) enum BodyError {
 }
 
 /// The whole body, at most `limit` bytes, within `timeout`, covered by `budget` while it is
-/// held. A `content-length` over the limit is refused before reading anything, and one the
-/// budget cannot cover at once too.
+/// held. A `content-length` over the limit is refused before reading anything, and so is one
+/// the budget has no room for now.
 pub(crate) async fn read<B>(
     headers: &HeaderMap,
     body: B,
@@ -115,13 +122,15 @@ where
         return Err(BodyError::TooLarge);
     }
     let declared = declared.map_or(0, |length| usize::try_from(length).unwrap_or(limit));
-    let mut reservation = Reservation::new(budget);
-    if !reservation.cover(declared) {
+    // A length that does not fit now is refused at once; what fits is reserved only as it
+    // arrives, so headers that promise bodies never sent cannot hold the budget.
+    if !budget.has_room(declared) {
         return Err(BodyError::Busy);
     }
+    let mut reservation = Reservation::new(budget);
     let collect = async {
         let mut body = std::pin::pin!(body);
-        let mut bytes = BytesMut::with_capacity(declared);
+        let mut bytes = BytesMut::with_capacity(declared.min(INITIAL_CAPACITY));
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|err| {
                 tracing::debug!(error = %err.into(), "request body could not be read");

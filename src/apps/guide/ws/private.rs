@@ -22,6 +22,8 @@ pub(crate) const LOGIN_FAILED: &str =
 /// The one private channel.
 pub(crate) const ACCOUNT: &str = "account";
 const UPDATE_PERIOD: Duration = Duration::from_secs(1);
+/// Login messages above this are refused unread; the guide's is about 200 bytes.
+const MAX_LOGIN_MESSAGE: usize = 64 * 1024;
 
 pub(crate) async fn private<S: AsyncRead + AsyncWrite + Unpin>(
     mut socket: WebSocket<S>,
@@ -29,6 +31,14 @@ pub(crate) async fn private<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     socket.set_idle_timeout(Some(settings.private_idle_timeout));
     let login = match socket.recv().await {
+        // Parsed JSON takes tens of times its text's size, and nobody is authenticated yet.
+        Ok(Message::Text(text)) if text.len() > MAX_LOGIN_MESSAGE => {
+            tracing::info!(
+                bytes = text.len(),
+                "login refused: over {MAX_LOGIN_MESSAGE} bytes"
+            );
+            return refuse(socket, CloseCode::POLICY, "authentication failed").await;
+        }
         Ok(Message::Text(text)) => settings
             .credentials
             .verify(text.as_str(), SystemTime::now()),
@@ -187,6 +197,46 @@ fn account_update(now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A login message too long to be one is refused before it is parsed.
+    #[tokio::test(start_paused = true)]
+    async fn oversized_logins_are_refused_unread() {
+        use crate::protocol::ws::Role;
+        use crate::transport::ws::{Config, End};
+        use tokio_util::sync::CancellationToken;
+        let (server_io, client_io) = tokio::io::duplex(256 * 1024);
+        let settings = WsSettings::default();
+        let server = WebSocket::new(
+            server_io,
+            &settings.upgrade_config().transport,
+            None,
+            CancellationToken::new(),
+        );
+        let session = tokio::spawn(async move { private(server, &WsSettings::default()).await });
+        let client_config = Config {
+            role: Role::Client,
+            ping_interval: None,
+            send_timeout: None,
+            ..settings.upgrade_config().transport
+        };
+        let mut client = WebSocket::new(client_io, &client_config, None, CancellationToken::new());
+        let padded = format!(
+            r#"{{"op":"login","pad":"{}"}}"#,
+            " ".repeat(MAX_LOGIN_MESSAGE)
+        );
+        assert!(client.send_text(padded).await.is_ok());
+        assert_eq!(
+            client.recv().await.ok(),
+            Some(Message::Text(LOGIN_FAILED.into()))
+        );
+        match client.recv().await {
+            Err(End::PeerClosed(frame)) => assert_eq!(frame.code, Some(CloseCode::POLICY)),
+            other => panic!("expected close 1008, got {other:?}"),
+        }
+        client.complete(End::Gone(None)).await;
+        drop(client);
+        assert!(session.await.is_ok());
+    }
 
     #[test]
     fn requests_after_login() {
