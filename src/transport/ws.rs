@@ -478,6 +478,18 @@ mod tests {
         )
     }
 
+    /// A server-role connection and the raw client end of its stream.
+    fn server_and_raw_peer() -> (WebSocket<DuplexStream>, DuplexStream) {
+        let (server_io, peer) = tokio::io::duplex(4096);
+        let server = WebSocket::new(
+            server_io,
+            &config(Role::Server),
+            None,
+            CancellationToken::new(),
+        );
+        (server, peer)
+    }
+
     /// What a raw peer reads: frames decoded in the client role until one yields something.
     async fn next_frame(
         io: &mut DuplexStream,
@@ -497,13 +509,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_unanswered_ping_fails_the_connection_with_1011_at_its_deadline() {
-        let (server_io, mut peer) = tokio::io::duplex(4096);
-        let mut server = WebSocket::new(
-            server_io,
-            &config(Role::Server),
-            None,
-            CancellationToken::new(),
-        );
+        let (mut server, mut peer) = server_and_raw_peer();
         let start = Instant::now();
         let end = server.recv().await;
         assert!(matches!(end, Err(End::KeepaliveTimeout)), "{end:?}");
@@ -604,13 +610,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_close_without_a_reply_gives_up_after_the_close_timeout() {
-        let (server_io, _peer) = tokio::io::duplex(4096);
-        let mut server = WebSocket::new(
-            server_io,
-            &config(Role::Server),
-            None,
-            CancellationToken::new(),
-        );
+        let (mut server, _peer) = server_and_raw_peer();
         let start = Instant::now();
         let reply = server.close(CloseCode::GOING_AWAY, "bye").await;
         assert!(matches!(reply, Err(End::CloseTimeout(_))), "{reply:?}");
@@ -624,13 +624,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_protocol_violation_fails_the_connection_with_its_code() {
-        let (server_io, mut peer) = tokio::io::duplex(4096);
-        let mut server = WebSocket::new(
-            server_io,
-            &config(Role::Server),
-            None,
-            CancellationToken::new(),
-        );
+        let (mut server, mut peer) = server_and_raw_peer();
         // An unmasked text frame from a client (RFC 6455 §5.1).
         let _ = peer.write_all(&[0x81, 0x02, b'h', b'i']).await;
         let end = server.recv().await;

@@ -463,16 +463,18 @@ async fn uploads_beyond_the_body_memory_get_503_until_room_is_back() -> TestResu
     let mut holding = app.connect().await?;
     holding.write_all(head(60_000).as_bytes()).await?;
     holding.write_all(&body(60_000)[..59_990]).await?;
+    let small = body(10_000);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let refused = app
-        .request(
+    let post = || {
+        app.request(
             "POST",
             "/items",
             &[("Content-Type", "application/json")],
-            &body(10_000),
+            &small,
         )
-        .await?;
+    };
+    let refused = post().await?;
     assert_eq!(refused.status, 503);
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert_eq!(refused.header("connection"), Some("close"));
@@ -484,14 +486,7 @@ async fn uploads_beyond_the_body_memory_get_503_until_room_is_back() -> TestResu
     holding.write_all(&body(60_000)[59_990..]).await?;
     let done = read_responses(&mut holding, 1, false).await?;
     assert_eq!(done.first().map(|r| r.status), Some(201));
-    let served = app
-        .request(
-            "POST",
-            "/items",
-            &[("Content-Type", "application/json")],
-            &body(10_000),
-        )
-        .await?;
+    let served = post().await?;
     assert_eq!(served.status, 201);
     Ok(())
 }
