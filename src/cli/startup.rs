@@ -156,11 +156,12 @@ async fn bind(args: &ServeArgs) -> Result<(Vec<Listener>, Option<SocketFile>), S
     for mut addr in addrs {
         addr.set_port(port);
         match TcpListener::bind(addr).await {
-            Ok(listener) if port == 0 => {
-                port = listener.local_addr().map_or(0, |bound| bound.port());
+            Ok(listener) => {
+                if port == 0 {
+                    port = listener.local_addr().map_or(0, |bound| bound.port());
+                }
                 listeners.push(Listener::Tcp(listener));
             }
-            Ok(listener) => listeners.push(Listener::Tcp(listener)),
             // Taken: another server is there, and serving beside it would be a surprise.
             Err(source) if source.kind() == std::io::ErrorKind::AddrInUse => {
                 return Err(StartupError::Bind {

@@ -181,16 +181,17 @@ impl Connection {
     pub async fn recv(&mut self) -> Result<Received, ClientError> {
         match self.ws.recv().await {
             Ok(message) => Ok(Received::Message(message)),
-            Err(End::PeerClosed(frame)) => {
-                // Echo the close, then let the server close TCP first (§7.1.1).
-                self.ws.complete(End::PeerClosed(frame.clone())).await;
-                Ok(Received::Closed(frame))
+            Err(end) => {
+                if matches!(end, End::PeerClosed(_) | End::Protocol(_)) {
+                    // Echo the server's close, or fail the connection with the error's code;
+                    // then the server closes TCP first (§7.1.1).
+                    self.ws.complete(&end).await;
+                }
+                match end {
+                    End::PeerClosed(frame) => Ok(Received::Closed(frame)),
+                    end => Err(client_error(end)),
+                }
             }
-            Err(End::Protocol(err)) => {
-                self.ws.complete(End::Protocol(err.clone())).await;
-                Err(ClientError::Protocol(err))
-            }
-            Err(end) => Err(client_error(end)),
         }
     }
 

@@ -292,17 +292,17 @@ where
 
     /// Completes the close handshake for `end` and shuts the transport down.
     pub(crate) async fn finish(mut self, end: End) {
-        self.complete(end).await;
+        self.complete(&end).await;
     }
 
     /// [`WebSocket::finish`] for a caller that keeps the value.
-    pub(crate) async fn complete(&mut self, end: End) {
+    pub(crate) async fn complete(&mut self, end: &End) {
         // Boxed: the closing steps (timeouts, the close handshake, the drain) are a large
         // future, and inline they would make every session's future that large all its life.
         Box::pin(self.complete_now(end)).await;
     }
 
-    async fn complete_now(&mut self, end: End) {
+    async fn complete_now(&mut self, end: &End) {
         match end {
             End::PeerClosed(_) => {
                 // The echo is queued; the peer has said its last word.
@@ -565,7 +565,7 @@ mod tests {
             other => panic!("expected the server's close, got {other:?}"),
         }
         client
-            .complete(End::PeerClosed(CloseFrame {
+            .complete(&End::PeerClosed(CloseFrame {
                 code: None,
                 reason: String::new(),
             }))

@@ -97,17 +97,19 @@ async fn heads_over_max_head_get_431() -> TestResult {
     assert_others_are_served(&app).await
 }
 
+/// `{"name":"nnn…"}`, exactly `len` bytes long.
+fn json_of_len(len: usize) -> Vec<u8> {
+    let mut body = br#"{"name":""#.to_vec();
+    body.resize(len - 2, b'n');
+    body.extend_from_slice(br#""}"#);
+    body
+}
+
 /// A body of exactly the limit is accepted, one byte more gets 413 with a FastAPI-style detail,
 /// declared or chunked, and the connection closes.
 #[tokio::test]
 async fn bodies_over_max_body_get_413_and_close() -> TestResult {
     let app = spawn_app_with(false, &["--max-body", "1048576"]).await;
-    let json_of_len = |len: usize| {
-        let mut body = br#"{"name":""#.to_vec();
-        body.resize(len - 2, b'n');
-        body.extend_from_slice(br#""}"#);
-        body
-    };
     let json = [("Content-Type", "application/json")];
     let at_limit = app
         .request("POST", "/items", &json, &json_of_len(1 << 20))
@@ -452,18 +454,12 @@ async fn uploads_beyond_the_body_memory_get_503_until_room_is_back() -> TestResu
              Content-Length: {length}\r\n\r\n"
         )
     };
-    let body = |length: usize| {
-        let mut body = br#"{"name":""#.to_vec();
-        body.resize(length - 2, b'n');
-        body.extend_from_slice(br#""}"#);
-        body
-    };
     // 60,000 bytes declared, all but 10 sent: the upload holds their share while the rest is
     // awaited.
     let mut holding = app.connect().await?;
     holding.write_all(head(60_000).as_bytes()).await?;
-    holding.write_all(&body(60_000)[..59_990]).await?;
-    let small = body(10_000);
+    holding.write_all(&json_of_len(60_000)[..59_990]).await?;
+    let small = json_of_len(10_000);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     let post = || {
@@ -483,7 +479,7 @@ async fn uploads_beyond_the_body_memory_get_503_until_room_is_back() -> TestResu
         r#"{"detail":"The server is buffering 65536 bytes of request bodies, its limit; try again shortly"}"#
     );
 
-    holding.write_all(&body(60_000)[59_990..]).await?;
+    holding.write_all(&json_of_len(60_000)[59_990..]).await?;
     let done = read_responses(&mut holding, 1, false).await?;
     assert_eq!(done.first().map(|r| r.status), Some(201));
     let served = post().await?;

@@ -233,7 +233,7 @@ mod tests {
             Err(End::PeerClosed(frame)) => assert_eq!(frame.code, Some(CloseCode::POLICY)),
             other => panic!("expected close 1008, got {other:?}"),
         }
-        client.complete(End::Gone(None)).await;
+        client.complete(&End::Gone(None)).await;
         drop(client);
         assert!(session.await.is_ok());
     }
