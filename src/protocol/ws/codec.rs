@@ -3,13 +3,21 @@
 //! either [`Role`]: the server (unmasked out, masked in) and `duplex client` (the reverse).
 //!
 //! Every violation is a [`ProtocolError`] carrying the close code and the original's reason
-//! text (1002 protocol error, 1007 invalid UTF-8, 1009 too big). Text is checked as fragments
-//! arrive, so invalid UTF-8 fails the connection without waiting for the end of the message.
+//! text (1002 protocol error, 1007 invalid UTF-8, 1009 too big), plus the typed [`Violation`]
+//! and the index of the offending frame for the log. Text is checked as fragments arrive, so
+//! invalid UTF-8 fails the connection without waiting for the end of the message.
+//!
+//! For people debugging their own peer, both directions can trace every frame
+//! ([`FrameTrace`]), and the decoder keeps [`Note`]s on what it accepts but a stricter peer
+//! would not. Both lists are bounded: past the cap, entries are counted, not kept.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use super::frame::{CloseCode, CloseFrame, Message, OpCode, Utf8Bytes};
+use super::frame::{
+    CloseCode, CloseFrame, FrameTrace, LengthEncoding, Message, Note, NoteKind, OpCode, Utf8Bytes,
+    Violation,
+};
 use super::negotiate::Agreement;
 
 /// What a deflate block ends with after a sync flush; RFC 7692 §7.2.1 strips it on the wire.
@@ -36,34 +44,36 @@ impl Role {
     }
 }
 
+/// Most notes a [`Decoder`] keeps between [`Decoder::take_notes`] calls.
+const MAX_NOTES: usize = 32;
+/// Most traced frames kept between `take_traced` calls; a transport drains after every
+/// decode, so this only bounds one that forgets.
+const MAX_TRACED: usize = 1024;
+
 /// A violation of the protocol by the peer: fail the connection with this close frame.
+/// `Display` is the close frame (`1002 incorrect masking`); a diagnosis reads
+/// `frame {frame} from the {peer} {violation} ({rule})`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code} {reason}")]
 pub struct ProtocolError {
     pub code: CloseCode,
+    /// Sent in the close frame: the original's text, byte for byte.
     pub reason: String,
+    /// What exactly was wrong, and which rule it breaks ([`Violation::rule`]).
+    pub violation: Violation,
+    /// The 1-based index of the offending frame among all frames received on the connection,
+    /// control frames included; the frame may have been refused before it fully arrived.
+    pub frame: u64,
 }
 
 impl ProtocolError {
-    fn protocol(reason: &str) -> Self {
+    /// The error for `violation` in frame `frame`, with its close code and wire reason.
+    pub(crate) fn new(violation: Violation, frame: u64) -> Self {
         Self {
-            code: CloseCode::PROTOCOL_ERROR,
-            reason: reason.to_owned(),
-        }
-    }
-
-    fn invalid_utf8() -> Self {
-        // The original's 1007 carries no reason.
-        Self {
-            code: CloseCode::INVALID_DATA,
-            reason: String::new(),
-        }
-    }
-
-    fn too_big(size: usize, limit: usize) -> Self {
-        Self {
-            code: CloseCode::MESSAGE_TOO_BIG,
-            reason: format!("frame with {size} bytes exceeds limit of {limit} bytes"),
+            code: violation.code(),
+            reason: violation.wire_reason(),
+            violation,
+            frame,
         }
     }
 }
@@ -88,6 +98,37 @@ struct Partial {
     checked: usize,
 }
 
+/// A list that keeps its first `cap` entries and counts the rest.
+#[derive(Debug)]
+struct Capped<T> {
+    items: Vec<T>,
+    dropped: u64,
+}
+
+impl<T> Capped<T> {
+    const fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn push(&mut self, item: T, cap: usize) {
+        if self.items.len() < cap {
+            self.items.push(item);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn take(&mut self) -> (Vec<T>, u64) {
+        (
+            std::mem::take(&mut self.items),
+            std::mem::take(&mut self.dropped),
+        )
+    }
+}
+
 /// The peer-to-us direction.
 #[derive(Debug)]
 pub struct Decoder {
@@ -96,6 +137,16 @@ pub struct Decoder {
     max_message: usize,
     inflater: Option<Inflater>,
     partial: Option<Partial>,
+    /// Whole frames taken off the buffer so far.
+    frames: u64,
+    trace: bool,
+    traced: Capped<FrameTrace>,
+    notes: Capped<Note>,
+    /// The previous frame's key, and whether its reuse (or an all-zero key) was noted already:
+    /// once per connection is enough to make the point.
+    last_mask: Option<[u8; 4]>,
+    noted_reuse: bool,
+    noted_zero: bool,
 }
 
 impl Decoder {
@@ -105,7 +156,36 @@ impl Decoder {
             max_message,
             inflater: deflate.map(|agreement| Inflater::new(role, agreement)),
             partial: None,
+            frames: 0,
+            trace: false,
+            traced: Capped::new(),
+            notes: Capped::new(),
+            last_mask: None,
+            noted_reuse: false,
+            noted_zero: false,
         }
+    }
+
+    /// Whether to keep a [`FrameTrace`] of every frame from now on (off by default).
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on;
+    }
+
+    /// The frames traced since the last call, in order, including one refused at its header;
+    /// and how many more were not kept (over 1024 between calls).
+    pub fn take_traced(&mut self) -> (Vec<FrameTrace>, u64) {
+        self.traced.take()
+    }
+
+    /// The notes since the last call, and how many more were not kept (over 32 between calls).
+    pub fn take_notes(&mut self) -> (Vec<Note>, u64) {
+        self.notes.take()
+    }
+
+    /// Whole frames received so far, control frames included. A [`ProtocolError`] found in a
+    /// whole frame has this as its `frame`; one refused at its header, this plus one.
+    pub fn frames_received(&self) -> u64 {
+        self.frames
     }
 
     /// Takes frames off the front of `buf` until one yields something; `Ok(None)` when more
@@ -118,63 +198,98 @@ impl Decoder {
             let Some(frame) = self.frame(buf)? else {
                 return Ok(None);
             };
-            if let Some(incoming) = self.on_frame(frame)? {
+            // The frame was counted when it was taken off the buffer.
+            let incoming = self
+                .on_frame(frame)
+                .map_err(|violation| ProtocolError::new(violation, self.frames))?;
+            if let Some(incoming) = incoming {
                 return Ok(Some(incoming));
             }
         }
     }
 
+    /// The error for the frame being read, traced as far as it was (its first two bytes and,
+    /// if known, its length).
+    fn refuse(&mut self, b0: u8, b1: u8, len: Option<u64>, violation: Violation) -> ProtocolError {
+        if self.trace {
+            let mut trace = FrameTrace::from_header(b0, b1);
+            trace.len = trace.len.or(len);
+            self.traced.push(trace, MAX_TRACED);
+        }
+        ProtocolError::new(violation, self.frames + 1)
+    }
+
     /// One whole frame, unmasked, or `None` if it has not fully arrived.
+    ///
+    /// Called again each time more bytes arrive, so nothing is recorded (count, trace, notes)
+    /// until the frame is complete or refused.
     fn frame(&mut self, buf: &mut BytesMut) -> Result<Option<RawFrame>, ProtocolError> {
         let [b0, b1, ..] = buf[..] else {
             return Ok(None);
         };
         let fin = b0 & 0x80 != 0;
         let rsv1 = b0 & 0x40 != 0;
+        let len7 = b1 & 0x7f;
         if b0 & 0x30 != 0 {
-            return Err(ProtocolError::protocol("reserved bits must be 0"));
+            let violation = Violation::ReservedBits {
+                rsv2: b0 & 0x20 != 0,
+                rsv3: b0 & 0x10 != 0,
+            };
+            return Err(self.refuse(b0, b1, None, violation));
         }
         let Some(opcode) = OpCode::from_bits(b0 & 0x0f) else {
-            return Err(ProtocolError::protocol("invalid opcode"));
+            return Err(self.refuse(b0, b1, None, Violation::ReservedOpcode(b0 & 0x0f)));
         };
         let control = opcode.is_control();
-        let len7 = usize::from(b1 & 0x7f);
         if control && !fin {
-            return Err(ProtocolError::protocol("fragmented control frame"));
+            return Err(self.refuse(b0, b1, None, Violation::FragmentedControl(opcode)));
         }
         if control && len7 > 125 {
-            return Err(ProtocolError::protocol("control frame too long"));
+            // Refused at once, as before; the length is reported only if it is already here.
+            let len = extended_len(buf, len7).map(|(len, _)| len);
+            let violation = Violation::ControlTooLong { opcode, len };
+            return Err(self.refuse(b0, b1, len, violation));
         }
         // RSV1 marks a compressed message: only on its first frame, only when negotiated.
-        if rsv1 && (control || opcode == OpCode::Continuation || self.inflater.is_none()) {
-            return Err(ProtocolError::protocol("reserved bits must be 0"));
+        if rsv1 {
+            let violation = if control {
+                Some(Violation::Rsv1OnControl(opcode))
+            } else if opcode == OpCode::Continuation {
+                Some(Violation::Rsv1OnContinuation)
+            } else if self.inflater.is_none() {
+                Some(Violation::Rsv1WithoutDeflate)
+            } else {
+                None
+            };
+            if let Some(violation) = violation {
+                return Err(self.refuse(b0, b1, None, violation));
+            }
         }
         let masked = b1 & 0x80 != 0;
         if masked != self.expect_masked {
-            return Err(ProtocolError::protocol("incorrect masking"));
+            let violation = if masked {
+                Violation::Masked
+            } else {
+                Violation::Unmasked
+            };
+            return Err(self.refuse(b0, b1, None, violation));
         }
-        let (len, header) = match len7 {
-            126 => match buf.get(2..4) {
-                Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4),
-                _ => return Ok(None),
-            },
-            127 => match buf.get(2..10) {
-                Some(bytes) => {
-                    let mut raw = [0u8; 8];
-                    raw.copy_from_slice(bytes);
-                    let len = u64::from_be_bytes(raw);
-                    // Anything beyond usize is beyond any limit; saturate and refuse below.
-                    (usize::try_from(len).unwrap_or(usize::MAX), 10)
-                }
-                None => return Ok(None),
-            },
-            len => (len, 2),
+        let Some((wire_len, header)) = extended_len(buf, len7) else {
+            return Ok(None);
         };
+        // Anything beyond usize is beyond any limit; saturate and refuse below.
+        let len = usize::try_from(wire_len).unwrap_or(usize::MAX);
         if !control {
             let so_far = self.partial.as_ref().map_or(0, |p| p.data.len());
             let total = so_far.saturating_add(len);
             if total > self.max_message {
-                return Err(ProtocolError::too_big(total, self.max_message));
+                let (size, limit) = (total, self.max_message);
+                let violation = if wire_len >> 63 == 1 {
+                    Violation::LengthTopBitSet { size, limit }
+                } else {
+                    Violation::MessageTooBig { size, limit }
+                };
+                return Err(self.refuse(b0, b1, Some(wire_len), violation));
             }
         }
         let mask = if masked {
@@ -197,6 +312,19 @@ impl Decoder {
         if let Some(mask) = mask {
             apply_mask(&mut payload, mask);
         }
+        self.frames += 1;
+        if LengthEncoding::minimal(wire_len) != LengthEncoding::from_len7(len7) {
+            self.note(NoteKind::NonMinimalLength {
+                len: wire_len,
+                used: LengthEncoding::from_len7(len7),
+            });
+        }
+        if let Some(mask) = mask {
+            self.check_mask(mask);
+        }
+        if self.trace {
+            self.trace_frame(b0, b1, wire_len, mask, &payload);
+        }
         Ok(Some(RawFrame {
             fin,
             rsv1,
@@ -205,14 +333,49 @@ impl Decoder {
         }))
     }
 
-    fn on_frame(&mut self, frame: RawFrame) -> Result<Option<Inbound>, ProtocolError> {
+    fn note(&mut self, kind: NoteKind) {
+        let frame = self.frames;
+        self.notes.push(Note { frame, kind }, MAX_NOTES);
+    }
+
+    fn check_mask(&mut self, mask: [u8; 4]) {
+        if mask == [0; 4] && !self.noted_zero {
+            self.noted_zero = true;
+            self.note(NoteKind::ZeroMaskKey);
+        } else if self.last_mask == Some(mask) && mask != [0; 4] && !self.noted_reuse {
+            self.noted_reuse = true;
+            self.note(NoteKind::ReusedMaskKey(mask));
+        }
+        self.last_mask = Some(mask);
+    }
+
+    /// Traces a whole frame; whether its payload is text or compressed follows from the message
+    /// it belongs to.
+    #[cold]
+    fn trace_frame(&mut self, b0: u8, b1: u8, len: u64, mask: Option<[u8; 4]>, payload: &[u8]) {
+        let mut trace = FrameTrace::from_header(b0, b1);
+        trace.len = Some(len);
+        trace.mask_key = mask;
+        trace.set_payload(payload);
+        (trace.text, trace.compressed) = match OpCode::from_bits(b0 & 0x0f) {
+            Some(OpCode::Continuation) => self
+                .partial
+                .as_ref()
+                .map_or((false, false), |p| (p.text, p.compressed)),
+            Some(OpCode::Text) => (true, trace.rsv1),
+            _ => (false, trace.rsv1),
+        };
+        self.traced.push(trace, MAX_TRACED);
+    }
+
+    fn on_frame(&mut self, frame: RawFrame) -> Result<Option<Inbound>, Violation> {
         match frame.opcode {
             OpCode::Ping => Ok(Some(Inbound::Ping(frame.payload.freeze()))),
             OpCode::Pong => Ok(Some(Inbound::Pong(frame.payload.freeze()))),
             OpCode::Close => close_frame(&frame.payload).map(Some),
             OpCode::Continuation => {
                 let Some(partial) = self.partial.as_mut() else {
-                    return Err(ProtocolError::protocol("unexpected continuation frame"));
+                    return Err(Violation::UnexpectedContinuation);
                 };
                 partial.data.unsplit(frame.payload);
                 if partial.text && !partial.compressed {
@@ -228,7 +391,7 @@ impl Decoder {
             }
             OpCode::Text | OpCode::Binary => {
                 if self.partial.is_some() {
-                    return Err(ProtocolError::protocol("expected a continuation frame"));
+                    return Err(Violation::UnfinishedMessage(frame.opcode));
                 }
                 let mut partial = Partial {
                     text: frame.opcode == OpCode::Text,
@@ -248,15 +411,21 @@ impl Decoder {
         }
     }
 
-    fn finish(&mut self, partial: Partial) -> Result<Inbound, ProtocolError> {
+    fn finish(&mut self, partial: Partial) -> Result<Inbound, Violation> {
         let data = if partial.compressed {
+            // Unreachable: the header check refuses RSV1 without an inflater.
             let inflater = self
                 .inflater
                 .as_mut()
-                .ok_or_else(|| ProtocolError::protocol("reserved bits must be 0"))?;
+                .ok_or(Violation::Rsv1WithoutDeflate)?;
             let data = inflater.inflate(&partial.data, self.max_message)?;
-            if partial.text && std::str::from_utf8(&data).is_err() {
-                return Err(ProtocolError::invalid_utf8());
+            if partial.text
+                && let Err(err) = std::str::from_utf8(&data)
+            {
+                return Err(Violation::InvalidUtf8 {
+                    at: err.valid_up_to(),
+                    truncated: err.error_len().is_none(),
+                });
             }
             Bytes::from(data)
         } else {
@@ -279,6 +448,23 @@ struct RawFrame {
     payload: BytesMut,
 }
 
+/// The payload length and the header size up to the masking key, or `None` until the
+/// extended length has arrived.
+fn extended_len(buf: &[u8], len7: u8) -> Option<(u64, usize)> {
+    match len7 {
+        126 => match buf.get(2..4)? {
+            &[a, b] => Some((u64::from(u16::from_be_bytes([a, b])), 4)),
+            _ => None,
+        },
+        127 => {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(buf.get(2..10)?);
+            Some((u64::from_be_bytes(raw), 10))
+        }
+        len => Some((u64::from(len), 2)),
+    }
+}
+
 /// XORs a masking key over the payload, eight bytes at a time (masking and unmasking are the
 /// same operation).
 fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
@@ -298,7 +484,7 @@ fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
 
 /// Extends the checked prefix of `data`; an incomplete sequence at the end is fine until the
 /// message is `complete`.
-fn check_utf8(data: &[u8], checked: &mut usize, complete: bool) -> Result<(), ProtocolError> {
+fn check_utf8(data: &[u8], checked: &mut usize, complete: bool) -> Result<(), Violation> {
     match std::str::from_utf8(&data[*checked..]) {
         Ok(_) => {
             *checked = data.len();
@@ -308,25 +494,29 @@ fn check_utf8(data: &[u8], checked: &mut usize, complete: bool) -> Result<(), Pr
             *checked += err.valid_up_to();
             Ok(())
         }
-        Err(_) => Err(ProtocolError::invalid_utf8()),
+        Err(err) => Err(Violation::InvalidUtf8 {
+            at: *checked + err.valid_up_to(),
+            truncated: err.error_len().is_none(),
+        }),
     }
 }
 
-fn close_frame(payload: &[u8]) -> Result<Inbound, ProtocolError> {
+fn close_frame(payload: &[u8]) -> Result<Inbound, Violation> {
     match *payload {
         [] => Ok(Inbound::Close(CloseFrame {
             code: None,
             reason: String::new(),
         })),
-        [_] => Err(ProtocolError::protocol("close frame too short")),
+        [_] => Err(Violation::CloseTooShort),
         [hi, lo, ref reason @ ..] => {
             let code = CloseCode::new(u16::from_be_bytes([hi, lo]));
             if !code.is_sendable() {
-                return Err(ProtocolError::protocol("invalid status code"));
+                return Err(Violation::InvalidCloseCode(code.as_u16()));
             }
-            let Ok(reason) = std::str::from_utf8(reason) else {
-                return Err(ProtocolError::invalid_utf8());
-            };
+            let reason =
+                std::str::from_utf8(reason).map_err(|err| Violation::InvalidCloseReason {
+                    at: err.valid_up_to(),
+                })?;
             Ok(Inbound::Close(CloseFrame {
                 code: Some(code),
                 reason: reason.to_owned(),
@@ -341,6 +531,8 @@ fn close_frame(payload: &[u8]) -> Result<Inbound, ProtocolError> {
 pub struct Encoder {
     mask: bool,
     deflater: Option<Deflater>,
+    trace: bool,
+    traced: Capped<FrameTrace>,
 }
 
 impl Encoder {
@@ -348,7 +540,20 @@ impl Encoder {
         Self {
             mask: role == Role::Client,
             deflater: deflate.map(|agreement| Deflater::new(role, agreement)),
+            trace: false,
+            traced: Capped::new(),
         }
+    }
+
+    /// Whether to keep a [`FrameTrace`] of every frame written from now on (off by default).
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on;
+    }
+
+    /// The frames written since the last call, in order, and how many more were not kept (over
+    /// 1024 between calls).
+    pub fn take_traced(&mut self) -> (Vec<FrameTrace>, u64) {
+        self.traced.take()
     }
 
     /// Appends a data message (compressed if negotiated) to `out`.
@@ -374,9 +579,21 @@ impl Encoder {
         );
     }
 
-    fn frame(&self, out: &mut BytesMut, first_byte: u8, payload: &[u8]) {
+    fn frame(&mut self, out: &mut BytesMut, first_byte: u8, payload: &[u8]) {
         let mask = self.mask.then(rand::random::<[u8; 4]>);
         write_frame(out, first_byte, mask, payload);
+        if self.trace {
+            self.trace_frame(first_byte, mask, payload);
+        }
+    }
+
+    /// Our frames are never fragmented: RSV1 alone says compressed.
+    #[cold]
+    fn trace_frame(&mut self, first_byte: u8, mask: Option<[u8; 4]>, payload: &[u8]) {
+        let mut trace = FrameTrace::written(first_byte, mask, payload);
+        trace.compressed = trace.rsv1;
+        trace.text = trace.opcode == OpCode::Text.bits();
+        self.traced.push(trace, MAX_TRACED);
     }
 
     /// Appends a close frame with `code` and `reason` (cut at a character boundary to fit).
@@ -464,7 +681,7 @@ impl Inflater {
         }
     }
 
-    fn inflate(&mut self, input: &[u8], limit: usize) -> Result<Vec<u8>, ProtocolError> {
+    fn inflate(&mut self, input: &[u8], limit: usize) -> Result<Vec<u8>, Violation> {
         let mut out = Vec::with_capacity(input.len().saturating_mul(2).clamp(64, limit + 1));
         let window_bits = self.window_bits;
         let z = self
@@ -479,10 +696,13 @@ impl Inflater {
                 let before = z.total_in();
                 let status = z
                     .decompress_vec(&chunk[consumed..], &mut out, FlushDecompress::Sync)
-                    .map_err(|_| ProtocolError::protocol("invalid compressed data"))?;
+                    .map_err(|_| Violation::CorruptCompressed)?;
                 consumed += usize::try_from(z.total_in() - before).unwrap_or(usize::MAX);
                 if out.len() > limit {
-                    return Err(ProtocolError::too_big(out.len(), limit));
+                    return Err(Violation::InflatedTooBig {
+                        size: out.len(),
+                        limit,
+                    });
                 }
                 if status == Status::StreamEnd {
                     // A final block ends the stream; the next message starts a new one.
@@ -584,7 +804,7 @@ mod tests {
     fn error(bytes: &[u8]) -> ProtocolError {
         decode_all(&mut Decoder::new(Role::Server, 1 << 20, None), bytes)
             .err()
-            .unwrap_or_else(|| ProtocolError::protocol("no error"))
+            .unwrap_or_else(|| panic!("no error"))
     }
 
     #[test]
@@ -645,12 +865,10 @@ mod tests {
             ),
         ];
         for (bytes, code, reason) in cases {
+            let err = error(&bytes);
             assert_eq!(
-                error(&bytes),
-                ProtocolError {
-                    code: CloseCode::new(code),
-                    reason: reason.to_owned()
-                }
+                (err.code, err.reason),
+                (CloseCode::new(code), reason.to_owned())
             );
         }
     }
@@ -747,8 +965,10 @@ mod tests {
         let mut unmasked = BytesMut::new();
         Encoder::new(Role::Server, None).message(&mut unmasked, &Message::Text("hi".into()));
         let hi = Ok(vec![Inbound::Message(Message::Text("hi".into()))]);
-        let masking = Err(ProtocolError::protocol("incorrect masking"));
-        let decode = |role, bytes: &BytesMut| decode_all(&mut Decoder::new(role, 10, None), bytes);
+        let masking = Err((CloseCode::PROTOCOL_ERROR, "incorrect masking".to_owned()));
+        let decode = |role, bytes: &BytesMut| {
+            decode_all(&mut Decoder::new(role, 10, None), bytes).map_err(|e| (e.code, e.reason))
+        };
         assert_eq!(decode(Role::Server, &masked), hi);
         assert_eq!(decode(Role::Client, &unmasked), hi);
         assert_eq!(decode(Role::Server, &unmasked), masking);
@@ -771,5 +991,615 @@ mod tests {
         let mut out = BytesMut::new();
         encoder.close(&mut out, CloseCode::GOING_AWAY, "bye");
         assert_eq!(&out[..], &[0x88, 0x05, 0x03, 0xe9, b'b', b'y', b'e']);
+    }
+
+    fn deflate_agreement() -> Agreement {
+        Agreement {
+            response: String::new(),
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 12,
+            client_max_window_bits: Some(12),
+        }
+    }
+
+    /// `payload` compressed as the server would send it (RSV1 is the caller's to set).
+    fn deflated(payload: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        Encoder::new(Role::Server, Some(&deflate_agreement()))
+            .message(&mut out, &Message::Binary(Bytes::copy_from_slice(payload)));
+        server_payload(&out).to_vec()
+    }
+
+    fn failure(mut decoder: Decoder, bytes: &[u8]) -> ProtocolError {
+        decode_all(&mut decoder, bytes)
+            .err()
+            .unwrap_or_else(|| panic!("no error"))
+    }
+
+    /// A diagnosis as the connection layer prints it.
+    fn diagnosis(err: &ProtocolError, peer: &str) -> String {
+        format!(
+            "frame {} from the {peer} {} ({})",
+            err.frame,
+            err.violation,
+            err.violation.rule()
+        )
+    }
+
+    #[test]
+    fn every_violation_is_typed_with_its_rule_code_and_frame() {
+        let server = || Decoder::new(Role::Server, 1 << 20, None);
+        let deflate = || Decoder::new(Role::Server, 1 << 20, Some(&deflate_agreement()));
+        let text_then = |second: Vec<u8>| [client_frame(0x01, b"abc"), second].concat();
+        type Case = (
+            Decoder,
+            Vec<u8>,
+            Violation,
+            &'static str,
+            u16,
+            &'static str,
+            u64,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                server(),
+                client_frame(0xA1, b"x"),
+                Violation::ReservedBits {
+                    rsv2: true,
+                    rsv3: false,
+                },
+                "RFC 6455 §5.2",
+                1002,
+                "reserved bits must be 0",
+                1,
+            ),
+            (
+                server(),
+                client_frame(0x91, b"x"),
+                Violation::ReservedBits {
+                    rsv2: false,
+                    rsv3: true,
+                },
+                "RFC 6455 §5.2",
+                1002,
+                "reserved bits must be 0",
+                1,
+            ),
+            (
+                server(),
+                client_frame(0xC1, b"x"),
+                Violation::Rsv1WithoutDeflate,
+                "RFC 6455 §5.2",
+                1002,
+                "reserved bits must be 0",
+                1,
+            ),
+            (
+                deflate(),
+                client_frame(0xC9, b"p"),
+                Violation::Rsv1OnControl(OpCode::Ping),
+                "RFC 7692 §6",
+                1002,
+                "reserved bits must be 0",
+                1,
+            ),
+            (
+                deflate(),
+                [
+                    client_frame(0x41, &deflated(b"ab")),
+                    client_frame(0xC0, b""),
+                ]
+                .concat(),
+                Violation::Rsv1OnContinuation,
+                "RFC 7692 §6",
+                1002,
+                "reserved bits must be 0",
+                2,
+            ),
+            (
+                server(),
+                client_frame(0x83, b"x"),
+                Violation::ReservedOpcode(3),
+                "RFC 6455 §5.2",
+                1002,
+                "invalid opcode",
+                1,
+            ),
+            (
+                server(),
+                client_frame(0x8B, b"x"),
+                Violation::ReservedOpcode(0xB),
+                "RFC 6455 §5.2",
+                1002,
+                "invalid opcode",
+                1,
+            ),
+            (
+                server(),
+                [client_frame(0x89, b""), client_frame(0x09, b"x")].concat(),
+                Violation::FragmentedControl(OpCode::Ping),
+                "RFC 6455 §5.5",
+                1002,
+                "fragmented control frame",
+                2,
+            ),
+            (
+                server(),
+                client_frame(0x89, &[0; 126]),
+                Violation::ControlTooLong {
+                    opcode: OpCode::Ping,
+                    len: Some(126),
+                },
+                "RFC 6455 §5.5",
+                1002,
+                "control frame too long",
+                1,
+            ),
+            (
+                // Refused on its first two bytes, before the length arrives.
+                server(),
+                vec![0x8A, 0xFF],
+                Violation::ControlTooLong {
+                    opcode: OpCode::Pong,
+                    len: None,
+                },
+                "RFC 6455 §5.5",
+                1002,
+                "control frame too long",
+                1,
+            ),
+            (
+                server(),
+                vec![0x81, 0x02, b'h', b'i'],
+                Violation::Unmasked,
+                "RFC 6455 §5.1",
+                1002,
+                "incorrect masking",
+                1,
+            ),
+            (
+                Decoder::new(Role::Client, 1 << 20, None),
+                client_frame(0x81, b"hi"),
+                Violation::Masked,
+                "RFC 6455 §5.1",
+                1002,
+                "incorrect masking",
+                1,
+            ),
+            (
+                Decoder::new(Role::Server, 4, None),
+                text_then(client_frame(0x80, b"de")),
+                Violation::MessageTooBig { size: 5, limit: 4 },
+                "RFC 6455 §10.4",
+                1009,
+                "frame with 5 bytes exceeds limit of 4 bytes",
+                2,
+            ),
+            (
+                server(),
+                vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0],
+                Violation::LengthTopBitSet {
+                    size: 1 << 63,
+                    limit: 1 << 20,
+                },
+                "RFC 6455 §5.2",
+                1009,
+                "frame with 9223372036854775808 bytes exceeds limit of 1048576 bytes",
+                1,
+            ),
+            (
+                server(),
+                client_frame(0x80, b"x"),
+                Violation::UnexpectedContinuation,
+                "RFC 6455 §5.4",
+                1002,
+                "unexpected continuation frame",
+                1,
+            ),
+            (
+                server(),
+                text_then(client_frame(0x82, b"y")),
+                Violation::UnfinishedMessage(OpCode::Binary),
+                "RFC 6455 §5.4",
+                1002,
+                "expected a continuation frame",
+                2,
+            ),
+            (
+                // The offset counts from the start of the message, across fragments.
+                server(),
+                text_then(client_frame(0x80, b"d\xff")),
+                Violation::InvalidUtf8 {
+                    at: 4,
+                    truncated: false,
+                },
+                "RFC 6455 §8.1",
+                1007,
+                "",
+                2,
+            ),
+            (
+                server(),
+                client_frame(0x81, &[b'a', 0xce]),
+                Violation::InvalidUtf8 {
+                    at: 1,
+                    truncated: true,
+                },
+                "RFC 6455 §8.1",
+                1007,
+                "",
+                1,
+            ),
+            (
+                // In a compressed message, the offset is into the inflated text.
+                deflate(),
+                client_frame(0xC1, &deflated(b"ab\xffc")),
+                Violation::InvalidUtf8 {
+                    at: 2,
+                    truncated: false,
+                },
+                "RFC 6455 §8.1",
+                1007,
+                "",
+                1,
+            ),
+            (
+                server(),
+                client_frame(0x88, &[0x03, 0xe8, b'o', 0xff]),
+                Violation::InvalidCloseReason { at: 1 },
+                "RFC 6455 §5.5.1",
+                1007,
+                "",
+                1,
+            ),
+            (
+                server(),
+                client_frame(0x88, &[3]),
+                Violation::CloseTooShort,
+                "RFC 6455 §5.5.1",
+                1002,
+                "close frame too short",
+                1,
+            ),
+            (
+                server(),
+                client_frame(0x88, &999u16.to_be_bytes()),
+                Violation::InvalidCloseCode(999),
+                "RFC 6455 §7.4.2",
+                1002,
+                "invalid status code",
+                1,
+            ),
+            (
+                server(),
+                client_frame(0x88, &1005u16.to_be_bytes()),
+                Violation::InvalidCloseCode(1005),
+                "RFC 6455 §7.4.1",
+                1002,
+                "invalid status code",
+                1,
+            ),
+            (
+                // BTYPE 11 is reserved in DEFLATE.
+                deflate(),
+                client_frame(0xC2, &[0xff, 0xff, 0xff]),
+                Violation::CorruptCompressed,
+                "RFC 7692 §7.2.2",
+                1002,
+                "invalid compressed data",
+                1,
+            ),
+        ];
+        for (decoder, bytes, violation, rule, code, reason, frame) in cases {
+            let err = failure(decoder, &bytes);
+            assert_eq!(err.violation, violation);
+            assert_eq!(
+                (
+                    err.violation.rule(),
+                    err.code,
+                    err.reason.as_str(),
+                    err.frame
+                ),
+                (rule, CloseCode::new(code), reason, frame),
+                "{violation:?}"
+            );
+            assert_eq!(err.to_string(), format!("{code} {reason}"));
+        }
+        // Where inflating stops past the limit is zlib's business: only the shape is fixed.
+        let err = failure(
+            Decoder::new(Role::Server, 50_000, Some(&deflate_agreement())),
+            &client_frame(0xC2, &deflated(&[0; 100_000])),
+        );
+        let Violation::InflatedTooBig { size, limit } = err.violation else {
+            panic!("{err:?}")
+        };
+        assert!(size > limit && limit == 50_000, "{size}");
+        assert_eq!(
+            (err.violation.rule(), err.code, err.reason, err.frame),
+            (
+                "RFC 6455 §10.4",
+                CloseCode::MESSAGE_TOO_BIG,
+                format!("frame with {size} bytes exceeds limit of 50000 bytes"),
+                1
+            )
+        );
+    }
+
+    #[test]
+    fn a_diagnosis_reads_as_one_sentence_naming_the_frame_and_the_rule() {
+        // A ping and a whole text message, then an unmasked frame: the third.
+        let bytes = [
+            client_frame(0x89, b""),
+            client_frame(0x81, b"ok"),
+            vec![0x81, 0x00],
+        ]
+        .concat();
+        let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
+        let err = decode_all(&mut decoder, &bytes).err();
+        assert_eq!(
+            err.as_ref().map(|err| diagnosis(err, "client")).as_deref(),
+            Some("frame 3 from the client is not masked (RFC 6455 §5.1)")
+        );
+        assert_eq!(decoder.frames_received(), 2);
+        let cases = [
+            (
+                client_frame(0x89, &[0; 126]),
+                "frame 1 from the client is a ping of 126 bytes; control frames carry at most \
+                 125 (RFC 6455 §5.5)",
+            ),
+            (
+                client_frame(0xA1, b"x"),
+                "frame 1 from the client sets RSV2, which no negotiated extension defines \
+                 (RFC 6455 §5.2)",
+            ),
+            (
+                client_frame(0x83, b"x"),
+                "frame 1 from the client has opcode 0x3, which is reserved (RFC 6455 §5.2)",
+            ),
+            (
+                client_frame(0x80, b"x"),
+                "frame 1 from the client is a continuation but no message is in progress \
+                 (RFC 6455 §5.4)",
+            ),
+            (
+                [client_frame(0x01, &[b'a'; 17]), client_frame(0x80, b"\xff")].concat(),
+                "frame 2 from the client carries text that is not valid UTF-8 at byte 17 of \
+                 the message (RFC 6455 §8.1)",
+            ),
+            (
+                client_frame(0x88, &1015u16.to_be_bytes()),
+                "frame 1 from the client is a close with code 1015, which is reserved and must \
+                 never be sent (RFC 6455 §7.4.1)",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            let err = failure(Decoder::new(Role::Server, 1 << 20, None), &bytes);
+            assert_eq!(diagnosis(&err, "client"), expected);
+        }
+        let masked = failure(
+            Decoder::new(Role::Client, 1 << 20, None),
+            &client_frame(0x82, b""),
+        );
+        assert_eq!(
+            diagnosis(&masked, "server"),
+            "frame 1 from the server is masked, which a server must never do (RFC 6455 §5.1)"
+        );
+    }
+
+    /// The traces of decoding `bytes` as the server, one line each.
+    fn traced(bytes: &[u8]) -> (Vec<String>, Result<Vec<Inbound>, ProtocolError>) {
+        let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
+        decoder.set_trace(true);
+        let result = decode_all(&mut decoder, bytes);
+        let (traces, dropped) = decoder.take_traced();
+        assert_eq!(dropped, 0);
+        (traces.iter().map(ToString::to_string).collect(), result)
+    }
+
+    #[test]
+    fn a_masked_text_frame_is_traced_with_its_key_and_text() {
+        let (lines, _) = traced(&client_frame(0x81, b"hello"));
+        assert_eq!(lines, ["FIN text MASK=37fa213d len=5 (7-bit) \"hello\""]);
+    }
+
+    #[test]
+    fn a_16_bit_binary_frame_is_traced_in_hex_up_to_the_preview_cap() {
+        let payload: Vec<u8> = (0..=255).collect();
+        let (lines, _) = traced(&client_frame(0x82, &payload));
+        let hex: Vec<String> = (0..64).map(|i| format!("{i:02x}")).collect();
+        assert_eq!(
+            lines,
+            [format!(
+                "FIN binary MASK=37fa213d len=256 (16-bit) {} …",
+                hex.join(" ")
+            )]
+        );
+    }
+
+    #[test]
+    fn a_non_minimal_64_bit_length_is_traced_and_noted() {
+        let mut bytes = vec![0x81, 0xFF, 0, 0, 0, 0, 0, 0, 0, 5, 0x37, 0xfa, 0x21, 0x3d];
+        let start = bytes.len();
+        bytes.extend_from_slice(b"hello");
+        apply_mask(&mut bytes[start..], [0x37, 0xfa, 0x21, 0x3d]);
+        let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
+        decoder.set_trace(true);
+        assert_eq!(
+            decode_all(&mut decoder, &bytes),
+            Ok(vec![Inbound::Message(Message::Text("hello".into()))])
+        );
+        let (traces, _) = decoder.take_traced();
+        assert_eq!(
+            traces.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["FIN text MASK=37fa213d len=5 (64-bit, not minimal) \"hello\""]
+        );
+        assert!(!traces[0].minimal_length());
+        let (notes, dropped) = decoder.take_notes();
+        assert_eq!(
+            notes,
+            [Note {
+                frame: 1,
+                kind: NoteKind::NonMinimalLength {
+                    len: 5,
+                    used: LengthEncoding::Bits64
+                }
+            }]
+        );
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            (notes[0].to_string(), notes[0].rule()),
+            (
+                "gives its length 5 in the 64-bit form; the minimal one is 7-bit".to_owned(),
+                "RFC 6455 §5.2"
+            )
+        );
+    }
+
+    #[test]
+    fn a_frame_refused_at_its_header_is_traced_as_far_as_it_was_read() {
+        let (lines, result) =
+            traced(&[client_frame(0x89, b"p"), vec![0x81, 0x02, b'h', b'i']].concat());
+        assert!(result.is_err());
+        assert_eq!(
+            lines,
+            [
+                "FIN ping MASK=37fa213d len=1 (7-bit) 70",
+                "FIN text len=2 (7-bit) [payload not read]"
+            ]
+        );
+        let (lines, _) = traced(&client_frame(0xB3, b"x"));
+        assert_eq!(
+            lines,
+            ["FIN RSV2 RSV3 opcode=0x3 MASK len=1 (7-bit) [payload not read]"]
+        );
+        let (lines, _) = traced(&[0x89, 0xFE, 0x01]);
+        assert_eq!(lines, ["FIN ping MASK len=? (16-bit) [payload not read]"]);
+        // A frame refused after it was read (a bad close code) is traced whole.
+        let (lines, _) = traced(&client_frame(0x88, &[0x03, 0xe7, b'x']));
+        assert_eq!(
+            lines,
+            ["FIN close MASK=37fa213d len=3 (7-bit) code=999 \"x\""]
+        );
+    }
+
+    #[test]
+    fn text_previews_are_escaped_and_continuations_keep_their_messages_kind() {
+        let mut text = "a\n\"\\\u{1b}".to_owned();
+        text.push_str(&"é".repeat(40));
+        let bytes = [
+            client_frame(0x01, text.as_bytes()),
+            client_frame(0x80, b"!"),
+            client_frame(0x02, &[1]),
+            client_frame(0x80, &[2]),
+        ]
+        .concat();
+        let (lines, result) = traced(&bytes);
+        assert!(result.is_ok());
+        // 64 bytes end inside an "é": its first byte is shown as such.
+        let preview = format!("a\\n\\\"\\\\\\u{{1b}}{}\\xc3", "é".repeat(29));
+        assert_eq!(
+            lines,
+            [
+                format!("text MASK=37fa213d len=85 (7-bit) \"{preview}\" …"),
+                "FIN continuation MASK=37fa213d len=1 (7-bit) \"!\"".to_owned(),
+                "binary MASK=37fa213d len=1 (7-bit) 01".to_owned(),
+                "FIN continuation MASK=37fa213d len=1 (7-bit) 02".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn tracing_is_off_until_asked_for() {
+        let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
+        assert!(decode_all(&mut decoder, &client_frame(0x81, b"hi")).is_ok());
+        assert_eq!(decoder.take_traced(), (vec![], 0));
+        let mut encoder = Encoder::new(Role::Server, None);
+        encoder.message(&mut BytesMut::new(), &Message::Text("hi".into()));
+        assert_eq!(encoder.take_traced(), (vec![], 0));
+    }
+
+    #[test]
+    fn notes_are_capped_and_the_rest_counted() {
+        // Forty one-byte messages, each with a 16-bit length (and its own key).
+        let bytes: Vec<u8> = (1..=40u8)
+            .flat_map(|key| [0x82, 0xFE, 0x00, 0x01, key, 0, 0, 0, 7 ^ key])
+            .collect();
+        let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
+        assert_eq!(decode_all(&mut decoder, &bytes).map(|m| m.len()), Ok(40));
+        let (notes, dropped) = decoder.take_notes();
+        assert_eq!((notes.len(), dropped), (MAX_NOTES, 40 - MAX_NOTES as u64));
+        assert_eq!(notes.last().map(|n| n.frame), Some(MAX_NOTES as u64));
+        assert_eq!(decoder.take_notes(), (vec![], 0));
+    }
+
+    #[test]
+    fn a_zero_or_reused_masking_key_is_noted_once() {
+        let mut bytes = BytesMut::new();
+        for key in [[0; 4], [0; 4], [1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]] {
+            write_frame(&mut bytes, 0x82, Some(key), b"x");
+        }
+        let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
+        assert!(decode_all(&mut decoder, &bytes).is_ok());
+        let (notes, _) = decoder.take_notes();
+        assert_eq!(
+            notes,
+            [
+                Note {
+                    frame: 1,
+                    kind: NoteKind::ZeroMaskKey
+                },
+                Note {
+                    frame: 4,
+                    kind: NoteKind::ReusedMaskKey([1, 2, 3, 4])
+                },
+            ]
+        );
+        assert_eq!(notes[1].rule(), "RFC 6455 §5.3");
+        assert_eq!(
+            notes[1].to_string(),
+            "reuses the previous frame's masking key 01020304; each frame needs a fresh, \
+             unpredictable one"
+        );
+    }
+
+    #[test]
+    fn the_encoder_traces_what_it_writes() {
+        let mut encoder = Encoder::new(Role::Server, None);
+        encoder.set_trace(true);
+        let mut out = BytesMut::new();
+        encoder.message(&mut out, &Message::Text("hi".into()));
+        encoder.message(&mut out, &Message::Binary(vec![0xab; 300].into()));
+        encoder.control(&mut out, OpCode::Pong, b"p");
+        encoder.close(&mut out, CloseCode::GOING_AWAY, "bye");
+        let (traces, dropped) = encoder.take_traced();
+        assert_eq!(dropped, 0);
+        let lines: Vec<String> = traces.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "FIN text len=2 (7-bit) \"hi\"".to_owned(),
+                format!("FIN binary len=300 (16-bit) {} …", ["ab"; 64].join(" ")),
+                "FIN pong len=1 (7-bit) 70".to_owned(),
+                "FIN close len=5 (7-bit) code=1001 \"bye\"".to_owned(),
+            ]
+        );
+        // The client masks with a fresh key, and the trace shows the one used.
+        let mut client = Encoder::new(Role::Client, Some(&deflate_agreement()));
+        client.set_trace(true);
+        let mut out = BytesMut::new();
+        client.message(&mut out, &Message::Text("hello hello hello".into()));
+        let (traces, _) = client.take_traced();
+        let [trace] = &traces[..] else {
+            panic!("one frame, traced {traces:?}")
+        };
+        assert_eq!(
+            trace.mask_key.map(Vec::from),
+            out.get(2..6).map(<[u8]>::to_vec)
+        );
+        assert!(trace.compressed && trace.rsv1 && trace.text);
+        let line = trace.to_string();
+        assert!(line.starts_with("FIN RSV1 text MASK="), "{line}");
+        assert!(line.contains(" deflated "), "{line}");
     }
 }

@@ -1,6 +1,7 @@
 //! The opening handshake, both sides: the server's checks of a request (RFC 6455 §4.2), in the
 //! original's order and with its messages (`Failed to open a WebSocket connection: <reason>.`),
-//! and the client's checks of the server's 101 (§4.1).
+//! and the client's checks of the server's 101 (§4.1). For diagnoses, each refusal names the
+//! rule it enforces, and `handshake_notes` points out what is accepted but suspicious.
 
 use base64::Engine as _;
 use http::header::{
@@ -69,6 +70,33 @@ impl HandshakeError {
         format!("Failed to open a WebSocket connection: {self}.\n")
     }
 
+    /// The rule the request breaks, as `RFC <n> §<section>`; `Display` stays the wire text.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "for the connection layer's diagnoses, not wired in yet"
+        )
+    )]
+    pub(crate) fn rule(&self) -> &'static str {
+        match self {
+            // "An HTTP/1.1 or higher GET request".
+            Self::Method(_) | Self::HttpVersion(_) => "RFC 6455 §4.2.1 item 1",
+            Self::Multiple("Sec-WebSocket-Key") => "RFC 6455 §11.3.1",
+            Self::Multiple("Sec-WebSocket-Version") => "RFC 6455 §11.3.5",
+            Self::Multiple("Origin") => "RFC 6454 §7.3",
+            // Another version is not malformed, just not ours: §4.4 says how to answer it.
+            Self::Invalid {
+                name: "Sec-WebSocket-Version",
+                ..
+            } => "RFC 6455 §4.4",
+            Self::Missing(name) | Self::Empty(name) | Self::Multiple(name) => header_rule(name),
+            Self::Invalid { name, .. } => header_rule(name),
+            Self::KeyEncoding { .. } => "RFC 6455 §4.2.1 item 5",
+            Self::Extensions(_) => "RFC 6455 §9.1",
+        }
+    }
+
     /// A bad version is answered with the one we speak (RFC 6455 §4.4).
     pub(crate) fn lists_supported_version(&self) -> bool {
         matches!(
@@ -79,6 +107,100 @@ impl HandshakeError {
             } | Self::Empty("Sec-WebSocket-Version")
         )
     }
+}
+
+/// The §4.2.1 item requiring the header `validate` reads.
+fn header_rule(name: &str) -> &'static str {
+    match name {
+        "Sec-WebSocket-Key" => "RFC 6455 §4.2.1 item 5",
+        "Sec-WebSocket-Version" => "RFC 6455 §4.2.1 item 6",
+        _ => "RFC 6455 §4.2.1",
+    }
+}
+
+/// The RFC's example nonce (§1.3, §4.2.2): copied from the RFC instead of generated.
+const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A handshake [`validate`] accepts but a stricter server might not: `Display` is a sentence for
+/// the log, [`HandshakeNote::rule`] the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandshakeNote {
+    /// `Sec-WebSocket-Key` is the RFC's example.
+    SampleKey,
+    /// `Sec-WebSocket-Key` decodes to 16 copies of one byte.
+    OneByteRepeated(u8),
+    /// `Sec-WebSocket-Key` decodes to bytes counting up by one from the first.
+    BytesCountingUp(u8),
+}
+
+impl HandshakeNote {
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "for the connection layer's diagnoses, not wired in yet"
+        )
+    )]
+    pub(crate) fn rule(&self) -> &'static str {
+        // "The nonce MUST be selected randomly for each connection."
+        "RFC 6455 §4.1 item 7"
+    }
+}
+
+impl std::fmt::Display for HandshakeNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SampleKey => write!(
+                f,
+                "Sec-WebSocket-Key is the RFC's example nonce {SAMPLE_KEY}, not a random one"
+            ),
+            Self::OneByteRepeated(byte) => write!(
+                f,
+                "Sec-WebSocket-Key decodes to 16 bytes of {byte:#04x}, not a random nonce"
+            ),
+            Self::BytesCountingUp(first) => write!(
+                f,
+                "Sec-WebSocket-Key decodes to bytes counting up from {first:#04x}, not a \
+                 random nonce"
+            ),
+        }
+    }
+}
+
+/// What is odd about a handshake [`validate`] accepts. A key it would refuse (not base64, not 16
+/// bytes, repeated) gives no note: the refusal says it.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "for the connection layer's diagnoses, not wired in yet"
+    )
+)]
+pub(crate) fn handshake_notes(headers: &HeaderMap) -> Vec<HandshakeNote> {
+    let mut notes = Vec::new();
+    let mut keys = headers.get_all(SEC_WEBSOCKET_KEY).iter();
+    let (Some(key), None) = (keys.next(), keys.next()) else {
+        return notes;
+    };
+    let key = String::from_utf8_lossy(key.as_bytes());
+    let key = key.trim();
+    let Ok(nonce) = base64::engine::general_purpose::STANDARD.decode(key) else {
+        return notes;
+    };
+    let Ok(nonce) = <[u8; 16]>::try_from(nonce) else {
+        return notes;
+    };
+    if key == SAMPLE_KEY {
+        notes.push(HandshakeNote::SampleKey);
+    } else if nonce.iter().all(|&byte| byte == nonce[0]) {
+        notes.push(HandshakeNote::OneByteRepeated(nonce[0]));
+    } else if nonce
+        .windows(2)
+        .all(|pair| pair[1] == pair[0].wrapping_add(1))
+    {
+        notes.push(HandshakeNote::BytesCountingUp(nonce[0]));
+    }
+    notes
 }
 
 /// Checks method, key, version, origin and extensions, in the original's order.
@@ -477,5 +599,161 @@ mod tests {
             ),
             Err(HandshakeError::Extensions(_))
         ));
+    }
+
+    fn refusal(
+        version: http::Version,
+        method: Method,
+        pairs: &[(&'static str, &'static str)],
+    ) -> HandshakeError {
+        validate(
+            &method,
+            version,
+            &headers(pairs),
+            Some(DeflateConfig::default()),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("accepted {pairs:?}"))
+    }
+
+    #[test]
+    fn every_refusal_names_the_rule_it_enforces() {
+        const KEY: (&str, &str) = GOOD[0];
+        const VERSION: (&str, &str) = GOOD[1];
+        let http11 = http::Version::HTTP_11;
+        type Case<'a> = (
+            http::Version,
+            Method,
+            &'a [(&'static str, &'static str)],
+            &'a str,
+        );
+        let cases: [Case<'_>; 13] = [
+            (http11, Method::POST, &GOOD, "RFC 6455 §4.2.1 item 1"),
+            (
+                http::Version::HTTP_10,
+                Method::GET,
+                &GOOD,
+                "RFC 6455 §4.2.1 item 1",
+            ),
+            (http11, Method::GET, &[VERSION], "RFC 6455 §4.2.1 item 5"),
+            (
+                http11,
+                Method::GET,
+                &[("sec-websocket-key", ""), VERSION],
+                "RFC 6455 §4.2.1 item 5",
+            ),
+            (
+                http11,
+                Method::GET,
+                &[KEY, KEY, VERSION],
+                "RFC 6455 §11.3.1",
+            ),
+            (
+                http11,
+                Method::GET,
+                &[("sec-websocket-key", "abc"), VERSION],
+                "RFC 6455 §4.2.1 item 5",
+            ),
+            (
+                http11,
+                Method::GET,
+                &[("sec-websocket-key", "abcd"), VERSION],
+                "RFC 6455 §4.2.1 item 5",
+            ),
+            (http11, Method::GET, &[KEY], "RFC 6455 §4.2.1 item 6"),
+            (
+                http11,
+                Method::GET,
+                &[KEY, ("sec-websocket-version", "")],
+                "RFC 6455 §4.2.1 item 6",
+            ),
+            (
+                http11,
+                Method::GET,
+                &[KEY, VERSION, VERSION],
+                "RFC 6455 §11.3.5",
+            ),
+            (
+                http11,
+                Method::GET,
+                &[KEY, ("sec-websocket-version", "8")],
+                "RFC 6455 §4.4",
+            ),
+            (
+                http11,
+                Method::GET,
+                &[
+                    KEY,
+                    VERSION,
+                    ("origin", "https://a"),
+                    ("origin", "https://b"),
+                ],
+                "RFC 6454 §7.3",
+            ),
+            (
+                http11,
+                Method::GET,
+                &[
+                    KEY,
+                    VERSION,
+                    ("sec-websocket-extensions", "permessage-deflate;"),
+                ],
+                "RFC 6455 §9.1",
+            ),
+        ];
+        let mut variants = Vec::new();
+        for (version, method, pairs, rule) in cases {
+            let err = refusal(version, method, pairs);
+            assert_eq!(err.rule(), rule, "{err:?}");
+            variants.push(std::mem::discriminant(&err));
+        }
+        variants.dedup();
+        // Method, HttpVersion, Missing, Empty, Multiple, KeyEncoding, Invalid, Missing, Empty,
+        // Multiple, Invalid, Multiple, Extensions: every variant, some for each header.
+        assert_eq!(variants.len(), 13);
+    }
+
+    #[test]
+    fn a_key_that_is_not_random_is_accepted_with_a_note() {
+        for (key, expected) in [
+            ("dGhlIHNhbXBsZSBub25jZQ==", vec![HandshakeNote::SampleKey]),
+            (
+                "AAAAAAAAAAAAAAAAAAAAAA==",
+                vec![HandshakeNote::OneByteRepeated(0)],
+            ),
+            (
+                "QUFBQUFBQUFBQUFBQUFBQQ==",
+                vec![HandshakeNote::OneByteRepeated(b'A')],
+            ),
+            (
+                "AAECAwQFBgcICQoLDA0ODw==",
+                vec![HandshakeNote::BytesCountingUp(0)],
+            ),
+            ("x3JJHMbDL1EzLkh9GBhXDw==", vec![]),
+            // Refused by validate, so not a note.
+            ("abcd", vec![]),
+        ] {
+            let map = headers(&[("sec-websocket-key", key), GOOD[1]]);
+            let accepted = validate(&Method::GET, http::Version::HTTP_11, &map, None).is_ok();
+            assert_eq!(accepted, key != "abcd", "{key}");
+            assert_eq!(handshake_notes(&map), expected, "{key}");
+        }
+        // Odd case in Upgrade and no Origin are fine.
+        let plain = headers(&[
+            ("upgrade", "WebSocket"),
+            ("connection", "Upgrade"),
+            ("sec-websocket-key", "x3JJHMbDL1EzLkh9GBhXDw=="),
+            GOOD[1],
+        ]);
+        assert_eq!(handshake_notes(&plain), []);
+        assert_eq!(HandshakeNote::SampleKey.rule(), "RFC 6455 §4.1 item 7");
+        assert_eq!(
+            HandshakeNote::SampleKey.to_string(),
+            "Sec-WebSocket-Key is the RFC's example nonce dGhlIHNhbXBsZSBub25jZQ==, not a random one"
+        );
+        assert_eq!(
+            HandshakeNote::OneByteRepeated(0x41).to_string(),
+            "Sec-WebSocket-Key decodes to 16 bytes of 0x41, not a random nonce"
+        );
     }
 }
