@@ -1,5 +1,6 @@
 //! Pure protocol rules, no I/O: what both the server and the client agree on.
 
+pub(crate) mod head;
 pub(crate) mod http1;
 pub mod login;
 pub mod pyjson;
