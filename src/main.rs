@@ -1,24 +1,29 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use duplex::cli::config::{BenchArgs, CertArgs, Cli, ClientArgs, Command, ServeArgs, log_filter};
+use duplex::cli::config::{BenchArgs, CertArgs, Cli, ClientArgs, Command, ServeArgs};
+use duplex::cli::logging::Logging;
 use duplex::cli::startup::Stopped;
-use tracing_subscriber::EnvFilter;
+use duplex::server::log::Log;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_new(log_filter(&cli.log_level)).unwrap_or_else(|err| {
-        eprintln!("duplex: invalid --log-level `{}`: {err}", cli.log_level);
-        std::process::exit(2);
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let format = cli.log_format;
+    let logging = match Logging::init(&cli.log_level, format) {
+        Ok(logging) => logging,
+        Err(err) => {
+            eprintln!("duplex: {err}");
+            return ExitCode::from(2);
+        }
+    };
     duplex::transport::tls::install_crypto_provider();
 
+    // `logging` lives until the command returns: dropping it flushes the last lines.
     match cli.into_command() {
-        Command::Serve(args) => serve(&args),
+        Command::Serve(args) => {
+            let log = Log::new(args.log_options(format, logging.colour()), logging.sink());
+            serve(&args, log)
+        }
         Command::Cert(args) => cert(&args),
         Command::Client(args) => client(args),
         Command::Bench(args) => bench(args),
@@ -37,14 +42,14 @@ fn multi_thread_runtime(workers: Option<u16>) -> Result<tokio::runtime::Runtime,
     })
 }
 
-fn serve(args: &ServeArgs) -> ExitCode {
+fn serve(args: &ServeArgs, log: Log) -> ExitCode {
     let runtime = match multi_thread_runtime(args.workers) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
     let (code, forced) = runtime.block_on(async {
         let signals = duplex::cli::startup::shutdown_signals();
-        let running = match duplex::cli::startup::prepare(args).await {
+        let running = match duplex::cli::startup::prepare(args, log).await {
             Ok(running) => running,
             Err(err) => {
                 eprintln!("duplex: {err}");

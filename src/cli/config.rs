@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::server::log::{LogFormat, LogOptions};
 use crate::transport::tls::{CertRequest, KeyKind};
 
 /// duplex: the guide's HTTP + WebSocket server over TLS, strict and fast.
@@ -27,6 +28,11 @@ pub struct Cli {
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives.
     #[arg(long, global = true, env = "DUPLEX_LOG", default_value = "info")]
     pub log_level: String,
+
+    /// Log lines as text (uvicorn's shape; colours only on a terminal) or as one JSON object
+    /// per line (timestamp, level, event, conn, peer and the event's fields).
+    #[arg(long, global = true, env = "DUPLEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -444,6 +450,30 @@ pub struct ServeArgs {
     /// Runtime worker threads [default: one per core].
     #[arg(long, env = "DUPLEX_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+
+    /// No access log: no line per request or WebSocket session, and no notes on accepted
+    /// requests (refusals are still diagnosed). The benchmarks run this way, as uvicorn's do.
+    #[arg(long, env = "DUPLEX_NO_ACCESS_LOG")]
+    pub(crate) no_access_log: bool,
+
+    /// Log a wire trace of every connection: TLS parameters, each read and write, raw request
+    /// and response heads, and every WebSocket frame decoded. For debugging a client; slow.
+    #[arg(long, env = "DUPLEX_TRACE")]
+    pub(crate) trace: bool,
+}
+
+impl ServeArgs {
+    /// What the server logs, in `format`, with colours if `colour`, up to the most verbose
+    /// level the `--log-level` filter lets through.
+    pub fn log_options(&self, format: LogFormat, colour: bool) -> LogOptions {
+        LogOptions {
+            access: !self.no_access_log,
+            trace: self.trace,
+            format,
+            colour,
+            max_level: tracing::level_filters::LevelFilter::current(),
+        }
+    }
 }
 
 /// The tracing filter for `--log-level`. rustls's own messages are capped at errors unless the

@@ -13,6 +13,7 @@ use crate::apps::guide::lifespan::StaticData;
 use crate::apps::guide::request_body::BodyBudget;
 use crate::apps::guide::ws::WsSettings;
 use crate::protocol::login::{Credentials, CredentialsError};
+use crate::server::log::Log;
 use crate::server::{
     Endpoint, Listener, Server, Settings, SocketFile, UnixSocket, UnixSocketError,
 };
@@ -53,11 +54,11 @@ pub struct Running {
 }
 
 /// Everything up to, but not including, serving: credentials, certificate, listener, and last
-/// the lifespan file.
+/// the lifespan file. The server writes its access log, diagnoses and trace to `log`.
 ///
 /// # Errors
 /// [`StartupError`]; the static directory is untouched when it is returned.
-pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
+pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError> {
     let ws = ws_settings(args)?;
     let tls = match args.tls_source() {
         // Resolved once: the rule looks at the working directory.
@@ -114,7 +115,7 @@ pub async fn prepare(args: &ServeArgs) -> Result<Running, StartupError> {
         max_headers: args.max_headers,
     };
     let uses_tls = tls.is_some();
-    let server = Server::new(listeners, tls.map(|cert| cert.config), app, settings);
+    let server = Server::new(listeners, tls.map(|cert| cert.config), app, settings, log);
     Ok(Running {
         server,
         static_data,

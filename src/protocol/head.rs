@@ -8,10 +8,6 @@
 
 // Nothing outside the tests calls the checker until the server logs refused heads with it; the
 // expectation then fails and this line goes.
-#![cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the server's refusal log is its first caller")
-)]
 
 use std::fmt;
 

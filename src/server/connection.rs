@@ -7,9 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use http::Request;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,9 +19,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::access::{Entry, Metered};
+use super::diagnose::{self, Diagnosis};
 use super::listener::{Accepted, Stream};
+use super::log::{ConnLabel, Log, escape};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
-use super::{ConnInfo, ConnectionGuard, FAST_MAX_HEADERS, Handler, Settings};
+use super::websocket::is_upgrade_request;
+use super::wire::{Framing, Wire};
+use super::{Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Settings};
 
 /// What every connection task needs.
 pub(super) struct ConnectionContext<A> {
@@ -28,7 +34,10 @@ pub(super) struct ConnectionContext<A> {
     tls: Option<TlsAcceptor>,
     app: Arc<A>,
     settings: Settings,
+    log: Log,
     stop: CancellationToken,
+    /// The number the next connection gets in the log.
+    next_id: AtomicU64,
 }
 
 /// One connection's view of the application: handed to every request on it.
@@ -36,6 +45,12 @@ struct PerConnection<A> {
     app: Arc<A>,
     info: ConnInfo,
     guard: ConnectionGuard,
+    log: Log,
+    label: ConnLabel,
+    wire: Arc<Wire>,
+    max_head: usize,
+    /// Requests received on this connection so far.
+    requests: AtomicU64,
 }
 
 impl<A: Handler> ConnectionContext<A> {
@@ -43,6 +58,7 @@ impl<A: Handler> ConnectionContext<A> {
         tls: Option<TlsAcceptor>,
         app: Arc<A>,
         settings: Settings,
+        log: Log,
         stop: CancellationToken,
     ) -> Self {
         let mut http = http1::Builder::new();
@@ -59,7 +75,9 @@ impl<A: Handler> ConnectionContext<A> {
             tls,
             app,
             settings,
+            log,
             stop,
+            next_id: AtomicU64::new(1),
         }
     }
 
@@ -68,6 +86,7 @@ impl<A: Handler> ConnectionContext<A> {
     }
 
     pub(super) async fn run(self: Arc<Self>, accepted: Accepted, guard: ConnectionGuard) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         match accepted {
             Accepted::Tcp {
                 stream,
@@ -80,11 +99,24 @@ impl<A: Handler> ConnectionContext<A> {
                     peer: Some(peer),
                     tls: self.tls.is_some(),
                 };
+                let label = ConnLabel {
+                    id,
+                    peer: Some(peer),
+                };
+                let opened = Instant::now();
+                if self.log.tracing() {
+                    let scheme = if info.tls { "TLS" } else { "plain TCP" };
+                    self.log.trace(
+                        &label,
+                        Duration::ZERO,
+                        &format!("connection from {peer} to {local} ({scheme})"),
+                    );
+                }
+                let first_byte = self
+                    .settings
+                    .header_read_timeout
+                    .min(self.settings.keep_alive_timeout);
                 if !info.tls {
-                    let first_byte = self
-                        .settings
-                        .header_read_timeout
-                        .min(self.settings.keep_alive_timeout);
                     let sniffed = tokio::select! {
                         // A silent new connection must not hold up a graceful stop.
                         () = self.stop.cancelled() => return,
@@ -92,12 +124,43 @@ impl<A: Handler> ConnectionContext<A> {
                     };
                     match sniffed {
                         Some(false) => {}
-                        Some(true) => return refuse_h2(stream, &info).await,
+                        Some(true) => {
+                            self.log.refused(
+                                &label,
+                                "505",
+                                "the client opened with the HTTP/2 connection preface (\"PRI * \
+                                 HTTP/2.0\"); this server speaks HTTP/1.1 only, so clients must \
+                                 not assume prior knowledge of HTTP/2 here (RFC 9113 §3.3)",
+                            );
+                            return refuse_h2(stream, &info).await;
+                        }
                         // Silent that long: the fate hyper's timers would give it.
                         None => return,
                     }
                 }
-                self.run_stream(stream, info, guard).await;
+                let handshake_deadline =
+                    tokio::time::Instant::now() + self.settings.tls_handshake_timeout;
+                let mut first_bytes = [0u8; 32];
+                let seen = if info.tls {
+                    // Peeked for the diagnosis of a failed handshake (plain HTTP on the TLS
+                    // port); the handshake reads the same bytes again.
+                    tokio::select! {
+                        () = self.stop.cancelled() => return,
+                        peeked = tokio::time::timeout_at(handshake_deadline, stream.peek(&mut first_bytes)) => {
+                            peeked.ok().and_then(Result::ok).unwrap_or(0)
+                        }
+                    }
+                } else {
+                    0
+                };
+                let conn = Conn {
+                    info,
+                    label,
+                    opened,
+                    handshake_deadline,
+                    first_bytes: &first_bytes[..seen],
+                };
+                self.run_stream(stream, conn, guard).await;
             }
             // No HTTP/2 preface sniffing here: tokio's Unix streams cannot peek.
             Accepted::Unix(stream) => {
@@ -106,57 +169,96 @@ impl<A: Handler> ConnectionContext<A> {
                     peer: None,
                     tls: self.tls.is_some(),
                 };
-                self.run_stream(stream, info, guard).await;
+                let conn = Conn {
+                    info,
+                    label: ConnLabel { id, peer: None },
+                    opened: Instant::now(),
+                    handshake_deadline: tokio::time::Instant::now()
+                        + self.settings.tls_handshake_timeout,
+                    first_bytes: &[],
+                };
+                self.run_stream(stream, conn, guard).await;
             }
         }
     }
 
     /// TLS first if configured (under its timeout, cut short by shutdown), then HTTP.
-    async fn run_stream<S: Stream>(&self, stream: S, info: ConnInfo, guard: ConnectionGuard) {
+    async fn run_stream<S: Stream>(&self, stream: S, conn: Conn<'_>, guard: ConnectionGuard) {
         let Some(acceptor) = self.tls.clone() else {
-            return self.run_http(stream, info, guard).await;
+            return self.run_http(stream, conn, guard).await;
         };
-        let peer = info.peer;
-        let handshake =
-            tokio::time::timeout(self.settings.tls_handshake_timeout, acceptor.accept(stream));
+        let handshake = tokio::time::timeout_at(conn.handshake_deadline, acceptor.accept(stream));
         let stream = tokio::select! {
             () = self.stop.cancelled() => return,
             result = handshake => match result {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(err)) => {
-                    tracing::debug!(?peer, error = %err, "TLS handshake failed");
+                    let diagnosis = diagnose::explain_tls_failure(&err, conn.first_bytes);
+                    self.log.refused(&conn.label, "TLS", &diagnosis);
                     return;
                 }
                 Err(_) => {
-                    tracing::debug!(?peer, "TLS handshake timed out");
+                    self.log.refused(
+                        &conn.label,
+                        "TLS",
+                        &format!(
+                            "the TLS handshake was not complete within {:?} \
+                             (--tls-handshake-timeout); closed",
+                            self.settings.tls_handshake_timeout
+                        ),
+                    );
                     return;
                 }
             },
         };
-        self.run_http(stream, info, guard).await;
+        if self.log.tracing() {
+            let (_, session) = stream.get_ref();
+            let version = session
+                .protocol_version()
+                .map_or_else(|| "?".to_owned(), |v| format!("{v:?}"));
+            let suite = session
+                .negotiated_cipher_suite()
+                .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));
+            let alpn = session
+                .alpn_protocol()
+                .map_or_else(|| "none".to_owned(), |p| escape(p, 64));
+            let sni = session.server_name().unwrap_or("none").to_owned();
+            self.log.trace(
+                &conn.label,
+                conn.opened.elapsed(),
+                &format!("TLS {version}, cipher {suite}, ALPN {alpn}, SNI {sni}"),
+            );
+        }
+        self.run_http(stream, conn, guard).await;
     }
 
-    async fn run_http<I: Stream>(&self, io: I, info: ConnInfo, guard: ConnectionGuard) {
-        let peer = info.peer;
+    async fn run_http<I: Stream>(&self, io: I, conn: Conn<'_>, guard: ConnectionGuard) {
+        let label = conn.label;
+        let tracing = self.log.tracing();
+        let wire = Wire::new(
+            self.settings.max_head,
+            tracing.then(|| (self.log.clone(), label)),
+        );
         let connection = Arc::new(PerConnection {
             app: Arc::clone(&self.app),
-            info,
+            info: conn.info,
             guard,
+            log: self.log.clone(),
+            label,
+            wire: Arc::clone(&wire),
+            max_head: self.settings.max_head,
+            requests: AtomicU64::new(0),
         });
         let service = service_fn(move |request: Request<Incoming>| {
             let connection = Arc::clone(&connection);
-            async move {
-                let response = connection
-                    .app
-                    .handle(request, &connection.info, &connection.guard)
-                    .await;
-                Ok::<_, Infallible>(response)
-            }
+            async move { Ok::<_, Infallible>(connection.serve(request).await) }
         });
         let activity = Arc::new(Activity::new());
         let io = Watched {
             inner: io,
             activity: Arc::clone(&activity),
+            wire: Arc::clone(&wire),
+            trace_writes: tracing,
         };
         let connection = self
             .http
@@ -188,18 +290,183 @@ impl<A: Handler> ConnectionContext<A> {
                         continue;
                     }
                     if closing {
-                        tracing::debug!(?peer, "connection silent for {abandon_after:?}; dropped");
+                        self.log.note(
+                            &label,
+                            &format!("connection silent for {abandon_after:?} with a request \
+                                      in progress; dropped"),
+                        );
                         return;
                     }
+                    wire.trace(&format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
                     // Idle keep-alives close now; a request in progress finishes first.
                     connection.as_mut().graceful_shutdown();
                     closing = true;
                 }
             }
         };
-        if let Err(err) = result {
-            tracing::debug!(?peer, error = %err, "connection ended with an error");
+        match result {
+            Ok(()) => wire.trace(&format!(
+                "connection closed; {} bytes received",
+                wire.received()
+            )),
+            Err(err) => self.connection_error(&err, &wire, &conn),
         }
+    }
+
+    /// Explains how a connection ended badly: a head hyper refused (with the access line it
+    /// never got), a head never finished, or a transport error.
+    fn connection_error(&self, err: &hyper::Error, wire: &Wire, conn: &Conn<'_>) {
+        let (head, dropped) = wire.unfinished_head();
+        if let Some(status) = diagnose::hyper_status(err) {
+            let diagnosis =
+                diagnose::explain_refused_head(&head, dropped, self.settings.max_head, status, err);
+            self.log.refused(&conn.label, status.as_str(), &diagnosis);
+            if self.log.access() {
+                let line = diagnose::first_line(&head);
+                let mut words = line.splitn(3, |&b| b == b' ');
+                let method = String::from_utf8_lossy(words.next().unwrap_or_default());
+                let target = String::from_utf8_lossy(words.next().unwrap_or_default());
+                let version = escape(words.next().unwrap_or_default(), 16);
+                self.log.http(
+                    &conn.label,
+                    &super::log::HttpEntry {
+                        request: 0,
+                        method: &escape(method.as_bytes(), 32),
+                        target: &target,
+                        version: &version,
+                        status,
+                        bytes: 0,
+                        duration: Duration::ZERO,
+                        incomplete: false,
+                    },
+                );
+            }
+        } else if err.is_timeout() {
+            self.log.refused(
+                &conn.label,
+                "closed",
+                &format!(
+                    "the request head was not complete within {:?} (--header-timeout; {} bytes \
+                     of it received); closed without an answer",
+                    self.settings.header_read_timeout,
+                    head.len() as u64 + dropped
+                ),
+            );
+        } else if err.is_incomplete_message() {
+            self.log.note(
+                &conn.label,
+                &format!(
+                    "the client closed the connection in the middle of a request head ({} bytes: \
+                     \"{}\")",
+                    head.len() as u64 + dropped,
+                    escape(&head, 80)
+                ),
+            );
+        } else if err.is_parse_version_h2() {
+            self.log.refused(
+                &conn.label,
+                "closed",
+                "the client sent the HTTP/2 connection preface over TLS without negotiating h2 \
+                 by ALPN (RFC 9113 §3.2); this server speaks HTTP/1.1 only",
+            );
+        } else {
+            wire.trace(&format!("connection ended: {err}"));
+            tracing::debug!(peer = ?conn.info.peer, error = %err, "connection ended with an error");
+        }
+    }
+}
+
+/// What a connection task knows about its connection before HTTP starts.
+struct Conn<'a> {
+    info: ConnInfo,
+    label: ConnLabel,
+    opened: Instant,
+    /// When the TLS handshake must be complete.
+    handshake_deadline: tokio::time::Instant,
+    /// The first bytes the client sent over TLS, peeked for a failed handshake's diagnosis.
+    first_bytes: &'a [u8],
+}
+
+impl<A: Handler> PerConnection<A> {
+    /// Answers one request: its raw head taken off the wire, the handler, then the access line,
+    /// the diagnosis of a refusal and the notes.
+    async fn serve(&self, request: Request<Incoming>) -> Response<Metered> {
+        let started = Instant::now();
+        let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let websocket = is_upgrade_request(request.headers());
+        let head = self.wire.take_head(framing(&request, websocket));
+        let access = self.log.access();
+        let described = access.then(|| {
+            (
+                request.method().clone(),
+                request.uri().to_string(),
+                request.version(),
+            )
+        });
+        let exchange = Exchange {
+            conn: &self.info,
+            guard: &self.guard,
+            log: &self.log,
+            label: self.label,
+            request: number,
+            head: head.as_ref(),
+            wire: Some(&self.wire),
+        };
+        let response = self.app.handle(request, &exchange).await;
+        let status = response.status();
+        if diagnose::is_refusal(status) {
+            let diagnosis = match response.extensions().get::<Diagnosis>() {
+                Some(diagnosis) => diagnosis.0.clone(),
+                None => head
+                    .as_deref()
+                    .and_then(|head| diagnose::explain_head(head, self.max_head))
+                    .unwrap_or_else(|| "refused; no rule found to explain it".to_owned()),
+            };
+            self.log.refused(&self.label, status.as_str(), &diagnosis);
+        } else if access && let Some(head) = &head {
+            for note in diagnose::notes(head, self.max_head) {
+                self.log.note(&self.label, &note);
+            }
+        }
+        let Some((method, target, version)) = described else {
+            return response.map(|body| Metered::new(body, None));
+        };
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            self.log.ws_accepted(&self.label, number, &target);
+            return response.map(|body| Metered::new(body, None));
+        }
+        let entry = Entry {
+            log: self.log.clone(),
+            conn: self.label,
+            request: number,
+            method,
+            target,
+            version,
+            websocket,
+            status,
+            started,
+        };
+        response.map(|body: Body| Metered::new(body, Some(Box::new(entry))))
+    }
+}
+
+/// How the body after a request head is framed (RFC 9112 §6.3): hyper has already refused the
+/// heads whose framing is ambiguous.
+fn framing<B>(request: &Request<B>, upgrade: bool) -> Framing {
+    if upgrade {
+        return Framing::Rest;
+    }
+    let headers = request.headers();
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return Framing::Chunked;
+    }
+    match headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+    {
+        Some(len) => Framing::Length(len),
+        None => Framing::None,
     }
 }
 
@@ -229,10 +496,13 @@ impl Activity {
     }
 }
 
-/// The connection's byte stream, noting each read and write in [`Activity`].
+/// The connection's byte stream, noting each read and write in [`Activity`] and handing what
+/// it reads (and, when tracing, writes) to the connection's [`Wire`].
 struct Watched<I> {
     inner: I,
     activity: Arc<Activity>,
+    wire: Arc<Wire>,
+    trace_writes: bool,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
@@ -245,6 +515,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.activity.touch();
+            self.wire.on_read(&buf.filled()[before..]);
         }
         polled
     }
@@ -257,8 +528,13 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
             self.activity.touch();
+            if self.trace_writes {
+                self.wire.on_write(&buf[..n]);
+            }
         }
         polled
     }
@@ -269,8 +545,20 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
             self.activity.touch();
+            if self.trace_writes {
+                let mut left = n;
+                let mut written = Vec::with_capacity(n);
+                for buf in bufs {
+                    let take = left.min(buf.len());
+                    written.extend_from_slice(&buf[..take]);
+                    left -= take;
+                }
+                self.wire.on_write(&written);
+            }
         }
         polled
     }

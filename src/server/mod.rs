@@ -7,20 +7,25 @@
 //! which hyper no longer sees once they leave it. What a request is answered with is the
 //! `Handler`'s business: the server knows no routes.
 
+mod access;
 mod body;
 mod connection;
+pub(crate) mod diagnose;
 mod guard;
 mod listener;
+pub mod log;
 mod refusal;
 pub(crate) mod response;
 mod settings;
 pub(crate) mod websocket;
+mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
@@ -39,8 +44,10 @@ pub(crate) use settings::{
 use connection::ConnectionContext;
 use guard::Tasks;
 use listener::Accepted;
+use log::{ConnLabel, Log};
 use refusal::Refusals;
 use settings::FAST_MAX_HEADERS;
+use wire::{RawBodyBytes, Wire};
 
 /// Facts about the connection a request arrived on. The addresses are `None` on a Unix socket.
 #[derive(Debug, Clone, Copy)]
@@ -50,14 +57,83 @@ pub(crate) struct ConnInfo {
     pub(crate) tls: bool,
 }
 
-/// What answers requests: the server calls it once per request, with the connection's facts
-/// and its guard (for a handler that takes the connection over, such as a WebSocket upgrade).
+/// One request's view of its connection, handed to the handler with the request: the
+/// connection's facts and guard (for a handler that takes the connection over, such as a
+/// WebSocket upgrade), its place in the log, and the request's raw bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exchange<'a> {
+    pub(crate) conn: &'a ConnInfo,
+    pub(crate) guard: &'a ConnectionGuard,
+    pub(crate) log: &'a Log,
+    pub(crate) label: ConnLabel,
+    /// The request's number on its connection, from 1.
+    pub(crate) request: u64,
+    /// The request head exactly as received (`None` past the size kept, or in-process).
+    pub(crate) head: Option<&'a Bytes>,
+    wire: Option<&'a Wire>,
+}
+
+impl Exchange<'_> {
+    /// Keeps the request body as framed on the wire (chunk sizes and all), up to `limit` bytes;
+    /// call before reading the body, then [`Exchange::raw_body`] after.
+    pub(crate) fn keep_raw_body(&self, limit: usize) {
+        if let Some(wire) = self.wire {
+            wire.keep_body(limit);
+        }
+    }
+
+    /// When the connection opened.
+    pub(crate) fn connected(&self) -> std::time::Instant {
+        self.wire.map_or_else(std::time::Instant::now, Wire::opened)
+    }
+
+    /// The body kept since [`Exchange::keep_raw_body`].
+    pub(crate) fn raw_body(&self) -> Option<RawBodyBytes> {
+        self.wire.and_then(Wire::take_body)
+    }
+}
+
+/// Owns what an [`Exchange`] borrows, for driving handlers in-process.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct DetachedExchange {
+    conn: ConnInfo,
+    guard: ConnectionGuard,
+    log: Log,
+}
+
+#[cfg(test)]
+impl DetachedExchange {
+    pub(crate) fn new(conn: ConnInfo) -> Self {
+        Self {
+            conn,
+            guard: ConnectionGuard::detached(),
+            log: Log::memory(log::LogOptions::default()).0,
+        }
+    }
+
+    pub(crate) fn exchange(&self) -> Exchange<'_> {
+        Exchange {
+            conn: &self.conn,
+            guard: &self.guard,
+            log: &self.log,
+            label: ConnLabel {
+                id: 1,
+                peer: self.conn.peer,
+            },
+            request: 1,
+            head: None,
+            wire: None,
+        }
+    }
+}
+
+/// What answers requests: the server calls it once per request.
 pub(crate) trait Handler: Send + Sync + 'static {
     fn handle(
         &self,
         request: Request<Incoming>,
-        conn: &ConnInfo,
-        guard: &ConnectionGuard,
+        exchange: &Exchange<'_>,
     ) -> impl Future<Output = Response<Body>> + Send;
 }
 
@@ -67,6 +143,7 @@ pub(crate) struct Server<A> {
     tls: Option<TlsAcceptor>,
     app: Arc<A>,
     settings: Settings,
+    log: Log,
 }
 
 impl<A> std::fmt::Debug for Server<A> {
@@ -94,12 +171,14 @@ impl<A: Handler> Server<A> {
         tls: Option<Arc<rustls::ServerConfig>>,
         app: A,
         settings: Settings,
+        log: Log,
     ) -> Self {
         Self {
             listeners,
             tls: tls.map(TlsAcceptor::from),
             app: Arc::new(app),
             settings,
+            log,
         }
     }
 
@@ -111,6 +190,7 @@ impl<A: Handler> Server<A> {
             tls,
             app,
             settings,
+            log,
         } = self;
         let tasks = Tasks::default();
         let accepting = Arc::new(Accepting {
@@ -118,6 +198,7 @@ impl<A: Handler> Server<A> {
                 tls,
                 app,
                 settings.clone(),
+                log,
                 tasks.stop.clone(),
             )),
             slots: Arc::new(Semaphore::new(

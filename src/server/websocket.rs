@@ -14,8 +14,10 @@ use http::{HeaderValue, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use super::access::SessionLog;
+use super::diagnose::Diagnosis;
 use super::response::{self, TEXT_PLAIN};
-use super::{Body, ConnectionGuard};
+use super::{Body, Exchange};
 use crate::protocol::ws::handshake::{self, Accepted, HandshakeError};
 use crate::protocol::ws::negotiate::DeflateConfig;
 use crate::transport::ws::{self, WebSocket};
@@ -38,10 +40,11 @@ pub(crate) struct UpgradeConfig {
 }
 
 /// Answers an upgrade request: 101 and `session` run on the upgraded connection as a task of
-/// the server (holding `guard`), or the handshake's error. `name` labels the log lines.
+/// the server (holding the connection's guard), or the handshake's error with its diagnosis.
+/// `name` labels the log lines.
 pub(crate) fn accept<F, Fut>(
     parts: &mut Parts,
-    guard: &ConnectionGuard,
+    exchange: &Exchange<'_>,
     name: &'static str,
     config: &UpgradeConfig,
     session: F,
@@ -54,8 +57,12 @@ where
         match handshake::validate(&parts.method, parts.version, &parts.headers, config.deflate) {
             Ok(accepted) => accepted,
             Err(err) => {
-                tracing::debug!(error = %err, route = name, "WebSocket handshake refused");
-                return refusal(&err);
+                let mut response = refusal(&err);
+                response.extensions_mut().insert(Diagnosis::new(format!(
+                    "WebSocket handshake: {err} ({})",
+                    err.rule()
+                )));
+                return response;
             }
         };
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
@@ -65,8 +72,23 @@ where
     };
     let response = switching_protocols(&accepted);
     let transport = config.transport.clone();
-    let stop = guard.stop_token();
-    guard.spawn(async move {
+    let stop = exchange.guard.stop_token();
+    let observer = std::sync::Arc::new(SessionLog {
+        log: exchange.log.clone(),
+        conn: exchange.label,
+        request: exchange.request,
+        target: parts.uri.to_string(),
+        opened: std::time::Instant::now(),
+        connected: exchange.connected(),
+    });
+    if exchange.log.access() {
+        for note in handshake::handshake_notes(&parts.headers) {
+            exchange
+                .log
+                .note(&exchange.label, &format!("{note} ({})", note.rule()));
+        }
+    }
+    exchange.guard.spawn(async move {
         let io = match on_upgrade.await {
             Ok(upgraded) => TokioIo::new(upgraded),
             Err(err) => {
@@ -74,7 +96,8 @@ where
                 return;
             }
         };
-        let socket = WebSocket::new(io, &transport, accepted.deflate.as_ref(), stop);
+        let mut socket = WebSocket::new(io, &transport, accepted.deflate.as_ref(), stop);
+        socket.set_observer(observer);
         tracing::debug!(route = name, "WebSocket session started");
         session(socket).await;
     });
@@ -114,12 +137,17 @@ fn refusal(err: &HandshakeError) -> Response<Body> {
 }
 
 /// The 403 for an upgrade to a path that is not a WebSocket route: empty body, then close.
-pub(crate) fn forbidden() -> Response<Body> {
-    response::finish(
+pub(crate) fn forbidden(path: &str, routes: &str) -> Response<Body> {
+    let mut response = response::finish(
         response::base(StatusCode::FORBIDDEN)
             .header(CONNECTION, "close")
             .header(CONTENT_LENGTH, 0)
             .header(CONTENT_TYPE, TEXT_PLAIN),
         Body::empty(),
-    )
+    );
+    response.extensions_mut().insert(Diagnosis::new(format!(
+        "a WebSocket upgrade to {path}, which is not a WebSocket route (they are {routes}); \
+         refused before the handshake, as the original does"
+    )));
+    response
 }

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::ws::{
-    Agreement, CloseCode, CloseFrame, Decoder, Encoder, Inbound, Message, OpCode, ProtocolError,
-    Role, Utf8Bytes,
+    Agreement, CloseCode, CloseFrame, Decoder, Encoder, FrameTrace, Inbound, Message, OpCode,
+    ProtocolError, Role, Utf8Bytes,
 };
 
 /// How long a session waits for the peer's close reply when the server is shutting down.
@@ -66,6 +66,51 @@ pub(crate) enum End {
     /// Our close frame went out but the peer's did not come back within the close timeout.
     CloseTimeout(Duration),
 }
+
+/// Which end of the connection did something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Local,
+    Peer,
+}
+
+/// How a connection went, handed to its [`Observer`] when the connection is dropped.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Report {
+    /// Who sent the first close frame, with its code and reason.
+    pub(crate) closed_by: Option<Side>,
+    pub(crate) code: Option<CloseCode>,
+    pub(crate) reason: String,
+    /// How it ended, in words.
+    pub(crate) how: String,
+    /// The peer's protocol violation that failed the connection, and the number of the frame
+    /// (counted from 1 over every frame received) it was found in.
+    pub(crate) violation: Option<(ProtocolError, u64)>,
+    /// Things the peer did that a stricter implementation would not accept, with their rules.
+    pub(crate) notes: Vec<String>,
+    /// Why the application refused what the peer sent, when it closed for that reason.
+    pub(crate) refusal: Option<String>,
+    pub(crate) messages_in: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) messages_out: u64,
+    pub(crate) bytes_out: u64,
+}
+
+/// Watches one connection: sees every frame when it traces, and is told how the connection
+/// went when it is dropped.
+pub(crate) trait Observer: Send + Sync {
+    /// Whether to decode every frame for [`Observer::frame`] (it costs a copy of each header
+    /// and payload preview).
+    fn traces(&self) -> bool;
+    /// A frame as it crossed the wire: `inbound` from the peer, else ours.
+    fn frame(&self, inbound: bool, frame: &FrameTrace);
+    /// Frames that went by without a trace (the codec's buffer was full).
+    fn frames_untraced(&self, count: u64);
+    fn ended(&self, report: &Report);
+}
+
+/// Most notes a report keeps; a peer that keeps doing something odd is noted once per kind.
+const MAX_NOTES: usize = 32;
 
 /// Ping the peer every `interval`, expect the pong within `timeout`.
 #[derive(Debug)]
@@ -122,6 +167,26 @@ pub(crate) struct WebSocket<S> {
     send_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     last_seen: Instant,
+    /// The observer and what it is told; boxed, so a connection pays one pointer for it.
+    watch: Option<Box<Watch>>,
+}
+
+/// An observed connection's bookkeeping.
+#[derive(Default)]
+struct Watch {
+    observer: Option<std::sync::Arc<dyn Observer>>,
+    tracing: bool,
+    counts: Counts,
+    report: Report,
+}
+
+/// Messages and payload bytes in each direction.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    messages_in: u64,
+    bytes_in: u64,
+    messages_out: u64,
+    bytes_out: u64,
 }
 
 impl<S> std::fmt::Debug for WebSocket<S> {
@@ -159,6 +224,39 @@ where
             send_timeout: config.send_timeout,
             idle_timeout: None,
             last_seen: Instant::now(),
+            watch: None,
+        }
+    }
+
+    /// Tells `observer` how the connection went when it is dropped (and shows it every frame,
+    /// if it traces).
+    pub(crate) fn set_observer(&mut self, observer: std::sync::Arc<dyn Observer>) {
+        let traces = observer.traces();
+        self.decoder.set_trace(traces);
+        self.encoder.set_trace(traces);
+        let watch = self.watch.get_or_insert_with(Box::default);
+        watch.tracing = traces;
+        watch.observer = Some(observer);
+    }
+
+    /// The report of how the connection ends, made on first use.
+    fn ending(&mut self) -> &mut Report {
+        &mut self.watch.get_or_insert_with(Box::default).report
+    }
+
+    /// Records why the application is about to refuse what the peer sent (for the log; the
+    /// close frame carries its own, shorter reason).
+    pub(crate) fn explain_refusal(&mut self, why: impl Into<String>) {
+        self.ending().refusal = Some(why.into());
+    }
+
+    /// Notes the first close frame of the connection.
+    fn closing(&mut self, side: Side, code: Option<CloseCode>, reason: &str) {
+        let report = self.ending();
+        if report.closed_by.is_none() {
+            report.closed_by = Some(side);
+            report.code = code;
+            reason.clone_into(&mut report.reason);
         }
     }
 
@@ -174,8 +272,16 @@ where
     /// Why the connection is ending; pass it to [`WebSocket::finish`].
     pub(crate) async fn recv(&mut self) -> Result<Message, End> {
         loop {
-            match self.decoder.decode(&mut self.read_buf) {
-                Ok(Some(Inbound::Message(message))) => return Ok(message),
+            let decoded = self.decoder.decode(&mut self.read_buf);
+            self.show_frames();
+            match decoded {
+                Ok(Some(Inbound::Message(message))) => {
+                    if let Some(watch) = self.watch.as_mut() {
+                        watch.counts.messages_in += 1;
+                        watch.counts.bytes_in += message.as_bytes().len() as u64;
+                    }
+                    return Ok(message);
+                }
                 Ok(Some(Inbound::Ping(payload))) => {
                     self.encoder
                         .control(&mut self.write_buf, OpCode::Pong, &payload);
@@ -186,6 +292,7 @@ where
                     continue;
                 }
                 Ok(Some(Inbound::Close(frame))) => {
+                    self.closing(Side::Peer, frame.code, &frame.reason);
                     self.encoder.close_frame(&mut self.write_buf, &frame);
                     return Err(End::PeerClosed(frame));
                 }
@@ -242,6 +349,10 @@ where
     /// # Errors
     /// The transport failed; pass the [`End`] to [`WebSocket::finish`].
     pub(crate) async fn send(&mut self, message: &Message) -> Result<(), End> {
+        if let Some(watch) = self.watch.as_mut() {
+            watch.counts.messages_out += 1;
+            watch.counts.bytes_out += message.as_bytes().len() as u64;
+        }
         self.encoder.message(&mut self.write_buf, message);
         self.send_queued().await
     }
@@ -273,6 +384,7 @@ where
     /// Writes out everything queued. Cancel-safe: each `write` either happened or not, so a
     /// frame is never cut in half by a dropped call.
     async fn flush(&mut self) -> io::Result<()> {
+        self.show_frames();
         while !self.write_buf.is_empty() {
             let written = self.io.write(&self.write_buf).await?;
             if written == 0 {
@@ -303,6 +415,7 @@ where
     }
 
     async fn complete_now(&mut self, end: &End) {
+        self.ending().how = describe(end);
         match end {
             End::PeerClosed(_) => {
                 // The echo is queued; the peer has said its last word.
@@ -312,8 +425,21 @@ where
             }
             // RFC 6455 §7.1.7: a failed connection is closed at once, without waiting for the
             // peer's close frame (it may never come, or already have been the bad frame).
-            End::Protocol(err) => self.fail(err.code, &err.reason).await,
-            End::Gone(_) | End::CloseTimeout(_) => {}
+            End::Protocol(err) => {
+                self.ending().violation = Some((err.clone(), err.frame));
+                self.fail(err.code, &err.reason).await;
+            }
+            End::Gone(_) => {
+                let report = self.ending();
+                if report.closed_by.is_none() {
+                    report.notes.push(
+                        "the connection closed without a close frame (RFC 6455 §7.1.1: the \
+                         closing handshake comes first; peers record code 1006)"
+                            .to_owned(),
+                    );
+                }
+            }
+            End::CloseTimeout(_) => {}
             End::SendTimeout(timeout) => {
                 tracing::debug!("WebSocket peer read nothing for {timeout:?}; dropped");
             }
@@ -330,6 +456,11 @@ where
             }
             // The peer is unresponsive: say why, but do not wait for a reply.
             End::KeepaliveTimeout => {
+                let timeout = self.keepalive.timeout;
+                self.ending().notes.push(format!(
+                    "no pong answered the keepalive ping within {timeout:?} (RFC 6455 §5.5.2: a ping is \
+                     answered with a pong as soon as practical)"
+                ));
                 self.fail(CloseCode::INTERNAL_ERROR, "keepalive ping timeout")
                     .await;
             }
@@ -347,6 +478,7 @@ where
     }
 
     async fn close_now(&mut self, code: CloseCode, reason: &str) -> Result<CloseFrame, End> {
+        self.closing(Side::Local, Some(code), reason);
         self.encoder.close(&mut self.write_buf, code, reason);
         let grace = self.grace();
         match bounded(grace, self.flush()).await {
@@ -357,7 +489,9 @@ where
         let close_timeout = self.close_timeout;
         let reply = async {
             loop {
-                match self.decoder.decode(&mut self.read_buf) {
+                let decoded = self.decoder.decode(&mut self.read_buf);
+                self.show_frames();
+                match decoded {
                     Ok(Some(Inbound::Close(frame))) => return Ok(frame),
                     Ok(Some(_)) => continue,
                     Ok(None) => {}
@@ -374,12 +508,26 @@ where
         let reply = tokio::time::timeout(close_timeout, reply)
             .await
             .unwrap_or(Err(End::CloseTimeout(close_timeout)));
+        let report = self.ending();
+        if report.how.is_empty() {
+            report.how = match &reply {
+                Ok(_) => "close handshake completed".to_owned(),
+                Err(end) => describe(end),
+            };
+        }
+        if let Err(End::CloseTimeout(timeout)) = &reply {
+            report.notes.push(format!(
+                "no close frame answered ours within {timeout:?} (RFC 6455 §5.5.1: a close is \
+                 answered with a close)"
+            ));
+        }
         self.close_transport().await;
         reply
     }
 
     /// Sends a close frame and closes the connection without waiting for the peer's reply.
     async fn fail(&mut self, code: CloseCode, reason: &str) {
+        self.closing(Side::Local, Some(code), reason);
         self.encoder.close(&mut self.write_buf, code, reason);
         if bounded(self.grace(), self.flush()).await.is_some() {
             self.close_transport().await;
@@ -427,6 +575,79 @@ where
             Role::Server => Duration::from_secs(1),
             Role::Client => Duration::from_secs(2),
         }
+    }
+}
+
+impl<S> WebSocket<S> {
+    /// Hands the frames decoded and encoded since the last call to the observer.
+    fn show_frames(&mut self) {
+        let Some(watch) = self.watch.as_deref() else {
+            return;
+        };
+        let (true, Some(observer)) = (watch.tracing, &watch.observer) else {
+            return;
+        };
+        let (inbound, lost_in) = self.decoder.take_traced();
+        for frame in &inbound {
+            observer.frame(true, frame);
+        }
+        let (outbound, lost_out) = self.encoder.take_traced();
+        for frame in &outbound {
+            observer.frame(false, frame);
+        }
+        if lost_in + lost_out > 0 {
+            observer.frames_untraced(lost_in + lost_out);
+        }
+    }
+}
+
+impl<S> Drop for WebSocket<S> {
+    fn drop(&mut self) {
+        self.show_frames();
+        let peer = match self.role {
+            Role::Server => "client",
+            Role::Client => "server",
+        };
+        let Some(mut watch) = self.watch.take() else {
+            return;
+        };
+        let Some(observer) = watch.observer.take() else {
+            return;
+        };
+        let mut report = std::mem::take(&mut watch.report);
+        let (notes, _) = self.decoder.take_notes();
+        for note in notes {
+            if report.notes.len() < MAX_NOTES {
+                report.notes.push(format!(
+                    "frame {} from the {peer} {note} ({})",
+                    note.frame,
+                    note.kind.rule()
+                ));
+            }
+        }
+        if report.how.is_empty() {
+            "dropped without a close".clone_into(&mut report.how);
+        }
+        report.messages_in = watch.counts.messages_in;
+        report.bytes_in = watch.counts.bytes_in;
+        report.messages_out = watch.counts.messages_out;
+        report.bytes_out = watch.counts.bytes_out;
+        observer.ended(&report);
+    }
+}
+
+/// Why a connection ended, in words for the log.
+fn describe(end: &End) -> String {
+    match end {
+        End::PeerClosed(_) => "close handshake completed".to_owned(),
+        End::Protocol(err) => format!("failed with {}", err.code.as_u16()),
+        End::Gone(None) => "connection closed".to_owned(),
+        End::Gone(Some(err)) => format!("connection failed: {err}"),
+        End::Shutdown => "server shutting down".to_owned(),
+        End::KeepaliveTimeout => "keepalive ping unanswered".to_owned(),
+        End::Idle(idle) => format!("idle for {idle:?}"),
+        End::SendTimeout(timeout) => format!("peer read nothing for {timeout:?}; dropped"),
+        End::CloseTimeout(timeout) => format!("no close reply within {timeout:?}"),
     }
 }
 

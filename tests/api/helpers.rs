@@ -31,6 +31,8 @@ pub struct TestApp {
     /// The certificate the server presents (and clients trust): `--cert` if given, else the
     /// generated development certificate.
     pub cert_file: PathBuf,
+    /// What the server logged: access lines, diagnoses, notes, trace.
+    pub log: Arc<duplex::server::log::MemorySink>,
     _dirs: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -73,7 +75,12 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
     let serve = Cli::try_parse_from(args)
         .unwrap_or_else(|e| panic!("args: {e}"))
         .into_serve();
-    let running = duplex::cli::startup::prepare(&serve)
+    let (log, log_lines) = duplex::server::log::Log::memory(duplex::server::log::LogOptions {
+        // No global subscriber here to take the level from.
+        max_level: tracing::level_filters::LevelFilter::INFO,
+        ..serve.log_options(duplex::server::log::LogFormat::Text, false)
+    });
+    let running = duplex::cli::startup::prepare(&serve, log)
         .await
         .unwrap_or_else(|e| panic!("startup: {e}"));
     let addr = running
@@ -96,6 +103,7 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
         tls,
         static_dir,
         cert_file,
+        log: log_lines,
         _dirs: dirs,
         stop: Some(stop),
         task: Some(task),

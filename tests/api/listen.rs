@@ -32,7 +32,8 @@ async fn start(dir: &Path, flags: &[&str]) -> Result<Running, duplex::cli::start
     let serve = Cli::try_parse_from(args)
         .unwrap_or_else(|e| panic!("args: {e}"))
         .into_serve();
-    prepare(&serve).await
+    let log = duplex::server::log::Log::memory(duplex::server::log::LogOptions::default()).0;
+    prepare(&serve, log).await
 }
 
 /// Serves `running` until the returned sender is used or dropped.

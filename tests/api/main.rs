@@ -9,6 +9,7 @@ mod helpers;
 mod lifespan;
 mod limits;
 mod listen;
+mod observe;
 mod properties;
 mod tls;
 mod ws;

@@ -8,6 +8,7 @@
 pub(crate) mod docs;
 pub mod items;
 pub mod lifespan;
+pub(crate) mod raw_echo;
 pub(crate) mod request_body;
 pub mod static_files;
 pub(crate) mod ws;
@@ -26,9 +27,10 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::protocol::http1::{TransferCodingError, check_transfer_encoding, has_token};
+use crate::server::diagnose::Diagnosis;
 use crate::server::response::{self, bad_request};
 use crate::server::websocket::is_upgrade_request;
-use crate::server::{Body, ConnInfo, ConnectionGuard, Handler};
+use crate::server::{Body, ConnInfo, Exchange, Handler};
 use request_body::{BodyBudget, BodyError, BoxError};
 use ws::WsSettings;
 
@@ -97,12 +99,12 @@ impl<'a> Route<'a> {
 }
 
 impl App {
-    /// Answers one request; `guard` goes to a WebSocket session if the request upgrades.
+    /// Answers one request; the exchange's guard goes to a WebSocket session if the request
+    /// upgrades.
     pub(crate) async fn handle<B>(
         &self,
         request: Request<B>,
-        conn: &ConnInfo,
-        guard: &ConnectionGuard,
+        exchange: &Exchange<'_>,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes>,
@@ -114,14 +116,14 @@ impl App {
             Err(err) => err.response(),
             Ok(()) if is_upgrade_request(&parts.headers) => {
                 let path = decode_path(parts.uri.path()).into_owned();
-                let response = ws::upgrade(&mut parts, &path, &self.ws, guard);
+                let response = ws::upgrade(&mut parts, &path, &self.ws, exchange);
                 // A 101 leaves HTTP: no `connection: close`, no HTTP/1.0 status line.
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     return response;
                 }
                 response
             }
-            Ok(()) => self.route(&parts, body, *conn).await,
+            Ok(()) => self.route(&parts, body, exchange).await,
         };
         if closing {
             response
@@ -140,23 +142,41 @@ impl App {
         &self,
         parts: &http::request::Parts,
         body: B,
-        conn: ConnInfo,
+        exchange: &Exchange<'_>,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
+        let conn = *exchange.conn;
         let path = decode_path(parts.uri.path());
+        if path == raw_echo::PATH {
+            return raw_echo::respond(
+                parts,
+                body,
+                exchange,
+                self.max_body,
+                self.body_timeout,
+                &self.body_budget,
+            )
+            .await;
+        }
         let Some(route) = Route::resolve(&path) else {
             return self.unmatched(parts, &path, conn);
         };
         if !route.accepts(&parts.method) {
-            return response::full_with(
+            let mut response = response::full_with(
                 StatusCode::METHOD_NOT_ALLOWED,
                 response::APPLICATION_JSON,
                 r#"{"detail":"Method Not Allowed"}"#,
                 [(http::header::ALLOW, HeaderValue::from_static(route.allow()))],
             );
+            response.extensions_mut().insert(Diagnosis::new(format!(
+                "{} is not a method of {path}; it allows {} (RFC 9110 §15.5.6)",
+                parts.method,
+                route.allow()
+            )));
+            return response;
         }
         let head = parts.method == Method::HEAD;
         match route {
@@ -188,6 +208,20 @@ impl App {
     /// 413, 408, 503 or 400 for a body that could not be read, then close: the rest of it is
     /// not read, so the connection cannot carry another request.
     fn body_error(&self, err: BodyError) -> Response<Body> {
+        let diagnosis = match &err {
+            BodyError::TooLarge => Some(format!(
+                "the request body is larger than --max-body ({} bytes) (RFC 9110 §15.5.14)",
+                self.max_body
+            )),
+            BodyError::TimedOut => Some(format!(
+                "the request body did not arrive within --body-timeout ({} s) (RFC 9110 §15.5.9)",
+                self.body_timeout.as_secs_f64()
+            )),
+            BodyError::Busy => None,
+            BodyError::Invalid(why) => Some(format!(
+                "the request body is not framed as its head says: {why} (RFC 9112 §6.3, §7.1)"
+            )),
+        };
         let mut response = match err {
             BodyError::TooLarge => response::detail(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -217,11 +251,16 @@ impl App {
                 tracing::debug!("request body refused: --max-body-memory is in use");
                 busy
             }
-            BodyError::Invalid => return bad_request(),
+            BodyError::Invalid(_) => bad_request(),
         };
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        if !matches!(response.status(), StatusCode::BAD_REQUEST) {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let Some(diagnosis) = diagnosis {
+            response.extensions_mut().insert(Diagnosis::new(diagnosis));
+        }
         response
     }
 
@@ -244,10 +283,9 @@ impl Handler for App {
     fn handle(
         &self,
         request: Request<hyper::body::Incoming>,
-        conn: &ConnInfo,
-        guard: &ConnectionGuard,
+        exchange: &Exchange<'_>,
     ) -> impl Future<Output = Response<Body>> + Send {
-        App::handle(self, request, conn, guard)
+        App::handle(self, request, exchange)
     }
 }
 
@@ -261,17 +299,30 @@ fn wants_close(version: Version, headers: &HeaderMap) -> bool {
 /// is ASCII (hyper lets raw UTF-8 through). §6.1 and §7: the transfer codings are chunked, once.
 fn check_head(parts: &http::request::Parts) -> Result<(), HeadError> {
     let hosts = parts.headers.get_all(HOST).iter().count();
-    let bad_host = hosts > 1 || (hosts == 0 && parts.version == Version::HTTP_11);
-    let bad_target = parts
-        .uri
-        .path_and_query()
-        .is_some_and(|target| !target.as_str().is_ascii());
-    if bad_host || bad_target {
-        return Err(HeadError::Malformed);
+    if hosts > 1 {
+        return Err(HeadError::Malformed(format!(
+            "{hosts} Host header fields; a request has exactly one (RFC 9112 §3.2)"
+        )));
+    }
+    if hosts == 0 && parts.version == Version::HTTP_11 {
+        return Err(HeadError::Malformed(
+            "an HTTP/1.1 request without a Host header field (RFC 9112 §3.2)".to_owned(),
+        ));
+    }
+    if let Some(target) = parts.uri.path_and_query()
+        && !target.as_str().is_ascii()
+    {
+        return Err(HeadError::Malformed(format!(
+            "the request target \"{}\" has bytes outside ASCII; percent-encode them (RFC 9112 \
+             §3.2, RFC 3986 §2.1)",
+            crate::server::log::escape(target.as_str().as_bytes(), 120)
+        )));
     }
     match check_transfer_encoding(&parts.headers) {
         Ok(()) => Ok(()),
-        Err(TransferCodingError::ChunkedTwice) => Err(HeadError::Malformed),
+        Err(err @ TransferCodingError::ChunkedTwice) => Err(HeadError::Malformed(format!(
+            "{err}: a sender must not apply chunked more than once (RFC 9112 §7.1)"
+        ))),
         Err(TransferCodingError::Unsupported(coding)) => Err(HeadError::Unsupported(coding)),
     }
 }
@@ -279,8 +330,8 @@ fn check_head(parts: &http::request::Parts) -> Result<(), HeadError> {
 /// Why a request head is refused before routing.
 #[derive(Debug)]
 enum HeadError {
-    /// Broken framing: 400, then close.
-    Malformed,
+    /// Broken framing or a missing/repeated Host: 400, then close. Carries the diagnosis.
+    Malformed(String),
     /// A transfer coding we do not implement: 501, then close.
     Unsupported(String),
 }
@@ -288,9 +339,12 @@ enum HeadError {
 impl HeadError {
     fn response(self) -> Response<Body> {
         match self {
-            Self::Malformed => bad_request(),
+            Self::Malformed(diagnosis) => {
+                let mut response = bad_request();
+                response.extensions_mut().insert(Diagnosis::new(diagnosis));
+                response
+            }
             Self::Unsupported(coding) => {
-                tracing::debug!(%coding, "request refused: unsupported transfer coding");
                 let mut response = response::detail(
                     StatusCode::NOT_IMPLEMENTED,
                     &format!("Transfer-Encoding {coding} is not implemented; only chunked is"),
@@ -299,6 +353,10 @@ impl HeadError {
                 response
                     .headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
+                response.extensions_mut().insert(Diagnosis::new(format!(
+                    "Transfer-Encoding {coding} is a coding this server does not implement; it \
+                     answers 501 (RFC 9112 §6.1)"
+                )));
                 response
             }
         }
@@ -412,6 +470,7 @@ mod tests {
         }
     }
 
+    use crate::server::DetachedExchange;
     use crate::server::response::INVALID_REQUEST;
     use std::net::SocketAddr;
 
@@ -425,7 +484,7 @@ mod tests {
 
     async fn send(request: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String) {
         let response = app()
-            .handle(request, &conn(), &ConnectionGuard::detached())
+            .handle(request, &DetachedExchange::new(conn()).exchange())
             .await;
         let (parts, body) = response.into_parts();
         let bytes = body
@@ -544,7 +603,7 @@ mod tests {
             .unwrap_or_else(|_| unreachable!("a valid request"));
         let started = tokio::time::Instant::now();
         let response = app()
-            .handle(request, &conn(), &ConnectionGuard::detached())
+            .handle(request, &DetachedExchange::new(conn()).exchange())
             .await;
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(started.elapsed(), Duration::ZERO);
@@ -563,7 +622,7 @@ mod tests {
             .unwrap_or_else(|_| unreachable!("a valid request"));
         let started = tokio::time::Instant::now();
         let response = app()
-            .handle(request, &conn(), &ConnectionGuard::detached())
+            .handle(request, &DetachedExchange::new(conn()).exchange())
             .await;
         assert_eq!(started.elapsed(), Duration::from_secs(30));
         let (parts, body) = response.into_parts();

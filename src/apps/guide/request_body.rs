@@ -87,7 +87,7 @@ impl Reservation {
 }
 
 /// Why a body was not read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BodyError {
     /// Over `--max-body`: 413.
     TooLarge,
@@ -96,7 +96,8 @@ pub(crate) enum BodyError {
     /// The server-wide budget has no room for it now: 503.
     Busy,
     /// Broken framing: 400.
-    Invalid,
+    /// The body's framing broke (hyper's words).
+    Invalid(String),
 }
 
 /// The whole body, at most `limit` bytes, within `timeout`, covered by `budget` while it is
@@ -132,10 +133,7 @@ where
         let mut body = std::pin::pin!(body);
         let mut bytes = BytesMut::with_capacity(declared.min(INITIAL_CAPACITY));
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|err| {
-                tracing::debug!(error = %err.into(), "request body could not be read");
-                BodyError::Invalid
-            })?;
+            let frame = frame.map_err(|err| BodyError::Invalid(err.into().to_string()))?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers
             };

@@ -98,34 +98,31 @@ struct Partial {
     checked: usize,
 }
 
-/// A list that keeps its first `cap` entries and counts the rest.
+/// A list that keeps its first `cap` entries and counts the rest. Boxed and made on first use:
+/// every open connection has a codec, and few ever trace or note anything.
 #[derive(Debug)]
 struct Capped<T> {
-    items: Vec<T>,
-    dropped: u64,
+    inner: Option<Box<(Vec<T>, u64)>>,
 }
 
 impl<T> Capped<T> {
     const fn new() -> Self {
-        Self {
-            items: Vec::new(),
-            dropped: 0,
-        }
+        Self { inner: None }
     }
 
     fn push(&mut self, item: T, cap: usize) {
-        if self.items.len() < cap {
-            self.items.push(item);
+        let (items, dropped) = &mut **self.inner.get_or_insert_with(Box::default);
+        if items.len() < cap {
+            items.push(item);
         } else {
-            self.dropped += 1;
+            *dropped += 1;
         }
     }
 
     fn take(&mut self) -> (Vec<T>, u64) {
-        (
-            std::mem::take(&mut self.items),
-            std::mem::take(&mut self.dropped),
-        )
+        self.inner
+            .as_mut()
+            .map_or_else(Default::default, |inner| std::mem::take(&mut **inner))
     }
 }
 

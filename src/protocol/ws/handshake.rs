@@ -71,13 +71,6 @@ impl HandshakeError {
     }
 
     /// The rule the request breaks, as `RFC <n> §<section>`; `Display` stays the wire text.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "for the connection layer's diagnoses, not wired in yet"
-        )
-    )]
     pub(crate) fn rule(&self) -> &'static str {
         match self {
             // "An HTTP/1.1 or higher GET request".
@@ -134,13 +127,6 @@ pub(crate) enum HandshakeNote {
 }
 
 impl HandshakeNote {
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "for the connection layer's diagnoses, not wired in yet"
-        )
-    )]
     pub(crate) fn rule(&self) -> &'static str {
         // "The nonce MUST be selected randomly for each connection."
         "RFC 6455 §4.1 item 7"
@@ -169,13 +155,6 @@ impl std::fmt::Display for HandshakeNote {
 
 /// What is odd about a handshake [`validate`] accepts. A key it would refuse (not base64, not 16
 /// bytes, repeated) gives no note: the refusal says it.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for the connection layer's diagnoses, not wired in yet"
-    )
-)]
 pub(crate) fn handshake_notes(headers: &HeaderMap) -> Vec<HandshakeNote> {
     let mut notes = Vec::new();
     let mut keys = headers.get_all(SEC_WEBSOCKET_KEY).iter();

@@ -19,7 +19,7 @@ use crate::protocol::login::Credentials;
 use crate::protocol::ws::Role;
 use crate::protocol::ws::negotiate::DeflateConfig;
 use crate::server::websocket::{self, UpgradeConfig};
-use crate::server::{Body, ConnectionGuard};
+use crate::server::{Body, Exchange};
 use crate::transport::ws::Config;
 
 /// WebSocket limits and timers.
@@ -113,15 +113,15 @@ pub(crate) fn upgrade(
     parts: &mut Parts,
     path: &str,
     settings: &Arc<WsSettings>,
-    guard: &ConnectionGuard,
+    exchange: &Exchange<'_>,
 ) -> Response<Body> {
     let Some(route) = WsRoute::resolve(path) else {
-        return websocket::forbidden();
+        return websocket::forbidden(path, "/ws/echo, /ws/stream, /ws/v5/private and /ws/mirror");
     };
     let session_settings = Arc::clone(settings);
     websocket::accept(
         parts,
-        guard,
+        exchange,
         route.name(),
         &settings.upgrade_config(),
         move |socket| async move {
@@ -162,8 +162,10 @@ mod tests {
         for (name, size) in sizes {
             assert!(size <= 6 * 1024, "{name}'s session future is {size} bytes");
         }
+        // 3 KiB before the log's observer pointer and the codec's frame count and trace state
+        // (issue 15: about 200 bytes of future).
         assert!(
-            sizes[0].1 <= 3 * 1024,
+            sizes[0].1 <= 3200,
             "stream's future is {} bytes",
             sizes[0].1
         );

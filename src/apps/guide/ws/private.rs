@@ -33,17 +33,19 @@ pub(crate) async fn private<S: AsyncRead + AsyncWrite + Unpin>(
     let login = match socket.recv().await {
         // Parsed JSON takes tens of times its text's size, and nobody is authenticated yet.
         Ok(Message::Text(text)) if text.len() > MAX_LOGIN_MESSAGE => {
-            tracing::info!(
-                bytes = text.len(),
-                "login refused: over {MAX_LOGIN_MESSAGE} bytes"
-            );
+            socket.explain_refusal(format!(
+                "login refused: the login message has {} bytes, over {MAX_LOGIN_MESSAGE}",
+                text.len()
+            ));
             return refuse(socket, CloseCode::POLICY, "authentication failed").await;
         }
         Ok(Message::Text(text)) => settings
             .credentials
             .verify(text.as_str(), SystemTime::now()),
         Ok(Message::Binary(_)) => {
-            tracing::info!("login refused: binary frame");
+            socket.explain_refusal(
+                "login refused: the login came as a binary message; it is JSON text",
+            );
             return refuse(
                 socket,
                 CloseCode::UNSUPPORTED_DATA,
@@ -56,7 +58,7 @@ pub(crate) async fn private<S: AsyncRead + AsyncWrite + Unpin>(
     let api_key = match login {
         Ok(api_key) => api_key,
         Err(err) => {
-            tracing::info!(reason = %err, "login refused");
+            socket.explain_refusal(format!("login refused: {err}"));
             return refuse(socket, CloseCode::POLICY, "authentication failed").await;
         }
     };

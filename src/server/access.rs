@@ -1,0 +1,219 @@
+//! The access log's view of an exchange: a response body that counts what it sends and writes
+//! the request's line once it is done (so the line has the real size and duration), and the
+//! observer that writes a WebSocket session's closing line.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, StatusCode, Version};
+use http_body::{Body as _, Frame, SizeHint};
+
+use super::Body;
+use super::log::{ConnLabel, HttpEntry, Log, WsSummary};
+use crate::protocol::ws::FrameTrace;
+use crate::transport::ws::{Observer, Report, Side};
+
+/// What an access line says about a request, known before its body is sent.
+#[derive(Debug)]
+pub(super) struct Entry {
+    pub(super) log: Log,
+    pub(super) conn: ConnLabel,
+    pub(super) request: u64,
+    pub(super) method: Method,
+    pub(super) target: String,
+    pub(super) version: Version,
+    pub(super) websocket: bool,
+    pub(super) status: StatusCode,
+    pub(super) started: Instant,
+}
+
+impl Entry {
+    fn write(&self, bytes: u64, incomplete: bool) {
+        let version = version_text(self.version);
+        let entry = HttpEntry {
+            request: self.request,
+            method: if self.websocket {
+                "WebSocket"
+            } else {
+                self.method.as_str()
+            },
+            target: &self.target,
+            version: if self.websocket { "" } else { version },
+            status: self.status,
+            bytes,
+            duration: self.started.elapsed(),
+            incomplete,
+        };
+        self.log.http(&self.conn, &entry);
+    }
+}
+
+fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
+    }
+}
+
+/// A response body that writes its request's access line when it is dropped: after its last
+/// byte, or when the client went away first (then the line says `incomplete`).
+#[derive(Debug)]
+pub(crate) struct Metered {
+    inner: Body,
+    entry: Option<Box<Entry>>,
+    bytes: u64,
+    ended: bool,
+}
+
+impl Metered {
+    /// A body logged as `entry` says, or not at all.
+    pub(super) fn new(inner: Body, entry: Option<Box<Entry>>) -> Self {
+        Self {
+            inner,
+            entry,
+            bytes: 0,
+            ended: false,
+        }
+    }
+}
+
+impl http_body::Body for Metered {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if self.entry.is_some() {
+            match &polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    self.bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
+                }
+                Poll::Ready(None) => self.ended = true,
+                _ => {}
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            // hyper sends no body for HEAD, 204 and 304 and may not poll one at all.
+            let bodiless = entry.method == Method::HEAD
+                || matches!(entry.status.as_u16(), 204 | 304 | 100..=199);
+            let complete = self.ended || self.inner.is_end_stream() || bodiless;
+            entry.write(self.bytes, !complete);
+        }
+    }
+}
+
+/// Writes a WebSocket session's closing line, and the diagnosis of a violation that failed it.
+#[derive(Debug)]
+pub(crate) struct SessionLog {
+    pub(crate) log: Log,
+    pub(crate) conn: ConnLabel,
+    pub(crate) request: u64,
+    pub(crate) target: String,
+    /// When the session started.
+    pub(crate) opened: Instant,
+    /// When the connection opened (trace times count from it).
+    pub(crate) connected: Instant,
+}
+
+impl Observer for SessionLog {
+    fn traces(&self) -> bool {
+        self.log.tracing()
+    }
+
+    fn frame(&self, inbound: bool, frame: &FrameTrace) {
+        let arrow = if inbound { '>' } else { '<' };
+        self.log.trace(
+            &self.conn,
+            self.connected.elapsed(),
+            &format!("{arrow} frame {frame}"),
+        );
+    }
+
+    fn frames_untraced(&self, count: u64) {
+        self.log.trace(
+            &self.conn,
+            self.connected.elapsed(),
+            &format!("{count} frames went by untraced (trace buffer full)"),
+        );
+    }
+
+    fn ended(&self, report: &Report) {
+        if let Some((err, frame)) = &report.violation {
+            self.log.refused(
+                &self.conn,
+                &format!("close {}", err.code.as_u16()),
+                &format!(
+                    "frame {frame} from the client {} ({})",
+                    err.violation,
+                    err.violation.rule()
+                ),
+            );
+        }
+        // A route that refuses what the client sent (a binary login, a failed login) closes
+        // with a code that says so; its reason is the diagnosis the route gives.
+        if report.violation.is_none()
+            && report.closed_by == Some(Side::Local)
+            && let Some(code) = report.code
+            && matches!(code.as_u16(), 1003 | 1007 | 1008 | 1009)
+        {
+            let why = report.refusal.clone().unwrap_or_else(|| {
+                format!(
+                    "{} refused what the client sent: {:?}",
+                    self.target, report.reason
+                )
+            });
+            self.log.refused(
+                &self.conn,
+                &format!("close {}", code.as_u16()),
+                &format!("{why} (close codes: RFC 6455 §7.4.1)"),
+            );
+        }
+        for note in &report.notes {
+            self.log.note(&self.conn, note);
+        }
+        if !self.log.access() {
+            return;
+        }
+        let summary = WsSummary {
+            request: self.request,
+            target: self.target.clone(),
+            closed_by: match report.closed_by {
+                Some(Side::Local) => "server",
+                Some(Side::Peer) => "client",
+                None => "nobody",
+            },
+            code: report.code.map(|code| code.as_u16()),
+            reason: report.reason.clone(),
+            how: report.how.clone(),
+            duration: self.opened.elapsed().max(Duration::ZERO),
+            messages_in: report.messages_in,
+            bytes_in: report.bytes_in,
+            messages_out: report.messages_out,
+            bytes_out: report.bytes_out,
+        };
+        self.log.ws_closed(&self.conn, &summary);
+    }
+}

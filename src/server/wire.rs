@@ -1,0 +1,501 @@
+//! A connection's bytes as the client sent them, kept beside hyper's parsing: the raw head of the
+//! current request (bounded by `--max-head`), so that a refused head can be explained and the
+//! raw echo can answer byte for byte; the body as framed on the wire when a handler asks for it;
+//! and, with `--trace`, each read and write and the response heads.
+//!
+//! hyper parses the same bytes; [`Wire`] only follows the framing (head, then a body of
+//! Content-Length bytes or chunks, then the next head) so it knows where each head starts.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::log::{ConnLabel, Log, escape};
+
+/// Slack above `--max-head`: hyper refuses a head past its limit, and the part just beyond it is
+/// what tells the client why.
+const HEAD_SLACK: usize = 1024;
+/// Longest line of a head shown in one trace line.
+const TRACE_LINE: usize = 512;
+
+/// How the body after a head is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    /// The connection leaves HTTP (an upgrade): nothing after the head is HTTP any more.
+    Rest,
+}
+
+/// One connection's recorder, shared by its byte stream and its requests.
+pub(crate) struct Wire {
+    state: Mutex<State>,
+    opened: Instant,
+    /// Set when tracing: where trace lines go.
+    trace: Option<(Log, ConnLabel)>,
+}
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire")
+            .field("tracing", &self.trace.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Bytes of the head being received (and anything after it not yet sorted out).
+    pending: BytesMut,
+    /// Most bytes `pending` keeps.
+    limit: usize,
+    /// Head bytes received beyond `limit` and not kept.
+    dropped: u64,
+    /// Bytes after the last head taken, not yet run through `body`.
+    unscanned: BytesMut,
+    body: Body,
+    /// The raw body of the current request, when a handler asked for it.
+    raw_body: Option<RawBody>,
+    /// Bytes read from the client in all.
+    received: u64,
+    /// Trace: the response head being written, until its blank line.
+    response_head: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Default)]
+enum Body {
+    /// Between requests: bytes belong to the next head.
+    #[default]
+    None,
+    Length(u64),
+    Chunked(ChunkScanner),
+    Rest,
+}
+
+#[derive(Debug)]
+struct RawBody {
+    bytes: BytesMut,
+    limit: usize,
+    truncated: bool,
+}
+
+/// The raw body of a request, as framed on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawBodyBytes {
+    pub(crate) bytes: Bytes,
+    /// More arrived than the limit kept.
+    pub(crate) truncated: bool,
+}
+
+impl Wire {
+    /// A recorder keeping request heads up to `max_head` bytes; `trace` also logs every read and
+    /// write of the connection.
+    pub(crate) fn new(max_head: usize, trace: Option<(Log, ConnLabel)>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                limit: max_head + HEAD_SLACK,
+                // hyper's own answer to a head it refuses is a response head too.
+                response_head: trace.is_some().then(Vec::new),
+                ..State::default()
+            }),
+            opened: Instant::now(),
+            trace,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the buffers inconsistent in a way that
+        // matters more than losing the log of this one connection.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Logs a trace line for this connection (if tracing).
+    pub(crate) fn trace(&self, what: &str) {
+        if let Some((log, conn)) = &self.trace {
+            log.trace(conn, self.opened.elapsed(), what);
+        }
+    }
+
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// When the connection opened.
+    pub(crate) fn opened(&self) -> Instant {
+        self.opened
+    }
+
+    /// Bytes just read from the client.
+    pub(crate) fn on_read(&self, bytes: &[u8]) {
+        self.trace(&format!("read {} bytes", bytes.len()));
+        let mut state = self.state();
+        state.received += bytes.len() as u64;
+        state.flush_unscanned();
+        state.feed(bytes);
+    }
+
+    /// Bytes just written to the client (only called when tracing).
+    pub(crate) fn on_write(&self, bytes: &[u8]) {
+        self.trace(&format!("wrote {} bytes", bytes.len()));
+        let mut state = self.state();
+        let Some(head) = state.response_head.as_mut() else {
+            return;
+        };
+        head.extend_from_slice(bytes);
+        let Some(end) = find_head_end(head, 0) else {
+            if head.len() > 64 * 1024 {
+                state.response_head = None;
+            }
+            return;
+        };
+        let mut head = std::mem::take(head);
+        head.truncate(end);
+        // A 100 Continue is followed by the final response's head.
+        let interim = head.starts_with(b"HTTP/1.1 1") && !head.starts_with(b"HTTP/1.1 101");
+        state.response_head = interim.then(Vec::new);
+        drop(state);
+        for line in lines(&head) {
+            self.trace(&format!("< {}", escape(line, TRACE_LINE)));
+        }
+    }
+
+    /// Takes the head of the request hyper has just parsed off the front of what was received,
+    /// and starts following its body. `None` if the head was not kept (longer than the limit).
+    pub(crate) fn take_head(&self, framing: Framing) -> Option<Bytes> {
+        let mut state = self.state();
+        state.flush_unscanned();
+        let head = match find_head_end(&state.pending, 0) {
+            Some(end) => {
+                let head = Bytes::copy_from_slice(&state.pending[..end]);
+                state.pending.advance(end);
+                Some(head)
+            }
+            None => {
+                state.pending.clear();
+                None
+            }
+        };
+        state.dropped = 0;
+        state.unscanned = std::mem::take(&mut state.pending);
+        state.raw_body = None;
+        state.body = match framing {
+            Framing::None => Body::None,
+            Framing::Length(0) => Body::None,
+            Framing::Length(len) => Body::Length(len),
+            Framing::Chunked => Body::Chunked(ChunkScanner::default()),
+            Framing::Rest => Body::Rest,
+        };
+        if self.tracing() {
+            state.response_head = Some(Vec::new());
+        }
+        drop(state);
+        if let Some(head) = &head
+            && self.tracing()
+        {
+            for line in lines(head) {
+                self.trace(&format!("> {}", escape(line, TRACE_LINE)));
+            }
+        }
+        head
+    }
+
+    /// Keeps the current request's body as framed on the wire, up to `limit` bytes; call before
+    /// reading the body.
+    pub(crate) fn keep_body(&self, limit: usize) {
+        let mut state = self.state();
+        state.raw_body = Some(RawBody {
+            bytes: BytesMut::new(),
+            limit,
+            truncated: false,
+        });
+        state.flush_unscanned();
+    }
+
+    /// The body kept since [`Wire::keep_body`]; call once the body has been read.
+    pub(crate) fn take_body(&self) -> Option<RawBodyBytes> {
+        let mut state = self.state();
+        state.flush_unscanned();
+        state.raw_body.take().map(|raw| RawBodyBytes {
+            bytes: raw.bytes.freeze(),
+            truncated: raw.truncated,
+        })
+    }
+
+    /// What was received of a head hyper refused or never finished, and how many bytes beyond
+    /// the kept ones were dropped.
+    pub(crate) fn unfinished_head(&self) -> (Bytes, u64) {
+        let mut state = self.state();
+        state.flush_unscanned();
+        (Bytes::copy_from_slice(&state.pending), state.dropped)
+    }
+
+    /// Bytes read from the client in all.
+    pub(crate) fn received(&self) -> u64 {
+        self.state().received
+    }
+}
+
+impl State {
+    fn flush_unscanned(&mut self) {
+        if !self.unscanned.is_empty() {
+            let unscanned = std::mem::take(&mut self.unscanned);
+            self.feed(&unscanned);
+        }
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let used = match &mut self.body {
+                Body::Rest => return,
+                Body::None => {
+                    let room = self.limit.saturating_sub(self.pending.len());
+                    let kept = bytes.len().min(room);
+                    self.pending.extend_from_slice(&bytes[..kept]);
+                    self.dropped += (bytes.len() - kept) as u64;
+                    return;
+                }
+                Body::Length(left) => {
+                    let used = usize::try_from(*left).map_or(bytes.len(), |l| l.min(bytes.len()));
+                    *left -= used as u64;
+                    if *left == 0 {
+                        self.body = Body::None;
+                    }
+                    used
+                }
+                Body::Chunked(scanner) => {
+                    let (used, done) = scanner.scan(bytes);
+                    if done {
+                        self.body = Body::None;
+                    }
+                    used
+                }
+            };
+            if let Some(raw) = self.raw_body.as_mut() {
+                let room = raw.limit.saturating_sub(raw.bytes.len());
+                let kept = used.min(room);
+                raw.bytes.extend_from_slice(&bytes[..kept]);
+                raw.truncated |= kept < used;
+            }
+            bytes = &bytes[used..];
+        }
+    }
+}
+
+/// Where a head ends: just past its blank line (CRLF CRLF, or bare LFs as hyper accepts them),
+/// searched after any empty lines before the request line (RFC 9112 §2.2).
+fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut start = from;
+    while let Some(&byte) = bytes.get(start) {
+        if byte == b'\r' || byte == b'\n' {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    let mut at = start;
+    while let Some(offset) = bytes.get(at..)?.iter().position(|&b| b == b'\n') {
+        let lf = at + offset;
+        match bytes.get(lf + 1) {
+            Some(b'\n') => return Some(lf + 2),
+            Some(b'\r') if bytes.get(lf + 2) == Some(&b'\n') => return Some(lf + 3),
+            Some(_) => at = lf + 1,
+            None => return None,
+        }
+    }
+    None
+}
+
+/// The lines of a head, each with its line ending.
+fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    head.split_inclusive(|&b| b == b'\n')
+}
+
+/// Follows chunked framing (RFC 9112 §7.1) just well enough to find where the body ends; hyper
+/// checks the framing itself.
+#[derive(Debug, Default)]
+struct ChunkScanner {
+    step: ChunkStep,
+    size: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkStep {
+    /// In a chunk-size line: hex digits, then maybe an extension, up to LF.
+    #[default]
+    Size,
+    /// In a chunk-size line past its digits (extension or CR).
+    SizeRest,
+    /// Chunk data, `size` bytes left.
+    Data,
+    /// The CRLF after chunk data.
+    DataEnd,
+    /// At the start of a trailer line (or the final empty line).
+    TrailerStart,
+    /// Inside a trailer field line.
+    Trailer,
+    /// Saw CR at the start of a trailer line: the final line, if LF follows.
+    FinalCr,
+}
+
+impl ChunkScanner {
+    /// Consumes bytes of the body; returns how many, and whether the body ended.
+    fn scan(&mut self, bytes: &[u8]) -> (usize, bool) {
+        let mut at = 0;
+        while at < bytes.len() {
+            let byte = bytes[at];
+            match self.step {
+                ChunkStep::Size => match byte {
+                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                        let digit = u64::from(char::from(byte).to_digit(16).unwrap_or(0));
+                        self.size = self.size.saturating_mul(16).saturating_add(digit);
+                    }
+                    b'\n' => self.end_size_line(),
+                    _ => self.step = ChunkStep::SizeRest,
+                },
+                ChunkStep::SizeRest => {
+                    if byte == b'\n' {
+                        self.end_size_line();
+                    }
+                }
+                ChunkStep::Data => {
+                    let left = usize::try_from(self.size).unwrap_or(usize::MAX);
+                    let used = left.min(bytes.len() - at);
+                    self.size -= used as u64;
+                    at += used;
+                    if self.size == 0 {
+                        self.step = ChunkStep::DataEnd;
+                    }
+                    continue;
+                }
+                ChunkStep::DataEnd => {
+                    if byte == b'\n' {
+                        self.step = ChunkStep::Size;
+                    }
+                }
+                ChunkStep::TrailerStart => match byte {
+                    b'\n' => return (at + 1, true),
+                    b'\r' => self.step = ChunkStep::FinalCr,
+                    _ => self.step = ChunkStep::Trailer,
+                },
+                ChunkStep::FinalCr => {
+                    if byte == b'\n' {
+                        return (at + 1, true);
+                    }
+                    self.step = ChunkStep::Trailer;
+                }
+                ChunkStep::Trailer => {
+                    if byte == b'\n' {
+                        self.step = ChunkStep::TrailerStart;
+                    }
+                }
+            }
+            at += 1;
+        }
+        (at, false)
+    }
+
+    fn end_size_line(&mut self) {
+        self.step = if self.size == 0 {
+            ChunkStep::TrailerStart
+        } else {
+            ChunkStep::Data
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire() -> Arc<Wire> {
+        Wire::new(16 * 1024, None)
+    }
+
+    #[test]
+    fn pipelined_heads_are_taken_one_by_one_past_their_bodies() {
+        let wire = wire();
+        wire.on_read(b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\n");
+        let first = wire.take_head(Framing::Length(3));
+        assert_eq!(
+            first.as_deref(),
+            Some(&b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\n"[..])
+        );
+        wire.on_read(b"Host: x\r\n\r\n");
+        let second = wire.take_head(Framing::None);
+        assert_eq!(
+            second.as_deref(),
+            Some(&b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"[..])
+        );
+    }
+
+    #[test]
+    fn a_chunked_body_is_kept_as_framed_and_the_next_head_follows_it() {
+        let wire = wire();
+        wire.on_read(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n");
+        let head = wire.take_head(Framing::Chunked);
+        assert!(head.is_some());
+        wire.keep_body(1024);
+        wire.on_read(b"0\r\nTrailer: 1\r\n\r\nGET / HTTP/1.1\n\n");
+        assert_eq!(
+            wire.take_body(),
+            Some(RawBodyBytes {
+                bytes: Bytes::from_static(b"3;x=y\r\nabc\r\n0\r\nTrailer: 1\r\n\r\n"),
+                truncated: false
+            })
+        );
+        assert_eq!(
+            wire.take_head(Framing::None).as_deref(),
+            Some(&b"GET / HTTP/1.1\n\n"[..])
+        );
+    }
+
+    #[test]
+    fn a_kept_body_stops_at_its_limit_and_says_so() {
+        let wire = wire();
+        wire.on_read(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789");
+        let _ = wire.take_head(Framing::Length(10));
+        wire.keep_body(4);
+        assert_eq!(
+            wire.take_body(),
+            Some(RawBodyBytes {
+                bytes: Bytes::from_static(b"0123"),
+                truncated: true
+            })
+        );
+    }
+
+    #[test]
+    fn an_unfinished_head_is_kept_up_to_the_limit() {
+        let wire = Wire::new(8, None);
+        wire.on_read(&[b'a'; 2000]);
+        let (kept, dropped) = wire.unfinished_head();
+        assert_eq!(kept.len(), 8 + HEAD_SLACK);
+        assert_eq!(dropped, 2000 - 8 - HEAD_SLACK as u64);
+    }
+
+    #[test]
+    fn empty_lines_before_a_request_belong_to_its_head() {
+        assert_eq!(
+            find_head_end(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", 0),
+            Some(22)
+        );
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n", 0), None);
+    }
+
+    #[test]
+    fn the_chunk_scanner_finds_the_end_across_any_split() {
+        let body = b"5\r\nhello\r\n10;ext\r\n0123456789abcdef\r\n0\r\nA: b\r\n\r\n";
+        for split in 0..body.len() {
+            let mut scanner = ChunkScanner::default();
+            let (first, done) = scanner.scan(&body[..split]);
+            assert!(!done && first == split, "split {split}");
+            let (second, done) = scanner.scan(&body[split..]);
+            assert!(done, "split {split}");
+            assert_eq!(split + second, body.len());
+        }
+    }
+}
