@@ -318,8 +318,13 @@ impl<A: Handler> ConnectionContext<A> {
     fn connection_error(&self, err: &hyper::Error, wire: &Wire, conn: &Conn<'_>) {
         let (head, dropped) = wire.unfinished_head();
         if let Some(status) = diagnose::hyper_status(err) {
-            let diagnosis =
-                diagnose::explain_refused_head(&head, dropped, self.settings.max_head, status, err);
+            let diagnosis = diagnose::explain_refused_head(
+                &head,
+                dropped,
+                (self.settings.max_head, self.settings.max_headers),
+                status,
+                err,
+            );
             self.log.refused(&conn.label, status.as_str(), &diagnosis);
             if self.log.access() {
                 let line = diagnose::first_line(&head);

@@ -50,10 +50,22 @@ pub(crate) fn hyper_status(err: &hyper::Error) -> Option<StatusCode> {
 pub(crate) fn explain_refused_head(
     head: &[u8],
     dropped: u64,
-    max_head: usize,
+    (max_head, max_headers): (usize, usize),
     status: StatusCode,
     err: &hyper::Error,
 ) -> String {
+    let lines = head
+        .split(|&b| b == b'\n')
+        .skip_while(|line| line.is_empty() || *line == b"\r")
+        .take_while(|line| !line.is_empty() && *line != b"\r")
+        .count()
+        .saturating_sub(1);
+    if status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE && lines > max_headers {
+        return format!(
+            "the request has {lines} header lines, more than --max-headers ({max_headers}) \
+             (RFC 6585 §5)"
+        );
+    }
     if status == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE && dropped > 0 {
         return format!(
             "the request head is larger than --max-head ({max_head} bytes; {} received before \

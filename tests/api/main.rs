@@ -2,6 +2,7 @@
 
 mod binary;
 mod cli;
+mod diagnose;
 mod framing;
 mod golden;
 mod guide;
