@@ -325,3 +325,116 @@ fn the_file_of_a_killed_instance_is_taken_over_by_the_next_start() -> TestResult
     );
     Ok(())
 }
+
+/// `count` requests of `/status` on one keep-alive connection, each answered before the next.
+fn keep_alive_requests(addr: &str, count: usize) -> TestResult {
+    let mut tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut chunk = [0u8; 16 * 1024];
+    for _ in 0..count {
+        tcp.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        let mut seen = Vec::new();
+        while !seen.ends_with(b"{\"status\":\"ok\"}") {
+            let n = tcp.read(&mut chunk)?;
+            assert!(n > 0, "connection closed early");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn json_logging_makes_every_line_of_the_process_a_json_object() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut child = duplex()
+        .args([
+            "--no-tls",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--static-dir",
+        ])
+        .arg(dir.path().join("static"))
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let mut seen = Vec::new();
+    let listening = lines
+        .by_ref()
+        .inspect(|line| seen.push(line.clone()))
+        .find(|line| line.contains("listening on"))
+        .ok_or("server never said it was listening")?;
+    let listening: serde_json::Value = serde_json::from_str(&listening)?;
+    let addr = address_in(listening["message"].as_str().ok_or("no message")?)?;
+    keep_alive_requests(&addr, 2)?;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    seen.extend(lines);
+    let _ = exit_within(child, Duration::from_secs(15))?;
+    let mut events = Vec::new();
+    for line in &seen {
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
+        assert!(
+            value["timestamp"].is_string() && value["level"].is_string(),
+            "{line}"
+        );
+        events.push(value["event"].as_str().unwrap_or_default().to_owned());
+    }
+    // The program's own lines (startup, shutdown) and the server's access lines alike.
+    assert_eq!(
+        events.iter().filter(|e| *e == "http").count(),
+        2,
+        "{seen:?}"
+    );
+    assert!(events.iter().any(|e| e == "log"), "{seen:?}");
+    Ok(())
+}
+
+#[test]
+fn a_stderr_nobody_reads_costs_log_lines_not_requests() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut child = duplex()
+        .args(["--no-tls", "--port", "0", "--trace", "--static-dir"])
+        .arg(dir.path().join("static"))
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut reader = BufReader::new(stderr);
+    let mut listening = String::new();
+    while !listening.contains("listening on") {
+        listening.clear();
+        if reader.read_line(&mut listening)? == 0 {
+            return Err("server never said it was listening".into());
+        }
+    }
+    let addr = address_in(&listening)?;
+    // About 12 trace lines per request, and nobody reads them: the pipe (64 KiB) and the
+    // writer's buffer (16,384 lines) fill, and the rest are dropped, not waited for.
+    let started = std::time::Instant::now();
+    keep_alive_requests(&addr, 3000)?;
+    let took = started.elapsed();
+    // Read what is there, then one more request (past a second) brings the drop report.
+    let drained = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = reader.read_to_string(&mut all);
+        all
+    });
+    std::thread::sleep(Duration::from_millis(1100));
+    keep_alive_requests(&addr, 1)?;
+    std::thread::sleep(Duration::from_millis(200));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let _ = exit_within(child, Duration::from_secs(15))?;
+    let log = drained.join().map_err(|_| "reader panicked")?;
+    assert!(
+        log.contains("log lines dropped: stderr is not keeping up"),
+        "no drop report in {} bytes of log (3000 requests took {took:?})",
+        log.len()
+    );
+    Ok(())
+}
