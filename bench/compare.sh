@@ -8,13 +8,15 @@
 #   bench/compare.sh BEFORE_BINARY AFTER_BINARY
 #
 # Settings (environment): COMPARE_SECONDS (10) per run, COMPARE_RUNS (3), COMPARE_PORT (18600),
-# SERVER_CORE (0), LOAD_CORE (1). Both servers run at once, pinned to SERVER_CORE with one
+# SERVER_CORE (0), LOAD_CORE (1), BEFORE_FLAGS and AFTER_FLAGS (serve flags of each side,
+# default `--log-level warn`; e.g. the same binary with `--no-access-log` against `` measures
+# the access log, whose lines then go to a file). Both servers run at once, pinned to SERVER_CORE with one
 # worker; the loads run on LOAD_CORE and take turns run by run, so a slow spell of a shared VM
 # hits both. The echo load is always AFTER_BINARY's `duplex bench echo`. Traffic stays on
 # 127.0.0.1; every load has a fixed duration; the script stops what it started.
 set -euo pipefail
 
-[[ $# -eq 2 ]] || { sed -n '2,14p' "$0" >&2; exit 2; }
+[[ $# -eq 2 ]] || { sed -n '2,16p' "$0" >&2; exit 2; }
 before="$(realpath "$1")"
 after="$(realpath "$2")"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,13 +48,17 @@ trap 'exit 130' INT TERM
 # shellcheck source=../scripts/lib.sh
 source "$root/scripts/lib.sh"
 
+read -r -a before_flags <<<"${BEFORE_FLAGS---log-level warn}"
+read -r -a after_flags <<<"${AFTER_FLAGS---log-level warn}"
+
 # start NAME BINARY PORT TRANSPORT: a server pinned to the server core, its PID in pid_of.
 declare -A pid_of=()
 start() {
-  local name="$1" bin="$2" p="$3" transport="$4" tls=(--no-tls) scheme=http
+  local name="$1" bin="$2" p="$3" transport="$4" tls=(--no-tls) scheme=http flags
   [[ "$transport" == tls ]] && tls=(--cert "$work/cert.pem" --key "$work/key.pem") scheme=https
+  if [[ "$name" == before ]]; then flags=("${before_flags[@]}"); else flags=("${after_flags[@]}"); fi
   taskset -c "$server_core" "$bin" serve "${tls[@]}" --host 127.0.0.1 --port "$p" --workers 1 \
-    --static-dir "$work/static-$name" --shutdown-timeout 2 --log-level warn \
+    --static-dir "$work/static-$name" --shutdown-timeout 2 "${flags[@]}" \
     >"$work/$name.log" 2>&1 &
   pids+=($!)
   pid_of[$name]=$!

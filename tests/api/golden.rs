@@ -30,6 +30,10 @@ const MEANINGFUL: &[&str] = &[
 const REFERENCE_ETAG: &str = "\"9c2e9b9344e6afb3a9848bae29fb0607\"";
 const REFERENCE_LAST_MODIFIED: &str = "Mon, 23 Nov 2026 21:30:15 GMT";
 
+/// duplex's OpenAPI document: the original's, plus `/echo/raw`.
+const OPENAPI: &str = include_str!("../../src/apps/guide/docs/openapi.json");
+const OPENAPI_LENGTH: &str = "4424";
+
 /// duplex's documented answer where it deliberately differs from the original.
 struct Documented {
     status: u16,
@@ -223,6 +227,17 @@ fn documented(name: &str) -> Option<Documented> {
         | "17000 B header value"
         | "65000 B header value"
         | "20 KB URL" => HYPER_431,
+        // The OpenAPI document also describes duplex's own route, /echo/raw.
+        "GET /openapi.json" => Documented {
+            status: 200,
+            body: DocBody::Exact(OPENAPI),
+            headers: &[("content-length", Some(OPENAPI_LENGTH))],
+        },
+        "HEAD /openapi.json" => Documented {
+            status: 200,
+            body: DocBody::Exact(""),
+            headers: &[("content-length", Some(OPENAPI_LENGTH))],
+        },
         // RFC 9112 §3.2.2: a server MUST accept the absolute form (the original: 404).
         "GET http://127.0.0.1/status (absolute-form)" => Documented {
             status: 200,
@@ -674,5 +689,31 @@ async fn a_fragment_in_the_target_is_dropped() -> TestResult {
     let response = app.get("/status#x").await?;
     assert_eq!(response.status, 200);
     assert_eq!(response.text(), r#"{"status":"ok"}"#);
+    Ok(())
+}
+
+#[test]
+fn the_openapi_document_is_the_originals_plus_the_raw_echo() -> TestResult {
+    assert_eq!(OPENAPI.len().to_string(), OPENAPI_LENGTH);
+    let ours: serde_json::Value = serde_json::from_str(OPENAPI)?;
+    let paths = ours["paths"].as_object().ok_or("no paths")?;
+    let mut names: Vec<&str> = paths.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "/",
+            "/echo/raw",
+            "/items",
+            "/items/{item_id}",
+            "/static/data.txt",
+            "/status"
+        ]
+    );
+    assert!(
+        paths["/echo/raw"]["get"]["description"]
+            .as_str()
+            .is_some_and(|text| text.contains("exact bytes of the request"))
+    );
     Ok(())
 }
