@@ -1,18 +1,19 @@
 //! The process's log output: every line (the server's access log, diagnoses and trace, and the
-//! `tracing` events of the rest of the program) goes through one bounded, non-blocking writer to
-//! stderr, as text in uvicorn's shape or as JSON objects. A terminal that stops reading costs
-//! lines, never speed: past the buffer, lines are dropped and the count is reported.
+//! `tracing` events of the rest of the program) goes through one bounded queue to a writer thread
+//! and on to stderr, as text in uvicorn's shape or as JSON objects. A terminal that stops reading
+//! costs lines, never speed: past the queue, lines are dropped, and the writer says how many once
+//! it can write again.
 
 use std::fmt;
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
@@ -22,13 +23,14 @@ use crate::server::log::{LogFormat, Sink, timestamp};
 
 /// Lines waiting for stderr at most; beyond, new lines are dropped (and counted).
 const BUFFERED_LINES: usize = 16 * 1024;
+/// How long the last lines get to reach stderr when the process ends.
+const FINAL_FLUSH: Duration = Duration::from_secs(1);
 
-/// The installed log output; dropping it flushes what is still buffered.
+/// The installed log output; dropping it flushes what is still buffered (within a second).
 #[derive(Debug)]
 pub struct Logging {
     sink: Arc<StderrSink>,
     colour: bool,
-    _flush: WorkerGuard,
 }
 
 impl Logging {
@@ -37,23 +39,19 @@ impl Logging {
     /// is not set.
     ///
     /// # Errors
-    /// An invalid filter, in words.
+    /// An invalid filter, in words, or a writer thread that cannot start.
     pub fn init(level: &str, format: LogFormat) -> Result<Self, String> {
         let filter = EnvFilter::try_new(super::config::log_filter(level))
             .map_err(|err| format!("invalid --log-level `{level}`: {err}"))?;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let (writer, flush) = NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(BUFFERED_LINES)
-            .thread_name("duplex-log")
-            .finish(std::io::stderr());
-        let sink = Arc::new(StderrSink {
-            dropped: writer.error_counter(),
-            writer,
-            reported: AtomicUsize::new(0),
-            last_report: AtomicU64::new(0),
-            started: Instant::now(),
-        });
+        let (lines, queue) = std::sync::mpsc::sync_channel(BUFFERED_LINES);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&dropped);
+        std::thread::Builder::new()
+            .name("duplex-log".into())
+            .spawn(move || write_lines(&queue, &counted))
+            .map_err(|err| format!("cannot start the log writer: {err}"))?;
+        let sink = Arc::new(StderrSink { lines, dropped });
         let events = EventFormat {
             format,
             colour: colour && format == LogFormat::Text,
@@ -68,11 +66,7 @@ impl Logging {
                 line: Vec::new(),
             })
             .try_init();
-        Ok(Self {
-            sink,
-            colour,
-            _flush: flush,
-        })
+        Ok(Self { sink, colour })
     }
 
     /// Where the server's own lines go.
@@ -86,14 +80,74 @@ impl Logging {
     }
 }
 
-/// Lines to the non-blocking writer, with a report of dropped lines at most once a second.
+impl Drop for Logging {
+    fn drop(&mut self) {
+        let (done, flushed) = std::sync::mpsc::sync_channel(1);
+        let deadline = std::time::Instant::now() + FINAL_FLUSH;
+        let mut message = Message::Flush(done);
+        // The queue may be full of lines still to write: wait for room, within the deadline.
+        loop {
+            match self.sink.lines.try_send(message) {
+                Ok(()) => {
+                    let _ = flushed.recv_timeout(
+                        deadline.saturating_duration_since(std::time::Instant::now()),
+                    );
+                    return;
+                }
+                Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// What the writer thread is sent.
+enum Message {
+    Line(Vec<u8>),
+    /// Write out everything before this, then answer.
+    Flush(SyncSender<()>),
+}
+
+/// The writer thread: takes lines as they come, writes each batch through one buffer (one
+/// system call for many lines under load), and reports lines dropped while it could not keep up.
+fn write_lines(queue: &Receiver<Message>, dropped: &AtomicU64) {
+    let mut stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let mut reported = 0;
+    while let Ok(first) = queue.recv() {
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Line(line) => {
+                    let _ = stderr.write_all(&line);
+                }
+                Message::Flush(done) => {
+                    let _ = stderr.flush();
+                    let _ = done.try_send(());
+                }
+            }
+            next = queue.try_recv().ok();
+        }
+        let lost = dropped.load(Ordering::Relaxed);
+        if lost > reported {
+            let _ = writeln!(
+                stderr,
+                "WARNING:  {} log lines dropped: stderr was not keeping up (the server did not \
+                 wait for it)",
+                lost - reported
+            );
+            reported = lost;
+        }
+        let _ = stderr.flush();
+    }
+}
+
+/// Lines to the writer thread, never waiting for it.
 struct StderrSink {
-    writer: NonBlocking,
-    dropped: ErrorCounter,
-    reported: AtomicUsize,
-    /// Milliseconds since `started` of the last report.
-    last_report: AtomicU64,
-    started: Instant,
+    lines: SyncSender<Message>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for StderrSink {
@@ -107,40 +161,15 @@ impl StderrSink {
         if line.last() != Some(&b'\n') {
             line.push(b'\n');
         }
-        let mut writer = self.writer.clone();
-        let _ = writer.write_all(&line);
-        self.report_drops();
-    }
-
-    fn report_drops(&self) {
-        let dropped = self.dropped.dropped_lines();
-        let reported = self.reported.load(Ordering::Relaxed);
-        if dropped <= reported {
-            return;
+        if let Err(TrySendError::Full(_)) = self.lines.try_send(Message::Line(line)) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let last = self.last_report.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < 1000
-            || self
-                .last_report
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        self.reported.store(dropped, Ordering::Relaxed);
-        let message = format!(
-            "WARNING:  {} log lines dropped: stderr is not keeping up (the server did not wait \
-             for it)\n",
-            dropped - reported
-        );
-        let mut writer = self.writer.clone();
-        let _ = writer.write_all(message.as_bytes());
     }
 }
 
 impl Sink for StderrSink {
-    fn line(&self, line: String) {
+    fn line(&self, mut line: String) {
+        line.push('\n');
         self.write(line.into_bytes());
     }
 }

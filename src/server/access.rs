@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, StatusCode, Version};
+use http::{Method, StatusCode, Uri, Version};
 use http_body::{Body as _, Frame, SizeHint};
 
 use super::Body;
@@ -22,7 +22,7 @@ pub(super) struct Entry {
     pub(super) conn: ConnLabel,
     pub(super) request: u64,
     pub(super) method: Method,
-    pub(super) target: String,
+    pub(super) target: Uri,
     pub(super) version: Version,
     pub(super) websocket: bool,
     pub(super) status: StatusCode,
@@ -39,7 +39,7 @@ impl Entry {
             } else {
                 self.method.as_str()
             },
-            target: &self.target,
+            target: &target_text(&self.target),
             version: if self.websocket { "" } else { version },
             status: self.status,
             bytes,
@@ -47,6 +47,15 @@ impl Entry {
             incomplete,
         };
         self.log.http(&self.conn, &entry);
+    }
+}
+
+/// The request target as sent: the path and query of an origin-form target (no copy), the
+/// whole URI of an absolute-form one.
+pub(super) fn target_text(uri: &Uri) -> std::borrow::Cow<'_, str> {
+    match (uri.scheme(), uri.path_and_query()) {
+        (None, Some(target)) => std::borrow::Cow::Borrowed(target.as_str()),
+        _ => std::borrow::Cow::Owned(uri.to_string()),
     }
 }
 

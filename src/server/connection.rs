@@ -297,7 +297,9 @@ impl<A: Handler> ConnectionContext<A> {
                         );
                         return;
                     }
-                    wire.trace(&format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
+                    if wire.tracing() {
+                        wire.trace(&format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
+                    }
                     // Idle keep-alives close now; a request in progress finishes first.
                     connection.as_mut().graceful_shutdown();
                     closing = true;
@@ -305,6 +307,7 @@ impl<A: Handler> ConnectionContext<A> {
             }
         };
         match result {
+            Ok(()) if !wire.tracing() => {}
             Ok(()) => wire.trace(&format!(
                 "connection closed; {} bytes received",
                 wire.received()
@@ -375,7 +378,9 @@ impl<A: Handler> ConnectionContext<A> {
                  by ALPN (RFC 9113 §3.2); this server speaks HTTP/1.1 only",
             );
         } else {
-            wire.trace(&format!("connection ended: {err}"));
+            if wire.tracing() {
+                wire.trace(&format!("connection ended: {err}"));
+            }
             tracing::debug!(peer = ?conn.info.peer, error = %err, "connection ended with an error");
         }
     }
@@ -404,7 +409,7 @@ impl<A: Handler> PerConnection<A> {
         let described = access.then(|| {
             (
                 request.method().clone(),
-                request.uri().to_string(),
+                request.uri().clone(),
                 request.version(),
             )
         });
@@ -437,7 +442,8 @@ impl<A: Handler> PerConnection<A> {
             return response.map(|body| Metered::new(body, None));
         };
         if status == StatusCode::SWITCHING_PROTOCOLS {
-            self.log.ws_accepted(&self.label, number, &target);
+            self.log
+                .ws_accepted(&self.label, number, &super::access::target_text(&target));
             return response.map(|body| Metered::new(body, None));
         }
         let entry = Entry {

@@ -189,34 +189,45 @@ impl Log {
         self.inner.options.colour && self.inner.options.format == LogFormat::Text
     }
 
-    /// One access line: `peer - "GET /x HTTP/1.1" 200 OK [conn 3 #1, 17 B, 0.21 ms]`.
+    /// One access line: `peer - "GET /x HTTP/1.1" 200 OK [conn 3 #1, 17 B, 0.21 ms]`. Written
+    /// straight into the line's buffer: it is the one line every request pays for.
     pub(crate) fn http(&self, conn: &ConnLabel, entry: &HttpEntry<'_>) {
+        if !self.shows(Level::Info) {
+            return;
+        }
         let status = entry.status.as_u16();
         let reason = entry.status.canonical_reason().unwrap_or("");
-        let request = if entry.version.is_empty() {
-            format!("{} {}", entry.method, escape(entry.target.as_bytes(), 200))
-        } else {
-            format!(
-                "{} {} {}",
-                entry.method,
-                escape(entry.target.as_bytes(), 200),
-                entry.version
-            )
-        };
         let millis = entry.duration.as_secs_f64() * 1000.0;
-        let mut text = format!(
-            "{} - \"{request}\" {} [conn {} #{}, {} B, {millis:.2} ms",
-            conn.peer_text(),
-            self.paint(status_colour(status), &format!("{status} {reason}")),
-            conn.id,
-            entry.request,
-            entry.bytes,
-        );
-        if entry.incomplete {
-            text.push_str(", incomplete");
-        }
-        text.push(']');
-        self.emit(Level::Info, "http", conn, &text, || {
+        let colour = self.colour();
+        let text = |out: &mut String| {
+            write_peer(out, conn);
+            out.push_str(" - \"");
+            out.push_str(entry.method);
+            out.push(' ');
+            escape_into(out, entry.target.as_bytes(), 200);
+            if !entry.version.is_empty() {
+                out.push(' ');
+                out.push_str(entry.version);
+            }
+            out.push_str("\" ");
+            if colour {
+                out.push_str(status_colour(status));
+            }
+            let _ = write!(out, "{status} {reason}");
+            if colour {
+                out.push_str("\x1b[0m");
+            }
+            let _ = write!(
+                out,
+                " [conn {} #{}, {} B, {millis:.2} ms",
+                conn.id, entry.request, entry.bytes
+            );
+            if entry.incomplete {
+                out.push_str(", incomplete");
+            }
+            out.push(']');
+        };
+        self.emit_with(Level::Info, "http", conn, text, || {
             json!({
                 "request": entry.request,
                 "method": entry.method,
@@ -335,19 +346,42 @@ impl Log {
         text: &str,
         fields: impl FnOnce() -> Value,
     ) {
+        self.emit_with(level, event, conn, |out| out.push_str(text), fields);
+    }
+
+    /// Writes one line: `text` writes its words after the level (text format) or into the
+    /// `message` field (JSON).
+    fn emit_with(
+        &self,
+        level: Level,
+        event: &str,
+        conn: &ConnLabel,
+        text: impl FnOnce(&mut String),
+        fields: impl FnOnce() -> Value,
+    ) {
         if !self.shows(level) {
             return;
         }
         let line = match self.inner.options.format {
             LogFormat::Text => {
-                let name = format!("{}:", level.name());
+                let mut line = String::with_capacity(160);
+                let name = level.name();
                 if self.colour() {
-                    format!("{}{name}\x1b[0m{} {text}", level.colour(), pad(&name))
+                    line.push_str(level.colour());
+                    line.push_str(name);
+                    line.push_str(":\x1b[0m");
                 } else {
-                    format!("{name}{} {text}", pad(&name))
+                    line.push_str(name);
+                    line.push(':');
                 }
+                line.push_str(pad(name.len() + 1));
+                line.push(' ');
+                text(&mut line);
+                line
             }
             LogFormat::Json => {
+                let mut message = String::with_capacity(128);
+                text(&mut message);
                 let mut object = Map::new();
                 object.insert("timestamp".into(), Value::String(timestamp()));
                 object.insert("level".into(), Value::String(level.name().into()));
@@ -361,7 +395,7 @@ impl Log {
                 if let Value::Object(extra) = fields() {
                     object.extend(extra);
                 }
-                object.insert("message".into(), Value::String(text.to_owned()));
+                object.insert("message".into(), Value::String(message));
                 Value::Object(object).to_string()
             }
         };
@@ -369,10 +403,20 @@ impl Log {
     }
 }
 
-/// uvicorn pads `LEVEL:` to nine columns (then one space).
-fn pad(name: &str) -> &'static str {
+/// The client's address (or `unix`), written into `out`.
+fn write_peer(out: &mut String, conn: &ConnLabel) {
+    match conn.peer {
+        Some(peer) => {
+            let _ = write!(out, "{peer}");
+        }
+        None => out.push_str("unix"),
+    }
+}
+
+/// uvicorn pads `LEVEL:` (`len` characters) to nine columns (then one space).
+fn pad(len: usize) -> &'static str {
     const SPACES: &str = "         ";
-    &SPACES[..SPACES.len().saturating_sub(name.len())]
+    &SPACES[..SPACES.len().saturating_sub(len)]
 }
 
 fn status_colour(status: u16) -> &'static str {
@@ -408,6 +452,12 @@ pub(crate) fn timestamp() -> String {
 /// bytes as `\xNN`; cut after `max` bytes with an ellipsis.
 pub(crate) fn escape(bytes: &[u8], max: usize) -> String {
     let mut out = String::with_capacity(bytes.len().min(max) + 8);
+    escape_into(&mut out, bytes, max);
+    out
+}
+
+/// [`escape`], appended to `out`.
+pub(crate) fn escape_into(out: &mut String, bytes: &[u8], max: usize) {
     for &byte in bytes.iter().take(max) {
         match byte {
             b'\r' => out.push_str("\\r"),
@@ -423,7 +473,6 @@ pub(crate) fn escape(bytes: &[u8], max: usize) -> String {
     if bytes.len() > max {
         out.push('…');
     }
-    out
 }
 
 /// A close reason or similar, in double quotes and escaped.

@@ -131,7 +131,9 @@ impl Wire {
 
     /// Bytes just read from the client.
     pub(crate) fn on_read(&self, bytes: &[u8]) {
-        self.trace(&format!("read {} bytes", bytes.len()));
+        if self.tracing() {
+            self.trace(&format!("read {} bytes", bytes.len()));
+        }
         let mut state = self.state();
         state.received += bytes.len() as u64;
         state.flush_unscanned();
@@ -140,7 +142,9 @@ impl Wire {
 
     /// Bytes just written to the client (only called when tracing).
     pub(crate) fn on_write(&self, bytes: &[u8]) {
-        self.trace(&format!("wrote {} bytes", bytes.len()));
+        if self.tracing() {
+            self.trace(&format!("wrote {} bytes", bytes.len()));
+        }
         let mut state = self.state();
         let Some(head) = state.response_head.as_mut() else {
             return;
