@@ -1,15 +1,13 @@
 //! The process's log output: every line (the server's access log, diagnoses and trace, and the
-//! `tracing` events of the rest of the program) goes through one bounded queue to a writer thread
-//! and on to stderr, as text in uvicorn's shape or as JSON objects. A terminal that stops reading
-//! costs lines, never speed: past the queue, lines are dropped, and the writer says how many once
-//! it can write again.
+//! `tracing` events of the rest of the program) is appended to one bounded buffer that a writer
+//! thread empties into stderr, as text in uvicorn's shape or as JSON objects. A terminal that
+//! stops reading costs lines, never speed: past the buffer, lines are dropped, and the writer
+//! says how many once it can write again.
 
 use std::fmt;
-use std::io::{IsTerminal as _, Write as _};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::time::Duration;
+use std::io::IsTerminal as _;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -21,12 +19,16 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::server::log::{LogFormat, Sink, timestamp};
 
-/// Lines waiting for stderr at most; beyond, new lines are dropped (and counted).
-const BUFFERED_LINES: usize = 16 * 1024;
+/// Bytes of lines waiting for stderr at most; past it, new lines are dropped (and counted).
+const BUFFERED_BYTES: usize = 1 << 20;
+/// How long the writer lets lines gather after writing a batch: under load that makes one
+/// wake-up and one system call per batch instead of per line, and it gives the core back to
+/// the server in between. An idle server's writer sleeps until the next line.
+const LINGER: Duration = Duration::from_millis(2);
 /// How long the last lines get to reach stderr when the process ends.
 const FINAL_FLUSH: Duration = Duration::from_secs(1);
 
-/// The installed log output; dropping it flushes what is still buffered (within a second).
+/// The installed log output; dropping it waits (up to a second) for the last lines to be written.
 #[derive(Debug)]
 pub struct Logging {
     sink: Arc<StderrSink>,
@@ -44,14 +46,12 @@ impl Logging {
         let filter = EnvFilter::try_new(super::config::log_filter(level))
             .map_err(|err| format!("invalid --log-level `{level}`: {err}"))?;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let (lines, queue) = std::sync::mpsc::sync_channel(BUFFERED_LINES);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&dropped);
+        let sink = Arc::new(StderrSink::default());
+        let shared = Arc::clone(&sink);
         std::thread::Builder::new()
             .name("duplex-log".into())
-            .spawn(move || write_lines(&queue, &counted))
+            .spawn(move || shared.write_out(&mut std::io::stderr()))
             .map_err(|err| format!("cannot start the log writer: {err}"))?;
-        let sink = Arc::new(StderrSink { lines, dropped });
         let events = EventFormat {
             format,
             colour: colour && format == LogFormat::Text,
@@ -82,95 +82,97 @@ impl Logging {
 
 impl Drop for Logging {
     fn drop(&mut self) {
-        let (done, flushed) = std::sync::mpsc::sync_channel(1);
-        let deadline = std::time::Instant::now() + FINAL_FLUSH;
-        let mut message = Message::Flush(done);
-        // The queue may be full of lines still to write: wait for room, within the deadline.
-        loop {
-            match self.sink.lines.try_send(message) {
-                Ok(()) => {
-                    let _ = flushed.recv_timeout(
-                        deadline.saturating_duration_since(std::time::Instant::now()),
-                    );
-                    return;
-                }
-                Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
-                    message = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(_) => return,
-            }
+        let deadline = Instant::now() + FINAL_FLUSH;
+        while !self.sink.idle() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }
 
-/// What the writer thread is sent.
-enum Message {
-    Line(Vec<u8>),
-    /// Write out everything before this, then answer.
-    Flush(SyncSender<()>),
-}
-
-/// The writer thread: takes lines as they come, writes each batch through one buffer (one
-/// system call for many lines under load), and reports lines dropped while it could not keep up.
-fn write_lines(queue: &Receiver<Message>, dropped: &AtomicU64) {
-    let mut stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    let mut reported = 0;
-    while let Ok(first) = queue.recv() {
-        let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Line(line) => {
-                    let _ = stderr.write_all(&line);
-                }
-                Message::Flush(done) => {
-                    let _ = stderr.flush();
-                    let _ = done.try_send(());
-                }
-            }
-            next = queue.try_recv().ok();
-        }
-        let lost = dropped.load(Ordering::Relaxed);
-        if lost > reported {
-            let _ = writeln!(
-                stderr,
-                "WARNING:  {} log lines dropped: stderr was not keeping up (the server did not \
-                 wait for it)",
-                lost - reported
-            );
-            reported = lost;
-        }
-        let _ = stderr.flush();
-    }
-}
-
-/// Lines to the writer thread, never waiting for it.
+/// Lines waiting for the writer thread; whoever logs only appends, never waits for stderr.
+#[derive(Debug, Default)]
 struct StderrSink {
-    lines: SyncSender<Message>,
-    dropped: Arc<AtomicU64>,
+    queue: Mutex<Queue>,
+    ready: Condvar,
 }
 
-impl std::fmt::Debug for StderrSink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StderrSink").finish_non_exhaustive()
-    }
+#[derive(Debug, Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    /// Lines dropped since the writer last reported it.
+    dropped: u64,
+    /// The writer is writing a batch out.
+    writing: bool,
 }
 
 impl StderrSink {
-    fn write(&self, mut line: Vec<u8>) {
-        if line.last() != Some(&b'\n') {
-            line.push(b'\n');
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self, line: &[u8]) {
+        let mut queue = self.queue();
+        if queue.bytes.len() + line.len() > BUFFERED_BYTES {
+            queue.dropped += 1;
+            return;
         }
-        if let Err(TrySendError::Full(_)) = self.lines.try_send(Message::Line(line)) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        let was_empty = queue.bytes.is_empty();
+        queue.bytes.extend_from_slice(line);
+        if !line.ends_with(b"\n") {
+            queue.bytes.push(b'\n');
+        }
+        drop(queue);
+        // Only the first line of a batch wakes the writer.
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Nothing left to write.
+    fn idle(&self) -> bool {
+        let queue = self.queue();
+        queue.bytes.is_empty() && !queue.writing
+    }
+
+    /// The writer thread: takes what has gathered, writes it in one go, says how many lines
+    /// were dropped while it could not keep up, lingers, and again.
+    fn write_out(&self, out: &mut impl std::io::Write) {
+        let mut batch = Vec::new();
+        loop {
+            let dropped = {
+                let mut queue = self.queue();
+                while queue.bytes.is_empty() && queue.dropped == 0 {
+                    queue = self
+                        .ready
+                        .wait(queue)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                std::mem::swap(&mut batch, &mut queue.bytes);
+                queue.writing = true;
+                std::mem::take(&mut queue.dropped)
+            };
+            let _ = out.write_all(&batch);
+            if dropped > 0 {
+                let _ = writeln!(
+                    out,
+                    "WARNING:  {dropped} log lines dropped: stderr was not keeping up (the server \
+                     did not wait for it)"
+                );
+            }
+            let _ = out.flush();
+            batch.clear();
+            if batch.capacity() > BUFFERED_BYTES / 4 {
+                batch = Vec::new();
+            }
+            self.queue().writing = false;
+            std::thread::sleep(LINGER);
         }
     }
 }
 
 impl Sink for StderrSink {
-    fn line(&self, mut line: String) {
-        line.push('\n');
-        self.write(line.into_bytes());
+    fn line(&self, line: String) {
+        self.write(line.as_bytes());
     }
 }
 
@@ -194,7 +196,7 @@ impl std::io::Write for LineWriter {
 impl Drop for LineWriter {
     fn drop(&mut self) {
         if !self.line.is_empty() {
-            self.sink.write(std::mem::take(&mut self.line));
+            self.sink.write(&self.line);
         }
     }
 }

@@ -404,7 +404,7 @@ impl<A: Handler> PerConnection<A> {
         let started = Instant::now();
         let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let websocket = is_upgrade_request(request.headers());
-        let head = self.wire.take_head(framing(&request, websocket));
+        self.wire.take_head(framing(&request, websocket));
         let access = self.log.access();
         let described = access.then(|| {
             (
@@ -419,7 +419,6 @@ impl<A: Handler> PerConnection<A> {
             log: &self.log,
             label: self.label,
             request: number,
-            head: head.as_ref(),
             wire: Some(&self.wire),
         };
         let response = self.app.handle(request, &exchange).await;
@@ -427,14 +426,19 @@ impl<A: Handler> PerConnection<A> {
         if diagnose::is_refusal(status) {
             let diagnosis = match response.extensions().get::<Diagnosis>() {
                 Some(diagnosis) => diagnosis.0.clone(),
-                None => head
-                    .as_deref()
-                    .and_then(|head| diagnose::explain_head(head, self.max_head))
+                None => self
+                    .wire
+                    .with_head(|head| diagnose::explain_head(head, self.max_head))
+                    .flatten()
                     .unwrap_or_else(|| "refused; no rule found to explain it".to_owned()),
             };
             self.log.refused(&self.label, status.as_str(), &diagnosis);
-        } else if access && let Some(head) = &head {
-            for note in diagnose::notes(head, self.max_head) {
+        } else if access {
+            let notes = self
+                .wire
+                .with_head(|head| diagnose::notes(head, self.max_head))
+                .unwrap_or_default();
+            for note in notes {
                 self.log.note(&self.label, &note);
             }
         }

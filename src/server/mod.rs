@@ -68,12 +68,15 @@ pub(crate) struct Exchange<'a> {
     pub(crate) label: ConnLabel,
     /// The request's number on its connection, from 1.
     pub(crate) request: u64,
-    /// The request head exactly as received (`None` past the size kept, or in-process).
-    pub(crate) head: Option<&'a Bytes>,
     wire: Option<&'a Wire>,
 }
 
 impl Exchange<'_> {
+    /// The request head exactly as received (`None` past the size kept, or in-process).
+    pub(crate) fn raw_head(&self) -> Option<Bytes> {
+        self.wire.and_then(Wire::head)
+    }
+
     /// Keeps the request body as framed on the wire (chunk sizes and all), up to `limit` bytes;
     /// call before reading the body, then [`Exchange::raw_body`] after.
     pub(crate) fn keep_raw_body(&self, limit: usize) {
@@ -122,7 +125,6 @@ impl DetachedExchange {
                 peer: self.conn.peer,
             },
             request: 1,
-            head: None,
             wire: None,
         }
     }

@@ -6,6 +6,7 @@
 //! hyper parses the same bytes; [`Wire`] only follows the framing (head, then a body of
 //! Content-Length bytes or chunks, then the next head) so it knows where each head starts.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -32,6 +33,8 @@ pub(crate) enum Framing {
 /// One connection's recorder, shared by its byte stream and its requests.
 pub(crate) struct Wire {
     state: Mutex<State>,
+    /// The connection left HTTP (upgraded): reads need no more sorting out.
+    left_http: AtomicBool,
     opened: Instant,
     /// Set when tracing: where trace lines go.
     trace: Option<(Log, ConnLabel)>,
@@ -49,6 +52,10 @@ impl std::fmt::Debug for Wire {
 struct State {
     /// Bytes of the head being received (and anything after it not yet sorted out).
     pending: BytesMut,
+    /// The head of the current request, its buffer reused from request to request.
+    head: Vec<u8>,
+    /// `head` holds the whole head (it fitted in what was kept).
+    head_kept: bool,
     /// Most bytes `pending` keeps.
     limit: usize,
     /// Head bytes received beyond `limit` and not kept.
@@ -100,6 +107,7 @@ impl Wire {
                 response_head: trace.is_some().then(Vec::new),
                 ..State::default()
             }),
+            left_http: AtomicBool::new(false),
             opened: Instant::now(),
             trace,
         })
@@ -134,6 +142,9 @@ impl Wire {
         if self.tracing() {
             self.trace(&format!("read {} bytes", bytes.len()));
         }
+        if self.left_http.load(Ordering::Relaxed) {
+            return;
+        }
         let mut state = self.state();
         state.received += bytes.len() as u64;
         state.flush_unscanned();
@@ -167,44 +178,60 @@ impl Wire {
         }
     }
 
-    /// Takes the head of the request hyper has just parsed off the front of what was received,
-    /// and starts following its body. `None` if the head was not kept (longer than the limit).
-    pub(crate) fn take_head(&self, framing: Framing) -> Option<Bytes> {
-        let mut state = self.state();
-        state.flush_unscanned();
-        let head = match find_head_end(&state.pending, 0) {
+    /// Takes the head of the request hyper has just parsed off the front of what was received
+    /// (kept for [`Wire::head`]), and starts following its body.
+    pub(crate) fn take_head(&self, framing: Framing) {
+        let mut guard = self.state();
+        guard.flush_unscanned();
+        let state = &mut *guard;
+        state.head.clear();
+        match find_head_end(&state.pending, 0) {
             Some(end) => {
-                let head = Bytes::copy_from_slice(&state.pending[..end]);
+                state.head.extend_from_slice(&state.pending[..end]);
                 state.pending.advance(end);
-                Some(head)
+                state.head_kept = true;
             }
             None => {
                 state.pending.clear();
-                None
+                state.head_kept = false;
             }
-        };
+        }
         state.dropped = 0;
-        state.unscanned = std::mem::take(&mut state.pending);
         state.raw_body = None;
         state.body = match framing {
-            Framing::None => Body::None,
-            Framing::Length(0) => Body::None,
+            Framing::None | Framing::Length(0) => Body::None,
             Framing::Length(len) => Body::Length(len),
             Framing::Chunked => Body::Chunked(ChunkScanner::default()),
-            Framing::Rest => Body::Rest,
-        };
-        if self.tracing() {
-            state.response_head = Some(Vec::new());
-        }
-        drop(state);
-        if let Some(head) = &head
-            && self.tracing()
-        {
-            for line in lines(head) {
-                self.trace(&format!("> {}", escape(line, TRACE_LINE)));
+            Framing::Rest => {
+                self.left_http.store(!self.tracing(), Ordering::Relaxed);
+                Body::Rest
             }
+        };
+        // What follows a bodiless head is the next head; anything else is sorted out lazily,
+        // so a handler can still ask to keep the body (`keep_body`) before it is read.
+        if !matches!(state.body, Body::None) {
+            state.unscanned = std::mem::take(&mut state.pending);
         }
-        head
+        let traced = self.tracing().then(|| {
+            state.response_head = Some(Vec::new());
+            state.head.clone()
+        });
+        drop(guard);
+        for line in traced.iter().flat_map(|head| lines(head)) {
+            self.trace(&format!("> {}", escape(line, TRACE_LINE)));
+        }
+    }
+
+    /// The current request's head as received, if it was kept whole.
+    pub(crate) fn head(&self) -> Option<Bytes> {
+        let state = self.state();
+        state.head_kept.then(|| Bytes::copy_from_slice(&state.head))
+    }
+
+    /// Runs `check` over the current request's head (if it was kept whole) without copying it.
+    pub(crate) fn with_head<T>(&self, check: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        let state = self.state();
+        state.head_kept.then(|| check(&state.head))
     }
 
     /// Keeps the current request's body as framed on the wire, up to `limit` bytes; call before
@@ -423,15 +450,15 @@ mod tests {
     fn pipelined_heads_are_taken_one_by_one_past_their_bodies() {
         let wire = wire();
         wire.on_read(b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\n");
-        let first = wire.take_head(Framing::Length(3));
+        wire.take_head(Framing::Length(3));
         assert_eq!(
-            first.as_deref(),
+            wire.head().as_deref(),
             Some(&b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\n"[..])
         );
         wire.on_read(b"Host: x\r\n\r\n");
-        let second = wire.take_head(Framing::None);
+        wire.take_head(Framing::None);
         assert_eq!(
-            second.as_deref(),
+            wire.head().as_deref(),
             Some(&b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"[..])
         );
     }
@@ -440,8 +467,8 @@ mod tests {
     fn a_chunked_body_is_kept_as_framed_and_the_next_head_follows_it() {
         let wire = wire();
         wire.on_read(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n");
-        let head = wire.take_head(Framing::Chunked);
-        assert!(head.is_some());
+        wire.take_head(Framing::Chunked);
+        assert!(wire.head().is_some());
         wire.keep_body(1024);
         wire.on_read(b"0\r\nTrailer: 1\r\n\r\nGET / HTTP/1.1\n\n");
         assert_eq!(
@@ -451,17 +478,15 @@ mod tests {
                 truncated: false
             })
         );
-        assert_eq!(
-            wire.take_head(Framing::None).as_deref(),
-            Some(&b"GET / HTTP/1.1\n\n"[..])
-        );
+        wire.take_head(Framing::None);
+        assert_eq!(wire.head().as_deref(), Some(&b"GET / HTTP/1.1\n\n"[..]));
     }
 
     #[test]
     fn a_kept_body_stops_at_its_limit_and_says_so() {
         let wire = wire();
         wire.on_read(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789");
-        let _ = wire.take_head(Framing::Length(10));
+        wire.take_head(Framing::Length(10));
         wire.keep_body(4);
         assert_eq!(
             wire.take_body(),

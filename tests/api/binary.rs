@@ -412,10 +412,10 @@ fn a_stderr_nobody_reads_costs_log_lines_not_requests() -> TestResult {
         }
     }
     let addr = address_in(&listening)?;
-    // About 12 trace lines per request, and nobody reads them: the pipe (64 KiB) and the
-    // writer's buffer (16,384 lines) fill, and the rest are dropped, not waited for.
+    // About 12 trace lines (800 bytes) per request, and nobody reads them: the pipe (64 KiB)
+    // and the writer's buffer (1 MiB) fill, and the rest are dropped, not waited for.
     let started = std::time::Instant::now();
-    keep_alive_requests(&addr, 3000)?;
+    keep_alive_requests(&addr, 4000)?;
     let took = started.elapsed();
     // Read what is there, then one more request (past a second) brings the drop report.
     let drained = std::thread::spawn(move || {
@@ -433,7 +433,7 @@ fn a_stderr_nobody_reads_costs_log_lines_not_requests() -> TestResult {
     let log = drained.join().map_err(|_| "reader panicked")?;
     assert!(
         log.contains("log lines dropped: stderr was not keeping up"),
-        "no drop report in {} bytes of log (3000 requests took {took:?})",
+        "no drop report in {} bytes of log (4000 requests took {took:?})",
         log.len()
     );
     Ok(())

@@ -39,7 +39,7 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let Some(head) = exchange.head.cloned() else {
+    let Some(head) = exchange.raw_head() else {
         // Only in-process callers have no wire to read from.
         return response::detail(
             StatusCode::INTERNAL_SERVER_ERROR,
