@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{Request, Response, StatusCode};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -401,17 +401,20 @@ impl<A: Handler> PerConnection<A> {
     /// Answers one request: its raw head taken off the wire, the handler, then the access line,
     /// the diagnosis of a refusal and the notes.
     async fn serve(&self, request: Request<Incoming>) -> Response<Metered> {
-        let started = Instant::now();
-        let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let websocket = is_upgrade_request(request.headers());
-        self.wire.take_head(framing(&request, websocket));
+        // Requests on one connection come one at a time.
+        let number = self.requests.load(Ordering::Relaxed) + 1;
+        self.requests.store(number, Ordering::Relaxed);
+        self.wire.take_head(framing(request.body()));
         let access = self.log.access();
+        // Boxed: it lives across the handler's await, in every request's future.
         let described = access.then(|| {
-            (
-                request.method().clone(),
-                request.uri().clone(),
-                request.version(),
-            )
+            Box::new(Described {
+                started: Instant::now(),
+                method: request.method().clone(),
+                target: request.uri().clone(),
+                version: request.version(),
+                websocket: is_upgrade_request(request.headers()),
+            })
         });
         let exchange = Exchange {
             conn: &self.info,
@@ -442,47 +445,55 @@ impl<A: Handler> PerConnection<A> {
                 self.log.note(&self.label, &note);
             }
         }
-        let Some((method, target, version)) = described else {
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            // What follows the 101 is WebSocket frames, not HTTP.
+            self.wire.leave_http();
+        }
+        let Some(described) = described else {
             return response.map(|body| Metered::new(body, None));
         };
         if status == StatusCode::SWITCHING_PROTOCOLS {
-            self.log
-                .ws_accepted(&self.label, number, &super::access::target_text(&target));
+            self.log.ws_accepted(
+                &self.label,
+                number,
+                &super::access::target_text(&described.target),
+            );
             return response.map(|body| Metered::new(body, None));
         }
         let entry = Entry {
             log: self.log.clone(),
             conn: self.label,
             request: number,
-            method,
-            target,
-            version,
-            websocket,
+            method: described.method,
+            target: described.target,
+            version: described.version,
+            websocket: described.websocket,
             status,
-            started,
+            started: described.started,
         };
         response.map(|body: Body| Metered::new(body, Some(Box::new(entry))))
     }
 }
 
-/// How the body after a request head is framed (RFC 9112 §6.3): hyper has already refused the
-/// heads whose framing is ambiguous.
-fn framing<B>(request: &Request<B>, upgrade: bool) -> Framing {
-    if upgrade {
-        return Framing::Rest;
+/// How the body after a request head is framed (RFC 9112 §6.3). hyper has decided it already: no body, a length, or chunks; reading its decision costs no
+/// header lookup.
+fn framing(body: &Incoming) -> Framing {
+    if body.is_end_stream() {
+        return Framing::None;
     }
-    let headers = request.headers();
-    if headers.contains_key(TRANSFER_ENCODING) {
-        return Framing::Chunked;
-    }
-    match headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok())
-    {
+    match body.size_hint().exact() {
         Some(len) => Framing::Length(len),
-        None => Framing::None,
+        None => Framing::Chunked,
     }
+}
+
+/// What the access line says about a request, taken before the handler consumes it.
+struct Described {
+    started: Instant,
+    method: http::Method,
+    target: http::Uri,
+    version: http::Version,
+    websocket: bool,
 }
 
 /// When a connection last moved a byte, in either direction.

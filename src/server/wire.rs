@@ -26,8 +26,6 @@ pub(crate) enum Framing {
     None,
     Length(u64),
     Chunked,
-    /// The connection leaves HTTP (an upgrade): nothing after the head is HTTP any more.
-    Rest,
 }
 
 /// One connection's recorder, shared by its byte stream and its requests.
@@ -202,10 +200,6 @@ impl Wire {
             Framing::None | Framing::Length(0) => Body::None,
             Framing::Length(len) => Body::Length(len),
             Framing::Chunked => Body::Chunked(ChunkScanner::default()),
-            Framing::Rest => {
-                self.left_http.store(!self.tracing(), Ordering::Relaxed);
-                Body::Rest
-            }
         };
         // What follows a bodiless head is the next head; anything else is sorted out lazily,
         // so a handler can still ask to keep the body (`keep_body`) before it is read.
@@ -220,6 +214,16 @@ impl Wire {
         for line in traced.iter().flat_map(|head| lines(head)) {
             self.trace(&format!("> {}", escape(line, TRACE_LINE)));
         }
+    }
+
+    /// The connection has switched protocols: nothing it receives from now on is HTTP.
+    pub(crate) fn leave_http(&self) {
+        let mut state = self.state();
+        state.body = Body::Rest;
+        state.pending = BytesMut::new();
+        state.unscanned = BytesMut::new();
+        drop(state);
+        self.left_http.store(!self.tracing(), Ordering::Relaxed);
     }
 
     /// The current request's head as received, if it was kept whole.
