@@ -2,15 +2,13 @@
 //! the request's line once it is done (so the line has the real size and duration), and the
 //! observer that writes a WebSocket session's closing line.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri, Version};
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::Frame;
 
-use super::Body;
 use super::log::{ConnLabel, HttpEntry, Log, WsSummary};
 use crate::protocol::ws::FrameTrace;
 use crate::transport::ws::{Observer, Report, Side};
@@ -70,67 +68,49 @@ fn version_text(version: Version) -> &'static str {
     }
 }
 
-/// A response body that writes its request's access line when it is dropped: after its last
-/// byte, or when the client went away first (then the line says `incomplete`).
+/// The access log's view of a response body: what it sent, and its request's line, written
+/// when the body is dropped: after its last byte, or when the client went away first (then the
+/// line says `incomplete`). It rides in the [`Body`] itself, so a request without an access log
+/// pays one pointer for it.
 #[derive(Debug)]
-pub(crate) struct Metered {
-    inner: Body,
-    entry: Option<Box<Entry>>,
+pub(crate) struct Meter {
+    entry: Entry,
     bytes: u64,
-    ended: bool,
+    pub(super) ended: bool,
 }
 
-impl Metered {
-    /// A body logged as `entry` says, or not at all.
-    pub(super) fn new(inner: Body, entry: Option<Box<Entry>>) -> Self {
-        Self {
-            inner,
+impl Meter {
+    pub(super) fn new(entry: Entry) -> Box<Self> {
+        Box::new(Self {
             entry,
             bytes: 0,
             ended: false,
-        }
+        })
     }
-}
 
-impl http_body::Body for Metered {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if self.entry.is_some() {
-            match &polled {
-                Poll::Ready(Some(Ok(frame))) => {
-                    self.bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
-                }
-                Poll::Ready(None) => self.ended = true,
-                _ => {}
+    /// Notes a frame the body yielded; `ended` when nothing is left after it.
+    pub(super) fn count(
+        &mut self,
+        polled: &Poll<Option<Result<Frame<Bytes>, std::io::Error>>>,
+        ended: bool,
+    ) {
+        match polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
+                self.ended |= ended;
             }
+            Poll::Ready(None) => self.ended = true,
+            _ => {}
         }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
-impl Drop for Metered {
+impl Drop for Meter {
     fn drop(&mut self) {
-        if let Some(entry) = self.entry.take() {
-            // hyper sends no body for HEAD, 204 and 304 and may not poll one at all.
-            let bodiless = entry.method == Method::HEAD
-                || matches!(entry.status.as_u16(), 204 | 304 | 100..=199);
-            let complete = self.ended || self.inner.is_end_stream() || bodiless;
-            entry.write(self.bytes, !complete);
-        }
+        // hyper sends no body for HEAD, 1xx, 204 and 304 and may not poll one at all.
+        let bodiless = self.entry.method == Method::HEAD
+            || matches!(self.entry.status.as_u16(), 204 | 304 | 100..=199);
+        self.entry.write(self.bytes, !(self.ended || bodiless));
     }
 }
 

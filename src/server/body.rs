@@ -10,6 +10,8 @@ use futures_util::Stream;
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::access::Meter;
+
 /// Read size for file bodies: large enough for few syscalls, small enough to bound memory.
 const FILE_CHUNK: u64 = 64 * 1024;
 
@@ -29,6 +31,8 @@ type ChunkStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 /// A response body; hyper drives it.
 pub struct Body {
     kind: Kind,
+    /// The access log's count of what is sent, written out when the body is dropped.
+    meter: Option<Box<Meter>>,
 }
 
 enum Kind {
@@ -49,12 +53,14 @@ impl Body {
     pub(crate) fn empty() -> Self {
         Self {
             kind: Kind::Full(None),
+            meter: None,
         }
     }
 
     pub(crate) fn full(bytes: Bytes) -> Self {
         Self {
             kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+            meter: None,
         }
     }
 
@@ -84,6 +90,17 @@ impl Body {
         Self::full(joined.freeze())
     }
 
+    /// Counts what is sent for the access log, which `meter` writes when the body is dropped.
+    pub(crate) fn metered(&mut self, mut meter: Box<Meter>) {
+        // hyper never polls a body that is empty from the start.
+        meter.ended = self.is_end_stream_now();
+        self.meter = Some(meter);
+    }
+
+    fn is_end_stream_now(&self) -> bool {
+        matches!(self.kind, Kind::Full(None))
+    }
+
     /// Streams `segments` in order, reading file segments from `file` chunk by chunk.
     pub(crate) fn file_segments(file: tokio::fs::File, segments: Vec<Segment>) -> Self {
         let state = FileState {
@@ -97,6 +114,7 @@ impl Body {
         });
         Self {
             kind: Kind::Stream(Box::pin(stream)),
+            meter: None,
         }
     }
 }
@@ -147,17 +165,24 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        match &mut self.kind {
+        let polled = match &mut self.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Stream(stream) => stream
                 .as_mut()
                 .poll_next(cx)
                 .map(|chunk| chunk.map(|c| c.map(Frame::data))),
+        };
+        if self.meter.is_some() {
+            let ended = self.is_end_stream_now();
+            if let Some(meter) = self.meter.as_mut() {
+                meter.count(&polled, ended);
+            }
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.kind, Kind::Full(None))
+        self.is_end_stream_now()
     }
 
     fn size_hint(&self) -> SizeHint {

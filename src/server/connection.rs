@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::access::{Entry, Metered};
+use super::access::{Entry, Meter};
 use super::diagnose::{self, Diagnosis};
 use super::listener::{Accepted, Stream};
 use super::log::{ConnLabel, Log, escape};
@@ -400,7 +400,7 @@ struct Conn<'a> {
 impl<A: Handler> PerConnection<A> {
     /// Answers one request: its raw head taken off the wire, the handler, then the access line,
     /// the diagnosis of a refusal and the notes.
-    async fn serve(&self, request: Request<Incoming>) -> Response<Metered> {
+    async fn serve(&self, request: Request<Incoming>) -> Response<Body> {
         // Requests on one connection come one at a time.
         let number = self.requests.load(Ordering::Relaxed) + 1;
         self.requests.store(number, Ordering::Relaxed);
@@ -424,7 +424,7 @@ impl<A: Handler> PerConnection<A> {
             request: number,
             wire: Some(&self.wire),
         };
-        let response = self.app.handle(request, &exchange).await;
+        let mut response = self.app.handle(request, &exchange).await;
         let status = response.status();
         if diagnose::is_refusal(status) {
             let diagnosis = match response.extensions().get::<Diagnosis>() {
@@ -450,7 +450,7 @@ impl<A: Handler> PerConnection<A> {
             self.wire.leave_http();
         }
         let Some(described) = described else {
-            return response.map(|body| Metered::new(body, None));
+            return response;
         };
         if status == StatusCode::SWITCHING_PROTOCOLS {
             self.log.ws_accepted(
@@ -458,7 +458,7 @@ impl<A: Handler> PerConnection<A> {
                 number,
                 &super::access::target_text(&described.target),
             );
-            return response.map(|body| Metered::new(body, None));
+            return response;
         }
         let entry = Entry {
             log: self.log.clone(),
@@ -471,7 +471,8 @@ impl<A: Handler> PerConnection<A> {
             status,
             started: described.started,
         };
-        response.map(|body: Body| Metered::new(body, Some(Box::new(entry))))
+        response.body_mut().metered(Meter::new(entry));
+        response
     }
 }
 
