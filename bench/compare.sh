@@ -3,7 +3,8 @@
 # `GET /status` (wrk, 64 keep-alive connections) and the WebSocket echo round trip (`duplex bench
 # echo`, 32 connections, 20-byte messages), plain and TLS. Each row reports the server's CPU time
 # per request (utime + stime from /proc/PID/stat around the load) next to its throughput, the
-# median of COMPARE_RUNS runs, and the after/before ratio of the CPU time.
+# median of COMPARE_RUNS runs, and the median of the runs' after/before ratios of the CPU time
+# (each pair of runs is adjacent in time).
 #
 #   bench/compare.sh BEFORE_BINARY AFTER_BINARY
 #
@@ -103,6 +104,7 @@ for transport in plain tls; do
   [[ "$transport" == tls ]] && scheme=https ws=wss
   for kind in status echo; do
     declare -A cpu=() rps=()
+    ratios=""
     for name in before after; do
       p="$port"
       [[ "$name" == after ]] && p=$((port + 1))
@@ -118,16 +120,21 @@ for transport in plain tls; do
         cpu[$name]+="$us"$'\n'
         rps[$name]+="$per_s"$'\n'
         log "$transport $kind run $run $name: $us µs/request, $per_s/s"
+        [[ "$name" == before ]] && before_us="$us"
       done
+      # The two runs of a pair are seconds apart: their ratio is immune to the slow drift of a
+      # shared machine that moves both medians.
+      ratios+="$(awk -v b="$before_us" -v a="$us" 'BEGIN { print a / b }')"$'\n'
     done
     b_cpu="$(printf '%s' "${cpu[before]}" | median)"
     a_cpu="$(printf '%s' "${cpu[after]}" | median)"
     b_rps="$(printf '%s' "${rps[before]}" | median)"
     a_rps="$(printf '%s' "${rps[after]}" | median)"
+    ratio="$(printf '%s' "$ratios" | median)"
     row="GET /status"
     [[ "$kind" == echo ]] && row="WebSocket echo round trip"
-    awk -v r="$row ($transport)" -v b="$b_cpu" -v a="$a_cpu" -v br="$b_rps" -v ar="$a_rps" \
-      'BEGIN { printf "| %s | %.2f | %.2f | %.3f | %.0f | %.0f |\n", r, b, a, a / b, br, ar }'
+    awk -v r="$row ($transport)" -v b="$b_cpu" -v a="$a_cpu" -v br="$b_rps" -v ar="$a_rps" -v q="$ratio" \
+      'BEGIN { printf "| %s | %.2f | %.2f | %.3f | %.0f | %.0f |\n", r, b, a, q, br, ar }'
     unset cpu rps
   done
   stop_all

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::log::{ConnLabel, Log, escape};
 
@@ -49,7 +49,7 @@ impl std::fmt::Debug for Wire {
 #[derive(Debug, Default)]
 struct State {
     /// Bytes of the head being received (and anything after it not yet sorted out).
-    pending: BytesMut,
+    pending: Vec<u8>,
     /// The head of the current request, its buffer reused from request to request.
     head: Vec<u8>,
     /// `head` holds the whole head (it fitted in what was kept).
@@ -59,7 +59,7 @@ struct State {
     /// Head bytes received beyond `limit` and not kept.
     dropped: u64,
     /// Bytes after the last head taken, not yet run through `body`.
-    unscanned: BytesMut,
+    unscanned: Vec<u8>,
     body: Body,
     /// The raw body of the current request, when a handler asked for it.
     raw_body: Option<RawBody>,
@@ -186,7 +186,8 @@ impl Wire {
         match find_head_end(&state.pending, 0) {
             Some(end) => {
                 state.head.extend_from_slice(&state.pending[..end]);
-                state.pending.advance(end);
+                // Usually the whole of it: then this is a clear, no copy.
+                state.pending.drain(..end);
                 state.head_kept = true;
             }
             None => {
@@ -203,8 +204,9 @@ impl Wire {
         };
         // What follows a bodiless head is the next head; anything else is sorted out lazily,
         // so a handler can still ask to keep the body (`keep_body`) before it is read.
-        if !matches!(state.body, Body::None) {
-            state.unscanned = std::mem::take(&mut state.pending);
+        if !matches!(state.body, Body::None) && !state.pending.is_empty() {
+            std::mem::swap(&mut state.unscanned, &mut state.pending);
+            state.pending.clear();
         }
         let traced = self.tracing().then(|| {
             state.response_head = Some(Vec::new());
@@ -220,8 +222,8 @@ impl Wire {
     pub(crate) fn leave_http(&self) {
         let mut state = self.state();
         state.body = Body::Rest;
-        state.pending = BytesMut::new();
-        state.unscanned = BytesMut::new();
+        state.pending = Vec::new();
+        state.unscanned = Vec::new();
         drop(state);
         self.left_http.store(!self.tracing(), Ordering::Relaxed);
     }
@@ -277,8 +279,11 @@ impl Wire {
 impl State {
     fn flush_unscanned(&mut self) {
         if !self.unscanned.is_empty() {
-            let unscanned = std::mem::take(&mut self.unscanned);
+            let mut unscanned = std::mem::take(&mut self.unscanned);
             self.feed(&unscanned);
+            // Keep the allocation for next time.
+            unscanned.clear();
+            self.unscanned = unscanned;
         }
     }
 
