@@ -437,9 +437,10 @@ impl<A: Handler> PerConnection<A> {
             };
             self.log.refused(&self.label, status.as_str(), &diagnosis);
         } else if access {
+            // Once per distinct head: the same request again says nothing new.
             let notes = self
                 .wire
-                .with_head(|head| diagnose::notes(head, self.max_head))
+                .with_new_head(|head| diagnose::notes(head, self.max_head))
                 .unwrap_or_default();
             for note in notes {
                 self.log.note(&self.label, &note);

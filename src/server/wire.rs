@@ -54,6 +54,9 @@ struct State {
     head: Vec<u8>,
     /// `head` holds the whole head (it fitted in what was kept).
     head_kept: bool,
+    /// The last head [`Wire::with_new_head`] ran over: a client that sends the same head again
+    /// and again (a benchmark, a poller) is checked once.
+    last_checked: Vec<u8>,
     /// Most bytes `pending` keeps.
     limit: usize,
     /// Head bytes received beyond `limit` and not kept.
@@ -232,6 +235,18 @@ impl Wire {
     pub(crate) fn head(&self) -> Option<Bytes> {
         let state = self.state();
         state.head_kept.then(|| Bytes::copy_from_slice(&state.head))
+    }
+
+    /// Runs `check` over the current request's head, unless it is the same bytes as the last head
+    /// checked on this connection (or was not kept whole).
+    pub(crate) fn with_new_head<T>(&self, check: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if !state.head_kept || state.head == state.last_checked {
+            return None;
+        }
+        state.last_checked.clone_from(&state.head);
+        Some(check(&state.head))
     }
 
     /// Runs `check` over the current request's head (if it was kept whole) without copying it.
@@ -489,6 +504,22 @@ mod tests {
         );
         wire.take_head(Framing::None);
         assert_eq!(wire.head().as_deref(), Some(&b"GET / HTTP/1.1\n\n"[..]));
+    }
+
+    #[test]
+    fn the_same_head_again_is_checked_once() {
+        let wire = wire();
+        let mut checked = 0;
+        for head in [
+            &b"GET / HTTP/1.1\n\n"[..],
+            b"GET / HTTP/1.1\n\n",
+            b"GET /x HTTP/1.1\n\n",
+        ] {
+            wire.on_read(head);
+            wire.take_head(Framing::None);
+            checked += wire.with_new_head(|_| 1).unwrap_or(0);
+        }
+        assert_eq!(checked, 2);
     }
 
     #[test]
