@@ -338,7 +338,7 @@ impl<A: Handler> ConnectionContext<A> {
                 self.log.http(
                     &conn.label,
                     &super::log::HttpEntry {
-                        request: 0,
+                        request: wire.heads() + 1,
                         method: &escape(method.as_bytes(), 32),
                         target: &target,
                         version: &version,

@@ -68,6 +68,8 @@ struct State {
     raw_body: Option<RawBody>,
     /// Bytes read from the client in all.
     received: u64,
+    /// Request heads taken so far.
+    heads: u64,
     /// Trace: the response head being written, until its blank line.
     response_head: Option<Vec<u8>>,
 }
@@ -199,6 +201,7 @@ impl Wire {
             }
         }
         state.dropped = 0;
+        state.heads += 1;
         state.raw_body = None;
         state.body = match framing {
             Framing::None | Framing::Length(0) => Body::None,
@@ -283,6 +286,11 @@ impl Wire {
         let mut state = self.state();
         state.flush_unscanned();
         (Bytes::copy_from_slice(&state.pending), state.dropped)
+    }
+
+    /// Request heads taken so far (the number of a head being received is one more).
+    pub(crate) fn heads(&self) -> u64 {
+        self.state().heads
     }
 
     /// Bytes read from the client in all.
