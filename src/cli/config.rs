@@ -75,9 +75,25 @@ pub struct CertArgs {
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub(crate) out_dir: PathBuf,
 
-    /// An RSA 4096 key instead of ED25519, like gen_certs_legacy.sh (for strict browsers).
-    #[arg(long)]
+    /// An RSA 4096 key instead of ED25519, like gen_certs_legacy.sh (browsers accept it).
+    #[arg(long, conflicts_with = "ecdsa")]
     pub(crate) rsa: bool,
+
+    /// An ECDSA P-256 key instead of ED25519 (browsers accept it; ED25519 they refuse).
+    #[arg(long)]
+    pub(crate) ecdsa: bool,
+
+    /// Sign with a local CA instead of self-signing (mkcert-style; ECDSA P-256). The CA is made
+    /// once in the development certificate's directory (its key mode 0600); trust it once and
+    /// browsers accept every certificate it signs, including the one `duplex serve` then uses.
+    /// Nothing is installed in any trust store.
+    #[arg(long, conflicts_with_all = ["rsa"])]
+    pub(crate) ca: bool,
+
+    /// Where the local CA and the development certificate are kept
+    /// [default: $XDG_DATA_HOME/duplex, else ~/.local/share/duplex].
+    #[arg(long, env = "DUPLEX_DEV_CERT_DIR", value_name = "DIR")]
+    pub(crate) dev_cert_dir: Option<PathBuf>,
 
     /// Days the certificate is valid.
     #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
@@ -100,9 +116,16 @@ impl CertArgs {
             out_dir: self.out_dir.clone(),
             kind: if self.rsa {
                 KeyKind::Rsa4096
+            } else if self.ecdsa {
+                KeyKind::EcdsaP256
             } else {
                 KeyKind::Ed25519
             },
+            ca_dir: self.ca.then(|| {
+                self.dev_cert_dir
+                    .clone()
+                    .unwrap_or_else(default_dev_cert_dir)
+            }),
             days: self.days,
             hosts: self.hosts.clone(),
             force: self.force,

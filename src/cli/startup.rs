@@ -63,7 +63,19 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
     let tls = match args.tls_source() {
         // Resolved once: the rule looks at the working directory.
         TlsSource::Off => None,
-        TlsSource::Files { cert, key } => Some(tls::load(&cert, &key)?),
+        TlsSource::Files { cert, key } => {
+            let loaded = tls::load(&cert, &key)?;
+            // Never replaced (the user's files), but worth saying before a browser fails.
+            if std::fs::read(&key).is_ok_and(|pem| tls::is_ed25519_key(&pem)) {
+                tracing::warn!(
+                    certificate = %cert.display(),
+                    "this is an ED25519 certificate: curl, Python and `duplex client` accept it, \
+                     but Chromium and Firefox refuse it (ERR_SSL_PROTOCOL_ERROR, \
+                     PR_END_OF_FILE_ERROR); for a browser use `duplex cert --ecdsa` or `--ca`"
+                );
+            }
+            Some(loaded)
+        }
         TlsSource::Dev(dir) => Some(tls::dev_cert(&dir)?),
     };
     if let Some(cert) = &tls {

@@ -438,3 +438,40 @@ fn a_stderr_nobody_reads_costs_log_lines_not_requests() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_user_ed25519_certificate_is_kept_but_named_as_one_browsers_refuse() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let made = duplex()
+        .args(["cert", "--out-dir"])
+        .arg(dir.path())
+        .output()?;
+    assert!(made.status.success());
+    assert!(String::from_utf8_lossy(&made.stdout).contains("refuse ED25519"));
+    let mut child = duplex()
+        .args(["--port", "0", "--cert"])
+        .arg(dir.path().join("cert.pem"))
+        .arg("--key")
+        .arg(dir.path().join("key.pem"))
+        .arg("--static-dir")
+        .arg(dir.path().join("static"))
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let seen: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|line| !line.contains("listening on"))
+        .collect();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let _ = exit_within(child, Duration::from_secs(15))?;
+    assert!(
+        seen.iter().any(|line| line.starts_with("WARNING:")
+            && line.contains("ED25519 certificate")
+            && line.contains("Chromium and Firefox refuse it")),
+        "{seen:?}"
+    );
+    Ok(())
+}
