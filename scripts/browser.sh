@@ -12,7 +12,9 @@
 #      --ignore-certificate-errors: the "Proceed to localhost" click);
 #   2. with `duplex cert --ca` and the CA trusted in a throwaway NSS database, the page loads with
 #      no certificate error and no --ignore-certificate-errors; with an empty database it does not.
-# Not yet: offline /docs and the inspector page (issue 16).
+#   3. /docs (Swagger UI) and /redoc render the operations of every route with no network access
+#      (their assets come from duplex), including duplex's own /echo/raw.
+# Not yet: the inspector page (issue 16).
 # Everything runs in a temporary directory (its own HOME for Chromium and NSS); the script stops
 # what it started and installs nothing into any trust store of this machine.
 set -euo pipefail
@@ -48,26 +50,31 @@ serve() {
   return 1
 }
 
-# page NAME HOME [CHROMIUM FLAGS...]: the DOM of /status, and a screenshot.
+# page NAME HOME [CHROMIUM FLAGS...]: the DOM of $path (default /status) once its scripts have
+# run, and a screenshot.
+path=/status
 page() {
   local name="$1" home="$2"
   shift 2
   mkdir -p "$home"
   HOME="$home" timeout 60 chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
-    --user-data-dir="$home/profile" --window-size=800,300 "$@" \
-    --screenshot="$out/$name.png" "https://localhost:$port/status" >/dev/null 2>&1 || true
+    --user-data-dir="$home/profile" --window-size=1000,700 --virtual-time-budget=10000 "$@" \
+    --screenshot="$out/$name.png" "https://localhost:$port$path" >/dev/null 2>&1 || true
   HOME="$home" timeout 60 chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
-    --user-data-dir="$home/profile" "$@" --dump-dom "https://localhost:$port/status" 2>/dev/null || true
+    --user-data-dir="$home/profile" --virtual-time-budget=10000 "$@" \
+    --dump-dom "https://localhost:$port$path" 2>/dev/null || true
 }
 
 failures=0
-expect() { # expect NAME WANT(loads|fails) DOM
-  local name="$1" want="$2" dom="$3" got=fails
-  [[ "$dom" == *'{"status":"ok"}'* ]] && got=loads
-  if [[ "$got" == "$want" ]]; then
+want='{"status":"ok"}'
+expect() { # expect NAME WANT(loads|fails) DOM: whether the DOM has $want
+  local name="$1" expected="$2" dom="$3" got=fails
+  [[ "$dom" == *"$want"* ]] && got=loads
+  want_loads="$expected"
+  if [[ "$got" == "$want_loads" ]]; then
     log "ok   $name: the page $got ($out/$name.png)"
   else
-    log "FAIL $name: the page $got, expected it to $want"
+    log "FAIL $name: the page $got, expected it to $want_loads"
     failures=$((failures + 1))
   fi
 }
@@ -81,6 +88,14 @@ stop
 log "1. the default generated certificate, proceeding past the warning"
 serve
 expect "1-default-cert" loads "$(page 1-default-cert "$work/home1" --ignore-certificate-errors)"
+stop
+
+log "3. /docs and /redoc render every route's operations with no network (this machine has none)"
+serve
+path=/docs want='/echo/raw' expect "3-docs-offline" loads \
+  "$(path=/docs page 3-docs-offline "$work/home4" --ignore-certificate-errors)"
+path=/redoc want='Get Status' expect "3-redoc-offline" loads \
+  "$(path=/redoc page 3-redoc-offline "$work/home5" --ignore-certificate-errors)"
 stop
 
 log "2. the local CA, trusted in a throwaway NSS database"

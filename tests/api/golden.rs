@@ -30,6 +30,12 @@ const MEANINGFUL: &[&str] = &[
 const REFERENCE_ETAG: &str = "\"9c2e9b9344e6afb3a9848bae29fb0607\"";
 const REFERENCE_LAST_MODIFIED: &str = "Mon, 23 Nov 2026 21:30:15 GMT";
 
+/// The documentation pages with local asset paths.
+const SWAGGER_UI_PAGE: &str = include_str!("../../src/apps/guide/docs/docs.html");
+const SWAGGER_UI_LENGTH: &str = "918";
+const REDOC_PAGE: &str = include_str!("../../src/apps/guide/docs/redoc.html");
+const REDOC_LENGTH: &str = "715";
+
 /// duplex's OpenAPI document: the original's, plus `/echo/raw`.
 const OPENAPI: &str = include_str!("../../src/apps/guide/docs/openapi.json");
 const OPENAPI_LENGTH: &str = "4424";
@@ -237,6 +243,17 @@ fn documented(name: &str) -> Option<Documented> {
             status: 200,
             body: DocBody::Exact(""),
             headers: &[("content-length", Some(OPENAPI_LENGTH))],
+        },
+        // The documentation pages load their assets from duplex, not from CDNs (offline).
+        "GET /docs" => Documented {
+            status: 200,
+            body: DocBody::Exact(SWAGGER_UI_PAGE),
+            headers: &[("content-length", Some(SWAGGER_UI_LENGTH))],
+        },
+        "GET /redoc" => Documented {
+            status: 200,
+            body: DocBody::Exact(REDOC_PAGE),
+            headers: &[("content-length", Some(REDOC_LENGTH))],
         },
         // RFC 9112 §3.2.2: a server MUST accept the absolute form (the original: 404).
         "GET http://127.0.0.1/status (absolute-form)" => Documented {
@@ -695,6 +712,8 @@ async fn a_fragment_in_the_target_is_dropped() -> TestResult {
 #[test]
 fn the_openapi_document_is_the_originals_plus_the_raw_echo() -> TestResult {
     assert_eq!(OPENAPI.len().to_string(), OPENAPI_LENGTH);
+    assert_eq!(SWAGGER_UI_PAGE.len().to_string(), SWAGGER_UI_LENGTH);
+    assert_eq!(REDOC_PAGE.len().to_string(), REDOC_LENGTH);
     let ours: serde_json::Value = serde_json::from_str(OPENAPI)?;
     let paths = ours["paths"].as_object().ok_or("no paths")?;
     let mut names: Vec<&str> = paths.keys().map(String::as_str).collect();

@@ -71,6 +71,9 @@ impl<'a> Route<'a> {
             "/docs" => Self::Docs(docs::Page::SwaggerUi),
             "/docs/oauth2-redirect" => Self::Docs(docs::Page::OAuth2Redirect),
             "/redoc" => Self::Docs(docs::Page::Redoc),
+            _ if let Some(asset) = docs::Asset::resolve(path) => {
+                Self::Docs(docs::Page::Asset(asset))
+            }
             _ => {
                 // Starlette's `{item_id}` convertor: one non-empty segment.
                 let id = path.strip_prefix("/items/")?;
