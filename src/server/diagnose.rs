@@ -169,6 +169,13 @@ pub(crate) fn explain_tls_failure(err: &io::Error, first_bytes: &[u8]) -> String
             };
             format!("the client ended the TLS handshake with alert {alert:?}{advice} (RFC 8446 §6)")
         }
+        rustls::Error::PeerIncompatible(rustls::PeerIncompatible::NoSignatureSchemesInCommon) => {
+            "the client accepts no signature scheme the server's certificate key can make; a \
+             browser offered to an ED25519 certificate does this (Chromium and Firefox refuse \
+             ED25519): serve an ECDSA or RSA one (`duplex cert --ecdsa`, `--ca`) (RFC 8446 \
+             §4.2.3)"
+                .to_owned()
+        }
         rustls::Error::PeerIncompatible(why) => format!(
             "the client's TLS offer has nothing in common with the server's: {why:?} (RFC 8446 \
              §4.1.1)"
@@ -207,6 +214,19 @@ mod tests {
         let text = explain_tls_failure(&err, &[0x16, 3, 1]);
         assert!(
             text.contains("UnknownCA") && text.contains("certificate"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_browser_refusing_ed25519_is_told_apart() {
+        let err = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::PeerIncompatible(rustls::PeerIncompatible::NoSignatureSchemesInCommon),
+        );
+        let text = explain_tls_failure(&err, &[0x16, 3, 1]);
+        assert!(
+            text.contains("ED25519") && text.contains("§4.2.3"),
             "{text}"
         );
     }
