@@ -46,7 +46,10 @@ impl Logging {
         let filter = EnvFilter::try_new(super::config::log_filter(level))
             .map_err(|err| format!("invalid --log-level `{level}`: {err}"))?;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let sink = Arc::new(StderrSink::default());
+        let sink = Arc::new(StderrSink {
+            format,
+            ..StderrSink::default()
+        });
         let shared = Arc::clone(&sink);
         std::thread::Builder::new()
             .name("duplex-log".into())
@@ -94,6 +97,8 @@ impl Drop for Logging {
 struct StderrSink {
     queue: Mutex<Queue>,
     ready: Condvar,
+    /// The drop report is a line like the others.
+    format: LogFormat,
 }
 
 #[derive(Debug, Default)]
@@ -153,11 +158,24 @@ impl StderrSink {
             };
             let _ = out.write_all(&batch);
             if dropped > 0 {
-                let _ = writeln!(
-                    out,
-                    "WARNING:  {dropped} log lines dropped: stderr was not keeping up (the server \
-                     did not wait for it)"
+                let message = format!(
+                    "{dropped} log lines dropped: stderr was not keeping up (the server did not \
+                     wait for it)"
                 );
+                let _ = match self.format {
+                    LogFormat::Text => writeln!(out, "WARNING:  {message}"),
+                    LogFormat::Json => writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({
+                            "timestamp": timestamp(),
+                            "level": "WARNING",
+                            "event": "log_dropped",
+                            "dropped": dropped,
+                            "message": message,
+                        })
+                    ),
+                };
             }
             let _ = out.flush();
             batch.clear();

@@ -226,6 +226,28 @@ struct At<'a> {
     text: Option<&'a [u8]>,
 }
 
+/// Field names whose values are credentials: a diagnosis shows their name and length only, so
+/// a log never carries a token, cookie, key or password.
+const SECRET_NAME_PARTS: [&str; 9] = [
+    "auth", "cookie", "token", "key", "secret", "pass", "sign", "session", "csrf",
+];
+
+/// The line for a finding, escaped and cut; the value of a field line that may hold a
+/// credential is replaced by its length.
+fn excerpt(line: Option<usize>, text: &[u8]) -> String {
+    if line.is_some_and(|line| line >= 1)
+        && let Some(colon) = text.iter().position(|&b| b == b':')
+    {
+        let name = String::from_utf8_lossy(&text[..colon]).to_ascii_lowercase();
+        if SECRET_NAME_PARTS.iter().any(|part| name.contains(part)) {
+            let mut shown = escape(&text[..=colon], EXCERPT_CHARS);
+            shown.push_str(&format!(" <{} bytes, not shown>", text.len() - colon - 1));
+            return shown;
+        }
+    }
+    escape(text, EXCERPT_CHARS)
+}
+
 impl<'a> At<'a> {
     const HEAD: At<'static> = At {
         line: None,
@@ -265,7 +287,7 @@ impl Report {
         self.findings.push(Finding {
             severity,
             line: at.line,
-            excerpt: at.text.map(|text| escape(text, EXCERPT_CHARS)),
+            excerpt: at.text.map(|text| excerpt(at.line, text)),
             problem,
             status,
             rule,
@@ -2248,6 +2270,21 @@ mod tests {
                 (Severity::Note, Some(1), NEW_FIELD_NAMES),
             ]
         );
+    }
+
+    #[test]
+    fn credentials_in_an_excerpt_show_only_their_length() {
+        let findings = check_request_head(
+            b"GET / HTTP/1.1\r\nHost: a\r\nX_Api_Key: s3cr3t\r\nAuthorization : Bearer abc\r\n\r\n",
+            16384,
+        );
+        let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        let all = text.join("\n");
+        assert!(
+            !all.contains("s3cr3t") && !all.contains("Bearer abc"),
+            "{all}"
+        );
+        assert!(all.contains("X_Api_Key: <7 bytes, not shown>"), "{all}");
     }
 
     #[test]

@@ -77,14 +77,18 @@ pub(crate) struct Meter {
     entry: Entry,
     bytes: u64,
     pub(super) ended: bool,
+    /// The body's length when known (`content-length`): reaching it is the end.
+    pub(super) expected: Option<u64>,
 }
 
 impl Meter {
-    pub(super) fn new(entry: Entry) -> Box<Self> {
+    /// `expected`: the answer's `content-length`, if it has one.
+    pub(super) fn new(entry: Entry, expected: Option<u64>) -> Box<Self> {
         Box::new(Self {
             entry,
             bytes: 0,
             ended: false,
+            expected,
         })
     }
 
@@ -97,7 +101,7 @@ impl Meter {
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 self.bytes += frame.data_ref().map_or(0, |data| data.len() as u64);
-                self.ended |= ended;
+                self.ended |= ended || self.expected.is_some_and(|len| self.bytes >= len);
             }
             Poll::Ready(None) => self.ended = true,
             _ => {}
@@ -180,11 +184,11 @@ impl Observer for SessionLog {
                 &format!("{why} (close codes: RFC 6455 §7.4.1)"),
             );
         }
-        for note in &report.notes {
-            self.log.note(&self.conn, note);
-        }
         if !self.log.access() {
             return;
+        }
+        for note in &report.notes {
+            self.log.note(&self.conn, note);
         }
         let summary = WsSummary {
             request: self.request,
@@ -204,5 +208,59 @@ impl Observer for SessionLog {
             bytes_out: report.bytes_out,
         };
         self.log.ws_closed(&self.conn, &summary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Segment;
+    use crate::server::log::LogOptions;
+    use http_body_util::BodyExt as _;
+
+    /// hyper stops polling a body whose content-length has gone out: the last data frame, not a
+    /// `None`, is its end.
+    #[tokio::test]
+    async fn a_streamed_body_that_sent_its_length_is_complete()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("big");
+        std::fs::write(&path, vec![b'x'; 100_000])?;
+        let file = tokio::fs::File::open(&path).await?;
+        let (log, lines) = Log::memory(LogOptions::default());
+        let mut body = crate::server::Body::file_segments(
+            file,
+            vec![Segment::File {
+                offset: 0,
+                len: 100_000,
+            }],
+        );
+        let entry = Entry {
+            log,
+            conn: ConnLabel { id: 1, peer: None },
+            request: 1,
+            method: Method::GET,
+            target: Uri::from_static("/big"),
+            version: Version::HTTP_11,
+            websocket: false,
+            status: StatusCode::OK,
+            started: Instant::now(),
+        };
+        // A stream's length is unknown to its size hint: the head's content-length says it.
+        body.metered(Meter::new(entry, Some(100_000)));
+        let mut sent = 0;
+        while sent < 100_000 {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            sent += frame?.data_ref().map_or(0, |d| d.len());
+        }
+        drop(body);
+        let line = lines.lines().join("\n");
+        assert!(
+            line.contains("100000 B") && !line.contains("incomplete"),
+            "{line}"
+        );
+        Ok(())
     }
 }

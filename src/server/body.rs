@@ -92,8 +92,12 @@ impl Body {
 
     /// Counts what is sent for the access log, which `meter` writes when the body is dropped.
     pub(crate) fn metered(&mut self, mut meter: Box<Meter>) {
-        // hyper never polls a body that is empty from the start.
+        // hyper never polls a body that is empty from the start, nor one whose promised length
+        // has gone out.
         meter.ended = self.is_end_stream_now();
+        meter.expected = meter
+            .expected
+            .or_else(|| http_body::Body::size_hint(self).exact());
         self.meter = Some(meter);
     }
 

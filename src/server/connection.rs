@@ -472,7 +472,11 @@ impl<A: Handler> PerConnection<A> {
             status,
             started: described.started,
         };
-        response.body_mut().metered(Meter::new(entry));
+        let length = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse().ok());
+        response.body_mut().metered(Meter::new(entry, length));
         response
     }
 }

@@ -17,6 +17,8 @@ use super::log::{ConnLabel, Log, escape};
 /// Slack above `--max-head`: hyper refuses a head past its limit, and the part just beyond it is
 /// what tells the client why.
 const HEAD_SLACK: usize = 1024;
+/// Buffers above this many bytes are given back once empty.
+const SHRINK_ABOVE: usize = 4096;
 /// Longest line of a head shown in one trace line.
 const TRACE_LINE: usize = 512;
 
@@ -105,7 +107,9 @@ impl Wire {
     pub(crate) fn new(max_head: usize, trace: Option<(Log, ConnLabel)>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
-                limit: max_head + HEAD_SLACK,
+                // A head, and what hyper reads ahead after it (its buffer holds at most
+                // `max_head`): nothing past this is a head duplex has to explain.
+                limit: 2 * max_head + HEAD_SLACK,
                 // hyper's own answer to a head it refuses is a response head too.
                 response_head: trace.is_some().then(Vec::new),
                 ..State::default()
@@ -214,6 +218,10 @@ impl Wire {
             std::mem::swap(&mut state.unscanned, &mut state.pending);
             state.pending.clear();
         }
+        // One large head must not pin large buffers for the rest of a keep-alive connection.
+        if state.pending.is_empty() && state.pending.capacity() > SHRINK_ABOVE {
+            state.pending = Vec::new();
+        }
         let traced = self.tracing().then(|| {
             state.response_head = Some(Vec::new());
             state.head.clone()
@@ -228,8 +236,11 @@ impl Wire {
     pub(crate) fn leave_http(&self) {
         let mut state = self.state();
         state.body = Body::Rest;
+        // A WebSocket session lives long: it keeps none of the HTTP buffers.
         state.pending = Vec::new();
         state.unscanned = Vec::new();
+        state.head = Vec::new();
+        state.last_checked = Vec::new();
         drop(state);
         self.left_http.store(!self.tracing(), Ordering::Relaxed);
     }
@@ -550,8 +561,8 @@ mod tests {
         let wire = Wire::new(8, None);
         wire.on_read(&[b'a'; 2000]);
         let (kept, dropped) = wire.unfinished_head();
-        assert_eq!(kept.len(), 8 + HEAD_SLACK);
-        assert_eq!(dropped, 2000 - 8 - HEAD_SLACK as u64);
+        assert_eq!(kept.len(), 16 + HEAD_SLACK);
+        assert_eq!(dropped, 2000 - 16 - HEAD_SLACK as u64);
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub enum TlsError {
     Generate(#[from] rcgen::Error),
     #[error("{} exists; pass --force to replace it", path.display())]
     Exists { path: PathBuf },
+    #[error("{} is not a regular file; duplex replaces only the development certificate files it wrote (remove it, or pass --cert/--key)", path.display())]
+    NotOurs { path: PathBuf },
+    #[error("{} exists without {}; remove it to make a new local CA", present.display(), missing.display())]
+    HalfCa { present: PathBuf, missing: PathBuf },
     #[error("`{host}` cannot go into a certificate: {reason}")]
     BadHost { host: String, reason: String },
 }
@@ -149,6 +153,13 @@ pub(crate) fn dev_cert(dir: &Path) -> Result<LoadedCert, TlsError> {
         _ => true,
     };
     if stale {
+        // These are duplex's own files: anything else in their place (a link to a user's real
+        // certificate or key) is left alone.
+        for path in [&cert_path, &key_path] {
+            if std::fs::symlink_metadata(path).is_ok_and(|meta| !meta.file_type().is_file()) {
+                return Err(TlsError::NotOurs { path: path.clone() });
+            }
+        }
         let generated = match &ca {
             Some(ca) => ca.sign_leaf(&[], DEV_CERT_DAYS)?,
             None => generate_self_signed(KeyKind::EcdsaP256, &[], DEV_CERT_DAYS)?,
@@ -239,6 +250,17 @@ impl LocalCa {
     pub(crate) fn ensure(dir: &Path) -> Result<(Self, bool), TlsError> {
         if let Some(ca) = Self::open(dir)? {
             return Ok((ca, false));
+        }
+        let (cert_path, key_path) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
+        // Half a CA (one file lost): a new key beside the old certificate would sign leaves
+        // nobody can verify.
+        for (present, missing) in [(&cert_path, &key_path), (&key_path, &cert_path)] {
+            if std::fs::symlink_metadata(present).is_ok() {
+                return Err(TlsError::HalfCa {
+                    present: present.clone(),
+                    missing: missing.clone(),
+                });
+            }
         }
         let mut params = Self::params()?;
         let now = time::OffsetDateTime::now_utc();
@@ -741,6 +763,35 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_in_place_of_the_dev_cert_is_never_written_through()
+    -> Result<(), Box<dyn std::error::Error>> {
+        install_crypto_provider();
+        let dir = tempfile::tempdir()?;
+        // An old ED25519 pair, the key a link to the user's own file: due for replacement.
+        let old = generate_self_signed(KeyKind::Ed25519, &[], 365)?;
+        let theirs = dir.path().join("their-key.pem");
+        std::fs::write(&theirs, &old.key_pem)?;
+        std::fs::write(dir.path().join(DEV_CERT_FILE), &old.cert_pem)?;
+        std::os::unix::fs::symlink(&theirs, dir.path().join(DEV_KEY_FILE))?;
+        let err = dev_cert(dir.path()).err();
+        assert!(matches!(err, Some(TlsError::NotOurs { .. })), "{err:?}");
+        assert_eq!(std::fs::read_to_string(&theirs)?, old.key_pem);
+        Ok(())
+    }
+
+    #[test]
+    fn half_a_local_ca_is_an_error_not_a_new_key() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        LocalCa::ensure(dir.path())?;
+        std::fs::remove_file(dir.path().join(CA_KEY_FILE))?;
+        let err = LocalCa::ensure(dir.path()).err();
+        assert!(matches!(err, Some(TlsError::HalfCa { .. })), "{err:?}");
+        assert!(!dir.path().join(CA_KEY_FILE).exists());
         Ok(())
     }
 

@@ -204,7 +204,14 @@ async fn the_raw_echo_returns_the_request_byte_for_byte() -> TestResult {
             "{}",
             String::from_utf8_lossy(request)
         );
-        assert_eq!(responses[0].header("content-type"), Some("text/plain"));
+        assert_eq!(
+            responses[0].header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(
+            responses[0].header("x-content-type-options"),
+            Some("nosniff")
+        );
     }
     Ok(())
 }
@@ -241,5 +248,39 @@ async fn the_raw_echo_keeps_pipelined_requests_apart() -> TestResult {
     let responses = app.exchange(&[first, second].concat(), 2).await?;
     assert_eq!(responses[0].body, first);
     assert_eq!(responses[1].body, second);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_raw_echo_takes_bodies_up_to_a_mebibyte() -> TestResult {
+    let app = spawn_app(false).await;
+    let big = vec![b'x'; (1 << 20) + 1];
+    let refused = app.request("POST", "/echo/raw", &[], &big).await?;
+    assert_eq!(refused.status, 413, "{}", refused.text());
+    assert!(
+        refused.text().contains("1048576 bytes"),
+        "{}",
+        refused.text()
+    );
+    let fits = app.request("POST", "/echo/raw", &[], &big[1..]).await?;
+    assert_eq!(fits.status, 200);
+    assert!(fits.body.ends_with(&big[1..]));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_streamed_answer_with_a_length_is_logged_complete() -> TestResult {
+    let app = spawn_app(false).await;
+    let ranges = app
+        .request(
+            "GET",
+            "/static/data.txt",
+            &[("Range", "bytes=0-3,5-8")],
+            b"",
+        )
+        .await?;
+    assert_eq!(ranges.status, 206);
+    let line = logged(&app, "\"GET /static/data.txt HTTP/1.1\" 206").await?;
+    assert!(!line.contains("incomplete"), "{line}");
     Ok(())
 }

@@ -25,6 +25,11 @@ pub(crate) const PATH: &str = "/echo/raw";
 
 const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// Largest body the raw echo takes (or `--max-body`, if smaller): the body is held twice while it
+/// is read (decoded and as framed) and the JSON view is about three times its size, so the echo
+/// is kept to sizes a person reads.
+const MAX_ECHO_BODY: usize = 1 << 20;
+
 /// Echoes the request back as received; the body is read (up to `max_body`, within `timeout`)
 /// through hyper, which checks its framing, while the raw bytes are kept beside it.
 pub(crate) async fn respond<B>(
@@ -46,10 +51,13 @@ where
             "The raw request is not available on this connection",
         );
     };
+    let max_body = max_body.min(MAX_ECHO_BODY);
     exchange.keep_raw_body(max_body);
-    let decoded =
+    // The reservation covers the decoded body until the answer is built; the raw copy beside it
+    // is bounded by MAX_ECHO_BODY.
+    let (decoded, _reservation) =
         match super::request_body::read(&parts.headers, body, max_body, timeout, budget).await {
-            Ok((bytes, _reservation)) => bytes,
+            Ok(read) => read,
             Err(BodyError::Invalid(why)) => {
                 let mut refused = response::bad_request();
                 refused.extensions_mut().insert(Diagnosis::new(format!(
@@ -102,10 +110,15 @@ where
         raw.extend_from_slice(&raw_body.0);
         response::full(
             StatusCode::OK,
-            HeaderValue::from_static("text/plain"),
+            HeaderValue::from_static("text/plain; charset=utf-8"),
             raw.freeze(),
         )
     };
+    // What comes back is what the client sent: never let a browser take it for anything else.
+    response.headers_mut().insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if raw_body.1 {
         response
             .headers_mut()
