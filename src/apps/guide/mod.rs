@@ -202,69 +202,12 @@ impl App {
                     Ok((bytes, _reservation)) => {
                         items::create_item(parts.headers.get(CONTENT_TYPE), &bytes)
                     }
-                    Err(err) => self.body_error(err),
+                    Err(err) => {
+                        body_error(err, self.max_body, self.body_timeout, &self.body_budget)
+                    }
                 }
             }
         }
-    }
-
-    /// 413, 408, 503 or 400 for a body that could not be read, then close: the rest of it is
-    /// not read, so the connection cannot carry another request.
-    fn body_error(&self, err: BodyError) -> Response<Body> {
-        let diagnosis = match &err {
-            BodyError::TooLarge => Some(format!(
-                "the request body is larger than --max-body ({} bytes) (RFC 9110 §15.5.14)",
-                self.max_body
-            )),
-            BodyError::TimedOut => Some(format!(
-                "the request body did not arrive within --body-timeout ({} s) (RFC 9110 §15.5.9)",
-                self.body_timeout.as_secs_f64()
-            )),
-            BodyError::Busy => None,
-            BodyError::Invalid(why) => Some(format!(
-                "the request body is not framed as its head says: {why} (RFC 9112 §6.3, §7.1)"
-            )),
-        };
-        let mut response = match err {
-            BodyError::TooLarge => response::detail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "Request body is larger than the limit of {} bytes",
-                    self.max_body
-                ),
-            ),
-            BodyError::TimedOut => response::detail(
-                StatusCode::REQUEST_TIMEOUT,
-                &format!(
-                    "Request body not received within {} s",
-                    self.body_timeout.as_secs_f64()
-                ),
-            ),
-            BodyError::Busy => {
-                let mut busy = response::detail(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!(
-                        "The server is buffering {} bytes of request bodies, its limit; try again \
-                         shortly",
-                        self.body_budget.bytes()
-                    ),
-                );
-                busy.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-                tracing::debug!("request body refused: --max-body-memory is in use");
-                busy
-            }
-            BodyError::Invalid(_) => bad_request(),
-        };
-        if !matches!(response.status(), StatusCode::BAD_REQUEST) {
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-        }
-        if let Some(diagnosis) = diagnosis {
-            response.extensions_mut().insert(Diagnosis::new(diagnosis));
-        }
-        response
     }
 
     /// Starlette's `redirect_slashes`, then 404.
@@ -290,6 +233,67 @@ impl Handler for App {
     ) -> impl Future<Output = Response<Body>> + Send {
         App::handle(self, request, exchange)
     }
+}
+
+/// 413, 408, 503 or 400 for a body that could not be read, with its diagnosis, then close: the
+/// rest of the body is not read, so the connection cannot carry another request.
+pub(crate) fn body_error(
+    err: BodyError,
+    max_body: usize,
+    body_timeout: Duration,
+    budget: &BodyBudget,
+) -> Response<Body> {
+    let (mut response, diagnosis) = match err {
+        BodyError::TooLarge => (
+            response::detail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Request body is larger than the limit of {max_body} bytes"),
+            ),
+            Some(format!(
+                "the request body is larger than --max-body ({max_body} bytes) (RFC 9110 §15.5.14)"
+            )),
+        ),
+        BodyError::TimedOut => (
+            response::detail(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "Request body not received within {} s",
+                    body_timeout.as_secs_f64()
+                ),
+            ),
+            Some(format!(
+                "the request body did not arrive within --body-timeout ({} s) (RFC 9110 §15.5.9)",
+                body_timeout.as_secs_f64()
+            )),
+        ),
+        BodyError::Busy => {
+            let mut busy = response::detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "The server is buffering {} bytes of request bodies, its limit; try again \
+                     shortly",
+                    budget.bytes()
+                ),
+            );
+            busy.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            tracing::debug!("request body refused: --max-body-memory is in use");
+            (busy, None)
+        }
+        BodyError::Invalid(why) => (
+            bad_request(),
+            Some(format!(
+                "the request body is not framed as its head says: {why} (RFC 9112 §6.3, §7.1)"
+            )),
+        ),
+    };
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    if let Some(diagnosis) = diagnosis {
+        response.extensions_mut().insert(Diagnosis::new(diagnosis));
+    }
+    response
 }
 
 /// HTTP/1.0 always closes (as the original does, even with `Connection: keep-alive`); HTTP/1.1

@@ -15,8 +15,7 @@ use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::request_body::{BodyBudget, BodyError, BoxError};
-use crate::server::diagnose::Diagnosis;
+use super::request_body::{BodyBudget, BoxError};
 use crate::server::response;
 use crate::server::{Body, Exchange};
 
@@ -58,45 +57,7 @@ where
     let (decoded, _reservation) =
         match super::request_body::read(&parts.headers, body, max_body, timeout, budget).await {
             Ok(read) => read,
-            Err(BodyError::Invalid(why)) => {
-                let mut refused = response::bad_request();
-                refused.extensions_mut().insert(Diagnosis::new(format!(
-                    "the request body is not framed as its head says: {why} (RFC 9112 §6.3, §7.1)"
-                )));
-                return refused;
-            }
-            Err(BodyError::TooLarge) => {
-                let mut refused = response::detail(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!("Request body is larger than the limit of {max_body} bytes"),
-                );
-                refused.extensions_mut().insert(Diagnosis::new(format!(
-                "the request body is larger than --max-body ({max_body} bytes) (RFC 9110 §15.5.14)"
-            )));
-                close(&mut refused);
-                return refused;
-            }
-            Err(BodyError::TimedOut) => {
-                let mut refused = response::detail(
-                    StatusCode::REQUEST_TIMEOUT,
-                    &format!(
-                        "Request body not received within {} s",
-                        timeout.as_secs_f64()
-                    ),
-                );
-                close(&mut refused);
-                return refused;
-            }
-            Err(BodyError::Busy) => {
-                let mut busy = response::detail(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The server is buffering its limit of request bodies; try again shortly",
-                );
-                busy.headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-                close(&mut busy);
-                return busy;
-            }
+            Err(err) => return super::body_error(err, max_body, timeout, budget),
         };
     let raw_body = exchange
         .raw_body()
@@ -125,12 +86,6 @@ where
             .insert("x-duplex-truncated", HeaderValue::from_static("body"));
     }
     response
-}
-
-fn close(response: &mut Response<Body>) {
-    response
-        .headers_mut()
-        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 /// `?format=json`, or an `Accept` that names JSON and not text/plain.
