@@ -17,7 +17,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::server::log::{LogFormat, Sink, timestamp};
+use crate::server::log::{LogFormat, Sink, push_level, timestamp};
 
 /// Bytes of lines waiting for stderr at most; past it, new lines are dropped (and counted).
 const BUFFERED_BYTES: usize = 1 << 20;
@@ -247,19 +247,16 @@ where
         };
         match self.format {
             LogFormat::Text => {
-                let name = format!("{level}:");
-                let pad = " ".repeat(9usize.saturating_sub(name.len()));
-                if self.colour {
-                    let colour = match level {
-                        "ERROR" => "\x1b[31m",
-                        "WARNING" => "\x1b[33m",
-                        "INFO" => "\x1b[32m",
-                        _ => "\x1b[36m",
-                    };
-                    write!(writer, "{colour}{name}\x1b[0m{pad} {}", fields.message)?;
-                } else {
-                    write!(writer, "{name}{pad} {}", fields.message)?;
-                }
+                let colour = match level {
+                    "ERROR" => "\x1b[31m",
+                    "WARNING" => "\x1b[33m",
+                    "INFO" => "\x1b[32m",
+                    _ => "\x1b[36m",
+                };
+                let mut line = String::with_capacity(128);
+                push_level(&mut line, level, self.colour.then_some(colour));
+                line.push_str(&fields.message);
+                writer.write_str(&line)?;
                 for (key, value) in &fields.rest {
                     match value {
                         Value::String(text) => write!(writer, " {key}={text}")?,

@@ -110,8 +110,9 @@ pub(crate) struct ConnLabel {
 
 impl ConnLabel {
     fn peer_text(&self) -> String {
-        self.peer
-            .map_or_else(|| "unix".to_owned(), |peer| peer.to_string())
+        let mut text = String::with_capacity(24);
+        write_peer(&mut text, self);
+        text
     }
 }
 
@@ -371,17 +372,11 @@ impl Log {
         let line = match self.inner.options.format {
             LogFormat::Text => {
                 let mut line = String::with_capacity(160);
-                let name = level.name();
-                if self.colour() {
-                    line.push_str(level.colour());
-                    line.push_str(name);
-                    line.push_str(":\x1b[0m");
-                } else {
-                    line.push_str(name);
-                    line.push(':');
-                }
-                line.push_str(pad(name.len() + 1));
-                line.push(' ');
+                push_level(
+                    &mut line,
+                    level.name(),
+                    self.colour().then(|| level.colour()),
+                );
                 text(&mut line);
                 line
             }
@@ -419,10 +414,20 @@ fn write_peer(out: &mut String, conn: &ConnLabel) {
     }
 }
 
-/// uvicorn pads `LEVEL:` (`len` characters) to nine columns (then one space).
-fn pad(len: usize) -> &'static str {
+/// Starts a text line the way uvicorn does: `LEVEL:` padded to nine columns, then one space;
+/// the level name in `colour` when given. Every text line of the process starts here.
+pub(crate) fn push_level(out: &mut String, name: &str, colour: Option<&str>) {
     const SPACES: &str = "         ";
-    &SPACES[..SPACES.len().saturating_sub(len)]
+    if let Some(colour) = colour {
+        out.push_str(colour);
+    }
+    out.push_str(name);
+    out.push(':');
+    if colour.is_some() {
+        out.push_str("\x1b[0m");
+    }
+    out.push_str(&SPACES[..SPACES.len().saturating_sub(name.len() + 1)]);
+    out.push(' ');
 }
 
 fn status_colour(status: u16) -> &'static str {
