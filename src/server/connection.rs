@@ -297,9 +297,7 @@ impl<A: Handler> ConnectionContext<A> {
                         );
                         return;
                     }
-                    if wire.tracing() {
-                        wire.trace(&format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
-                    }
+                    wire.trace(|| format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
                     // Idle keep-alives close now; a request in progress finishes first.
                     connection.as_mut().graceful_shutdown();
                     closing = true;
@@ -307,11 +305,9 @@ impl<A: Handler> ConnectionContext<A> {
             }
         };
         match result {
-            Ok(()) if !wire.tracing() => {}
-            Ok(()) => wire.trace(&format!(
-                "connection closed; {} bytes received",
-                wire.received()
-            )),
+            Ok(()) => {
+                wire.trace(|| format!("connection closed; {} bytes received", wire.received()))
+            }
             Err(err) => self.connection_error(&err, &wire, &conn),
         }
     }
@@ -378,9 +374,7 @@ impl<A: Handler> ConnectionContext<A> {
                  by ALPN (RFC 9113 §3.2); this server speaks HTTP/1.1 only",
             );
         } else {
-            if wire.tracing() {
-                wire.trace(&format!("connection ended: {err}"));
-            }
+            wire.trace(|| format!("connection ended: {err}"));
             tracing::debug!(peer = ?conn.info.peer, error = %err, "connection ended with an error");
         }
     }

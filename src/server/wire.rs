@@ -128,10 +128,10 @@ impl Wire {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Logs a trace line for this connection (if tracing).
-    pub(crate) fn trace(&self, what: &str) {
+    /// Logs a trace line for this connection, if tracing; `what` is only built then.
+    pub(crate) fn trace(&self, what: impl FnOnce() -> String) {
         if let Some((log, conn)) = &self.trace {
-            log.trace(conn, self.opened.elapsed(), what);
+            log.trace(conn, self.opened.elapsed(), &what());
         }
     }
 
@@ -146,9 +146,7 @@ impl Wire {
 
     /// Bytes just read from the client.
     pub(crate) fn on_read(&self, bytes: &[u8]) {
-        if self.tracing() {
-            self.trace(&format!("read {} bytes", bytes.len()));
-        }
+        self.trace(|| format!("read {} bytes", bytes.len()));
         if self.left_http.load(Ordering::Relaxed) {
             return;
         }
@@ -160,9 +158,7 @@ impl Wire {
 
     /// Bytes just written to the client (only called when tracing).
     pub(crate) fn on_write(&self, bytes: &[u8]) {
-        if self.tracing() {
-            self.trace(&format!("wrote {} bytes", bytes.len()));
-        }
+        self.trace(|| format!("wrote {} bytes", bytes.len()));
         let mut state = self.state();
         let Some(head) = state.response_head.as_mut() else {
             return;
@@ -181,7 +177,7 @@ impl Wire {
         state.response_head = interim.then(Vec::new);
         drop(state);
         for line in lines(&head) {
-            self.trace(&format!("< {}", escape(line, TRACE_LINE)));
+            self.trace(|| format!("< {}", escape(line, TRACE_LINE)));
         }
     }
 
@@ -228,7 +224,7 @@ impl Wire {
         });
         drop(guard);
         for line in traced.iter().flat_map(|head| lines(head)) {
-            self.trace(&format!("> {}", escape(line, TRACE_LINE)));
+            self.trace(|| format!("> {}", escape(line, TRACE_LINE)));
         }
     }
 

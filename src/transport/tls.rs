@@ -292,11 +292,7 @@ impl LocalCa {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let issuer = rcgen::Issuer::new(Self::params()?, &self.key);
         let cert = params.signed_by(&key, &issuer)?;
-        Ok(SelfSigned {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            fingerprint: fingerprint(cert.der()),
-        })
+        Ok(SelfSigned::of(&cert, &key))
     }
 
     /// Whether `cert_pem`'s leaf verifies as a server certificate for localhost under this CA.
@@ -358,6 +354,16 @@ pub struct SelfSigned {
     pub(crate) fingerprint: String,
 }
 
+impl SelfSigned {
+    fn of(cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> Self {
+        Self {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            fingerprint: fingerprint(cert.der()),
+        }
+    }
+}
+
 /// A self-signed certificate like the guide's `openssl req -x509 -newkey ed25519 -sha256
 /// -subj /CN=localhost -addext "subjectAltName = DNS:localhost,IP:127.0.0.1"`, plus
 /// `extra_hosts` (DNS names or IP addresses), valid from now for `days`.
@@ -390,11 +396,7 @@ pub fn generate_self_signed(
         }
     };
     let cert = params.self_signed(&key)?;
-    Ok(SelfSigned {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        fingerprint: fingerprint(cert.der()),
-    })
+    Ok(SelfSigned::of(&cert, &key))
 }
 
 /// `CN=localhost` with SANs localhost, 127.0.0.1 and `extra_hosts`, valid from now for `days`.
