@@ -483,15 +483,35 @@ pub struct ServeArgs {
     /// and response heads, and every WebSocket frame decoded. For debugging a client; slow.
     #[arg(long, env = "DUPLEX_TRACE")]
     pub(crate) trace: bool,
+
+    /// Serve the live inspector at /_duplex/: connections, requests with their raw heads,
+    /// WebSocket frames and diagnoses as they happen, and a panel to try the WebSocket routes.
+    /// Only loopback clients may open it, unless --inspect-token is set. Every connection is
+    /// traced for it (as with --trace, without the lines on stderr), which costs speed.
+    #[arg(long, env = "DUPLEX_INSPECT")]
+    pub(crate) inspect: bool,
+
+    /// Let any client that presents this token open the inspector (`?token=` or
+    /// `Authorization: Bearer`); without it only loopback clients may, and with it every client
+    /// must present it. Implies --inspect.
+    #[arg(long, env = "DUPLEX_INSPECT_TOKEN", value_name = "TOKEN", hide_env_values = true,
+          value_parser = parse_token)]
+    pub(crate) inspect_token: Option<String>,
 }
 
 impl ServeArgs {
+    /// Whether the inspector is on (`--inspect`, or a token for it).
+    pub(crate) fn inspects(&self) -> bool {
+        self.inspect || self.inspect_token.is_some()
+    }
+
     /// What the server logs, in `format`, with colours if `colour`, up to the most verbose
     /// level the `--log-level` filter lets through.
     pub fn log_options(&self, format: LogFormat, colour: bool) -> LogOptions {
         LogOptions {
             access: !self.no_access_log,
             trace: self.trace,
+            inspect: self.inspects(),
             format,
             colour,
             max_level: tracing::level_filters::LevelFilter::current(),
@@ -555,6 +575,25 @@ fn parse_body_memory(text: &str) -> Result<usize, String> {
             "`{text}` is not a number of bytes from 0 to 1099511627776"
         )),
     }
+}
+
+/// An inspector token: long enough not to be guessed, and safe in a URL query as it is.
+fn parse_token(text: &str) -> Result<String, String> {
+    if text.len() < 16 || text.len() > 256 {
+        return Err(format!(
+            "the token is {} characters; use 16 to 256 (e.g. `openssl rand -hex 16`)",
+            text.len()
+        ));
+    }
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    {
+        return Err(
+            "the token may use letters, digits and - _ . ~ only (it travels in a URL)".to_owned(),
+        );
+    }
+    Ok(text.to_owned())
 }
 
 /// A timeout: more than zero (zero would close every connection at once) and at most a day.

@@ -8,10 +8,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{ServeArgs, TlsSource};
+use crate::apps::Site;
 use crate::apps::guide::App;
 use crate::apps::guide::lifespan::StaticData;
 use crate::apps::guide::request_body::BodyBudget;
 use crate::apps::guide::ws::WsSettings;
+use crate::apps::inspector::Inspector;
 use crate::protocol::login::{Credentials, CredentialsError};
 use crate::server::log::Log;
 use crate::server::{
@@ -45,12 +47,14 @@ pub enum StartupError {
 /// A server that has bound its port and created its static file.
 #[derive(Debug)]
 pub struct Running {
-    server: Server<App>,
+    server: Server<Site>,
     static_data: StaticData,
     endpoints: Vec<Endpoint>,
     /// The --uds socket file, removed once the server has stopped, however it stopped.
     socket_file: Option<SocketFile>,
     pub(crate) tls: bool,
+    /// The inspector is served (`--inspect`).
+    inspector: bool,
 }
 
 /// Everything up to, but not including, serving: credentials, certificate, listener, and last
@@ -106,13 +110,29 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
              configure --credentials for anything reachable from other machines"
         );
     }
-    let app = App {
+    let inspector = match (args.inspects(), log.feed()) {
+        (true, Some(feed)) => Some(Arc::new(Inspector::new(
+            Arc::clone(feed),
+            args.inspect_token.clone(),
+            ws.upgrade_config(),
+        ))),
+        (true, None) => {
+            tracing::error!("--inspect needs a log made with LogOptions::inspect; not served");
+            None
+        }
+        (false, _) => None,
+    };
+    let guide = App {
         data_file: static_data.path().to_path_buf(),
         max_body: args.max_body,
         body_timeout: args.body_timeout,
         // One body of the largest size always fits.
         body_budget: BodyBudget::new(args.max_body_memory.max(args.max_body)),
         ws: Arc::new(ws),
+    };
+    let app = Site {
+        guide,
+        inspector: inspector.clone(),
     };
     let settings = Settings {
         max_connections: args
@@ -134,6 +154,7 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         endpoints,
         socket_file,
         tls: uses_tls,
+        inspector: inspector.is_some(),
     })
 }
 
@@ -267,6 +288,12 @@ impl Running {
     ) -> std::io::Result<Stopped> {
         for url in self.urls() {
             tracing::info!("listening on {url}");
+        }
+        if self.inspector {
+            // Over a Unix socket a browser cannot follow; the path is the same.
+            for url in self.urls().iter().filter(|url| url.starts_with("http")) {
+                tracing::info!("inspector on {url}/_duplex/ (--inspect)");
+            }
         }
         let Self {
             server,

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{Method, StatusCode, Uri, Version};
 use http_body::Frame;
 
-use super::log::{ConnLabel, HttpEntry, Log, WsSummary};
-use crate::protocol::ws::FrameTrace;
+use super::log::{ConnLabel, HttpEntry, Log, TraceKind, WsSummary, escape};
+use crate::protocol::ws::{FrameTrace, Message};
 use crate::transport::ws::{Observer, Report, Side};
 
 /// What an access line says about a request, known before its body is sent.
@@ -118,6 +118,9 @@ impl Drop for Meter {
     }
 }
 
+/// Bytes of a traced message shown (escaped).
+const MESSAGE_PREVIEW: usize = 200;
+
 /// Writes a WebSocket session's closing line, and the diagnosis of a violation that failed it.
 #[derive(Debug)]
 pub(crate) struct SessionLog {
@@ -137,11 +140,38 @@ impl Observer for SessionLog {
     }
 
     fn frame(&self, inbound: bool, frame: &FrameTrace) {
-        let arrow = if inbound { '>' } else { '<' };
+        let (arrow, kind) = if inbound {
+            ('>', TraceKind::FrameIn)
+        } else {
+            ('<', TraceKind::FrameOut)
+        };
         self.log.trace(
             &self.conn,
             self.connected.elapsed(),
+            kind,
             &format!("{arrow} frame {frame}"),
+        );
+    }
+
+    fn message(&self, inbound: bool, message: &Message) {
+        let (arrow, kind) = if inbound {
+            ('>', TraceKind::MessageIn)
+        } else {
+            ('<', TraceKind::MessageOut)
+        };
+        let (name, payload) = match message {
+            Message::Text(text) => ("text", text.as_bytes()),
+            Message::Binary(bytes) => ("binary", &bytes[..]),
+        };
+        self.log.trace(
+            &self.conn,
+            self.connected.elapsed(),
+            kind,
+            &format!(
+                "{arrow} message {name} {} B \"{}\"",
+                payload.len(),
+                escape(payload, MESSAGE_PREVIEW)
+            ),
         );
     }
 
@@ -149,6 +179,7 @@ impl Observer for SessionLog {
         self.log.trace(
             &self.conn,
             self.connected.elapsed(),
+            TraceKind::Other,
             &format!("{count} frames went by untraced (trace buffer full)"),
         );
     }

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::access::{Entry, Meter};
 use super::diagnose::{self, Diagnosis};
 use super::listener::{Accepted, Stream};
-use super::log::{ConnLabel, Log, escape};
+use super::log::{ConnLabel, Log, TraceKind, escape};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
 use super::websocket::is_upgrade_request;
 use super::wire::{Framing, Wire};
@@ -109,8 +109,10 @@ impl<A: Handler> ConnectionContext<A> {
                     self.log.trace(
                         &label,
                         Duration::ZERO,
+                        TraceKind::Open,
                         &format!("connection from {peer} to {local} ({scheme})"),
                     );
+                    guard.on_close(self.log.clone(), label, opened);
                 }
                 let first_byte = self
                     .settings
@@ -169,10 +171,21 @@ impl<A: Handler> ConnectionContext<A> {
                     peer: None,
                     tls: self.tls.is_some(),
                 };
+                let label = ConnLabel { id, peer: None };
+                let opened = Instant::now();
+                if self.log.tracing() {
+                    self.log.trace(
+                        &label,
+                        Duration::ZERO,
+                        TraceKind::Open,
+                        "connection on the Unix socket",
+                    );
+                    guard.on_close(self.log.clone(), label, opened);
+                }
                 let conn = Conn {
                     info,
-                    label: ConnLabel { id, peer: None },
-                    opened: Instant::now(),
+                    label,
+                    opened,
                     handshake_deadline: tokio::time::Instant::now()
                         + self.settings.tls_handshake_timeout,
                     first_bytes: &[],
@@ -226,6 +239,7 @@ impl<A: Handler> ConnectionContext<A> {
             self.log.trace(
                 &conn.label,
                 conn.opened.elapsed(),
+                TraceKind::Tls,
                 &format!("TLS {version}, cipher {suite}, ALPN {alpn}, SNI {sni}"),
             );
         }
@@ -297,7 +311,7 @@ impl<A: Handler> ConnectionContext<A> {
                         );
                         return;
                     }
-                    wire.trace(|| format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
+                    wire.trace(TraceKind::HttpEnd, || format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
                     // Idle keep-alives close now; a request in progress finishes first.
                     connection.as_mut().graceful_shutdown();
                     closing = true;
@@ -305,9 +319,15 @@ impl<A: Handler> ConnectionContext<A> {
             }
         };
         match result {
-            Ok(()) => {
-                wire.trace(|| format!("connection closed; {} bytes received", wire.received()))
-            }
+            Ok(()) if wire.upgraded() => wire.trace(TraceKind::HttpEnd, || {
+                format!(
+                    "HTTP over after {} bytes received: the connection switched protocols",
+                    wire.received()
+                )
+            }),
+            Ok(()) => wire.trace(TraceKind::HttpEnd, || {
+                format!("connection closed; {} bytes received", wire.received())
+            }),
             Err(err) => self.connection_error(&err, &wire, &conn),
         }
     }
@@ -374,7 +394,7 @@ impl<A: Handler> ConnectionContext<A> {
                  by ALPN (RFC 9113 §3.2); this server speaks HTTP/1.1 only",
             );
         } else {
-            wire.trace(|| format!("connection ended: {err}"));
+            wire.trace(TraceKind::HttpEnd, || format!("connection ended: {err}"));
             tracing::debug!(peer = ?conn.info.peer, error = %err, "connection ended with an error");
         }
     }

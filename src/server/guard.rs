@@ -1,11 +1,14 @@
 //! What ties a connection to the server for its whole life, also after hyper lets go of it.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use super::log::{ConnLabel, Log};
 
 /// The tasks of a running server (connections and WebSocket sessions) and the signal that
 /// tells them to finish.
@@ -27,12 +30,26 @@ pub(crate) struct ConnectionGuard {
 struct Inner {
     _slot: OwnedSemaphorePermit,
     tasks: Tasks,
+    /// Told when the connection is gone (the last clone dropped), when traced.
+    close: OnceLock<(Log, ConnLabel, Instant)>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some((log, label, opened)) = self.close.take() {
+            log.closed(&label, opened.elapsed());
+        }
+    }
 }
 
 impl ConnectionGuard {
     pub(crate) fn new(slot: OwnedSemaphorePermit, tasks: Tasks) -> Self {
         Self {
-            inner: Arc::new(Inner { _slot: slot, tasks }),
+            inner: Arc::new(Inner {
+                _slot: slot,
+                tasks,
+                close: OnceLock::new(),
+            }),
         }
     }
 
@@ -44,6 +61,12 @@ impl ConnectionGuard {
             Ok(slot) => Self::new(slot, Tasks::default()),
             Err(_) => unreachable!("a fresh semaphore has its permit"),
         }
+    }
+
+    /// Has `log` trace the connection's end, whoever holds it last (hyper, or the session it
+    /// was handed to).
+    pub(crate) fn on_close(&self, log: Log, label: ConnLabel, opened: Instant) {
+        let _ = self.inner.close.set((log, label, opened));
     }
 
     /// Cancelled when the server starts shutting down.

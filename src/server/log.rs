@@ -6,13 +6,18 @@
 //! on a terminal) or one JSON object each, handed to a [`Sink`] that must never block: the
 //! server's speed does not depend on how fast anyone reads its log.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::{Map, Value, json};
+
+use super::feed::Feed;
 
 /// Where finished lines go: each call is one whole line, without its newline.
 pub trait Sink: Send + Sync + 'static {
@@ -40,6 +45,9 @@ pub struct LogOptions {
     /// The most verbose level written (`--log-level`): access lines and notes are INFO,
     /// refusals WARN. Trace lines are written whenever `trace` is on.
     pub max_level: tracing::level_filters::LevelFilter,
+    /// Every event, trace included, also goes to the inspector's feed (`--inspect`), whatever
+    /// the other options say.
+    pub inspect: bool,
 }
 
 impl Default for LogOptions {
@@ -50,6 +58,7 @@ impl Default for LogOptions {
             format: LogFormat::Text,
             colour: false,
             max_level: tracing::level_filters::LevelFilter::INFO,
+            inspect: false,
         }
     }
 }
@@ -63,6 +72,12 @@ pub struct Log {
 struct Inner {
     options: LogOptions,
     sink: Arc<dyn Sink>,
+    feed: Option<Arc<Feed>>,
+    /// Connections whose trace is not written: the inspector's own event stream, whose every
+    /// frame would otherwise trace itself into the feed it is sending.
+    untraced: Mutex<HashSet<u64>>,
+    /// How many there are, so the common case (none) takes no lock.
+    untraced_count: AtomicUsize,
 }
 
 impl std::fmt::Debug for Log {
@@ -79,6 +94,52 @@ pub(crate) enum Level {
     Trace,
     Info,
     Warning,
+}
+
+/// What a trace line is about, so the inspector can follow a connection without reading the
+/// words (`kind` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TraceKind {
+    /// The connection was accepted.
+    Open,
+    /// The TLS handshake's outcome.
+    Tls,
+    Read,
+    Write,
+    /// A line of the request head.
+    HeadIn,
+    /// A line of the response head.
+    HeadOut,
+    FrameIn,
+    FrameOut,
+    /// A whole WebSocket message, reassembled and inflated.
+    MessageIn,
+    MessageOut,
+    /// HTTP is over on the connection (closed, idle, or switched to another protocol).
+    HttpEnd,
+    /// The connection is gone, whoever held it last.
+    Close,
+    Other,
+}
+
+impl TraceKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Tls => "tls",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::HeadIn => "head_in",
+            Self::HeadOut => "head_out",
+            Self::FrameIn => "frame_in",
+            Self::FrameOut => "frame_out",
+            Self::MessageIn => "message_in",
+            Self::MessageOut => "message_out",
+            Self::HttpEnd => "http_end",
+            Self::Close => "close",
+            Self::Other => "other",
+        }
+    }
 }
 
 impl Level {
@@ -158,8 +219,40 @@ pub(crate) struct WsSummary {
 impl Log {
     pub fn new(options: LogOptions, sink: Arc<dyn Sink>) -> Self {
         Self {
-            inner: Arc::new(Inner { options, sink }),
+            inner: Arc::new(Inner {
+                options,
+                sink,
+                feed: options.inspect.then(Arc::default),
+                untraced: Mutex::default(),
+                untraced_count: AtomicUsize::new(0),
+            }),
         }
+    }
+
+    /// The inspector's feed, when `--inspect` is on.
+    pub(crate) fn feed(&self) -> Option<&Arc<Feed>> {
+        self.inner.feed.as_ref()
+    }
+
+    /// Stops tracing connection `id` until [`Log::closed`] (its other events still go out).
+    pub(crate) fn untrace(&self, id: u64) {
+        let mut untraced = self.untraced();
+        if untraced.insert(id) {
+            self.inner
+                .untraced_count
+                .store(untraced.len(), Ordering::Relaxed);
+        }
+    }
+
+    fn untraced(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.inner
+            .untraced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_untraced(&self, id: u64) -> bool {
+        self.inner.untraced_count.load(Ordering::Relaxed) > 0 && self.untraced().contains(&id)
     }
 
     /// A log that keeps its lines in memory, for tests.
@@ -168,22 +261,24 @@ impl Log {
         (Self::new(options, Arc::clone(&sink) as Arc<dyn Sink>), sink)
     }
 
-    /// Whether access lines and notes are written.
+    /// Whether access lines and notes are wanted (by the sink or the inspector).
     pub(crate) fn access(&self) -> bool {
-        self.inner.options.access && self.inner.options.max_level >= tracing::Level::INFO
+        self.sink_shows(Level::Info) || self.inner.feed.is_some()
     }
 
-    fn shows(&self, level: Level) -> bool {
-        let max = self.inner.options.max_level;
+    /// Whether the sink takes lines of `level`: INFO lines are the access log and notes.
+    fn sink_shows(&self, level: Level) -> bool {
+        let options = &self.inner.options;
         match level {
-            Level::Trace => self.inner.options.trace,
-            Level::Info => max >= tracing::Level::INFO,
-            Level::Warning => max >= tracing::Level::WARN,
+            Level::Trace => options.trace,
+            Level::Info => options.access && options.max_level >= tracing::Level::INFO,
+            Level::Warning => options.max_level >= tracing::Level::WARN,
         }
     }
 
+    /// Whether the wire trace is wanted (by the sink or the inspector).
     pub(crate) fn tracing(&self) -> bool {
-        self.inner.options.trace
+        self.inner.options.trace || self.inner.feed.is_some()
     }
 
     fn colour(&self) -> bool {
@@ -193,7 +288,7 @@ impl Log {
     /// One access line: `peer - "GET /x HTTP/1.1" 200 OK [conn 3 #1, 17 B, 0.21 ms]`. Written
     /// straight into the line's buffer: it is the one line every request pays for.
     pub(crate) fn http(&self, conn: &ConnLabel, entry: &HttpEntry<'_>) {
-        if !self.shows(Level::Info) {
+        if !self.access() {
             return;
         }
         let status = entry.status.as_u16();
@@ -326,15 +421,30 @@ impl Log {
     }
 
     /// One wire-trace line, `elapsed` since the connection opened.
-    pub(crate) fn trace(&self, conn: &ConnLabel, elapsed: Duration, what: &str) {
+    pub(crate) fn trace(&self, conn: &ConnLabel, elapsed: Duration, kind: TraceKind, what: &str) {
+        if !self.tracing() || self.is_untraced(conn.id) {
+            return;
+        }
         let text = format!("conn {} +{:.6}s {what}", conn.id, elapsed.as_secs_f64());
         self.emit(
             Level::Trace,
             "trace",
             conn,
             &text,
-            || json!({ "elapsed_s": elapsed.as_secs_f64(), "trace": what }),
+            || json!({ "elapsed_s": elapsed.as_secs_f64(), "kind": kind.name(), "trace": what }),
         );
+    }
+
+    /// The connection is gone (nothing holds it any more): its last trace line.
+    pub(crate) fn closed(&self, conn: &ConnLabel, elapsed: Duration) {
+        self.trace(conn, elapsed, TraceKind::Close, "connection gone");
+        if self.is_untraced(conn.id) {
+            let mut untraced = self.untraced();
+            untraced.remove(&conn.id);
+            self.inner
+                .untraced_count
+                .store(untraced.len(), Ordering::Relaxed);
+        }
     }
 
     fn paint(&self, colour: &str, text: &str) -> String {
@@ -357,7 +467,7 @@ impl Log {
     }
 
     /// Writes one line: `text` writes its words after the level (text format) or into the
-    /// `message` field (JSON).
+    /// `message` field (JSON). With `--inspect` the event also goes to the feed, as JSON.
     fn emit_with(
         &self,
         level: Level,
@@ -366,42 +476,95 @@ impl Log {
         text: impl FnOnce(&mut String),
         fields: impl FnOnce() -> Value,
     ) {
-        if !self.shows(level) {
+        let to_sink = self.sink_shows(level);
+        let feed = self.inner.feed.as_deref();
+        if !to_sink && feed.is_none() {
             return;
         }
-        let line = match self.inner.options.format {
-            LogFormat::Text => {
-                let mut line = String::with_capacity(160);
-                push_level(
-                    &mut line,
-                    level.name(),
-                    self.colour().then(|| level.colour()),
-                );
-                text(&mut line);
-                line
-            }
-            LogFormat::Json => {
-                let mut message = String::with_capacity(128);
-                text(&mut message);
-                let mut object = Map::new();
-                object.insert("timestamp".into(), Value::String(timestamp()));
-                object.insert("level".into(), Value::String(level.name().into()));
-                object.insert("event".into(), Value::String(event.into()));
-                object.insert("conn".into(), Value::from(conn.id));
-                object.insert(
-                    "peer".into(),
-                    conn.peer
-                        .map_or(Value::Null, |peer| Value::String(peer.to_string())),
-                );
-                if let Value::Object(extra) = fields() {
-                    object.extend(extra);
+        let format = self.inner.options.format;
+        let Some(feed) = feed else {
+            let line = match format {
+                LogFormat::Text => {
+                    let mut line = String::with_capacity(160);
+                    self.push_level(&mut line, level);
+                    text(&mut line);
+                    line
                 }
-                object.insert("message".into(), Value::String(message));
-                Value::Object(object).to_string()
-            }
+                LogFormat::Json => {
+                    let mut message = String::with_capacity(128);
+                    text(&mut message);
+                    json_line(level, event, conn, fields(), message)
+                }
+            };
+            return self.inner.sink.line(line);
         };
-        self.inner.sink.line(line);
+        let mut message = String::with_capacity(128);
+        text(&mut message);
+        let plain = if self.colour() {
+            strip_colours(&message)
+        } else {
+            Cow::Borrowed(message.as_str())
+        };
+        let object = json_line(level, event, conn, fields(), plain.into_owned());
+        if to_sink {
+            let line = match format {
+                LogFormat::Text => {
+                    let mut line = String::with_capacity(16 + message.len());
+                    self.push_level(&mut line, level);
+                    line.push_str(&message);
+                    line
+                }
+                LogFormat::Json => object.clone(),
+            };
+            self.inner.sink.line(line);
+        }
+        feed.publish(object);
     }
+
+    fn push_level(&self, line: &mut String, level: Level) {
+        push_level(line, level.name(), self.colour().then(|| level.colour()));
+    }
+}
+
+/// One event as a JSON object: the common fields, `fields`, then the message.
+fn json_line(
+    level: Level,
+    event: &str,
+    conn: &ConnLabel,
+    fields: Value,
+    message: String,
+) -> String {
+    let mut object = Map::new();
+    object.insert("timestamp".into(), Value::String(timestamp()));
+    object.insert("level".into(), Value::String(level.name().into()));
+    object.insert("event".into(), Value::String(event.into()));
+    object.insert("conn".into(), Value::from(conn.id));
+    object.insert(
+        "peer".into(),
+        conn.peer
+            .map_or(Value::Null, |peer| Value::String(peer.to_string())),
+    );
+    if let Value::Object(extra) = fields {
+        object.extend(extra);
+    }
+    object.insert("message".into(), Value::String(message));
+    Value::Object(object).to_string()
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+fn strip_colours(text: &str) -> Cow<'_, str> {
+    if !text.contains('\x1b') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        rest = rest.find('m').map_or("", |end| &rest[end + 1..]);
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 /// The client's address (or `unix`), written into `out`.
@@ -604,6 +767,72 @@ mod tests {
                 .is_some_and(|t| t.ends_with('Z'))
         );
         Ok(())
+    }
+
+    #[test]
+    fn the_inspectors_feed_gets_every_event_whatever_the_sink_takes() {
+        let (log, lines) = Log::memory(LogOptions {
+            access: false,
+            colour: true,
+            inspect: true,
+            ..LogOptions::default()
+        });
+        let feed = log.feed().cloned();
+        let Some(feed) = feed else {
+            panic!("--inspect makes a feed");
+        };
+        assert!(log.access() && log.tracing());
+        log.http(&conn(), &entry());
+        log.trace(&conn(), Duration::ZERO, TraceKind::Read, "read 3 bytes");
+        log.refused(&conn(), "400", "bad (RFC 9112 §3)");
+        // The sink: no access line (--no-access-log), no trace (no --trace), the refusal.
+        assert_eq!(lines.lines().len(), 1);
+        assert!(lines.lines()[0].contains("bad (RFC 9112 §3)"));
+        let events: Vec<Value> = feed
+            .recent()
+            .iter()
+            .filter_map(|event| serde_json::from_str(event).ok())
+            .collect();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0]["event"], "http");
+        // Colours are for terminals only.
+        assert_eq!(
+            events[0]["message"],
+            "127.0.0.1:51234 - \"GET /items/1 HTTP/1.1\" 200 OK [conn 3 #1, 17 B, 0.21 ms]"
+        );
+        assert_eq!(events[1]["kind"], "read");
+        assert_eq!(events[2]["level"], "WARNING");
+    }
+
+    #[test]
+    fn an_untraced_connection_keeps_its_other_events_until_it_is_gone() {
+        let (log, _) = Log::memory(LogOptions {
+            inspect: true,
+            ..LogOptions::default()
+        });
+        let Some(feed) = log.feed().cloned() else {
+            panic!("--inspect makes a feed");
+        };
+        log.untrace(3);
+        log.trace(&conn(), Duration::ZERO, TraceKind::Write, "wrote 9 bytes");
+        log.note(&conn(), "still noted");
+        log.closed(&conn(), Duration::ZERO);
+        log.trace(
+            &conn(),
+            Duration::ZERO,
+            TraceKind::Write,
+            "a new connection 3",
+        );
+        let recent: Vec<String> = feed.recent().iter().map(|e| e.to_string()).collect();
+        assert_eq!(recent.len(), 2, "{recent:?}");
+        assert!(recent[0].contains("still noted"));
+        assert!(recent[1].contains("a new connection 3"));
+    }
+
+    #[test]
+    fn colours_are_stripped_whole() {
+        assert_eq!(strip_colours("\x1b[32m200 OK\x1b[0m done"), "200 OK done");
+        assert_eq!(strip_colours("plain"), "plain");
     }
 
     #[test]

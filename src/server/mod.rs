@@ -11,6 +11,7 @@ mod access;
 mod body;
 mod connection;
 pub(crate) mod diagnose;
+pub(crate) mod feed;
 mod guard;
 mod listener;
 pub mod log;

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::log::{ConnLabel, Log, escape};
+use super::log::{ConnLabel, Log, TraceKind, escape};
 
 /// Slack above `--max-head`: hyper refuses a head past its limit, and the part just beyond it is
 /// what tells the client why.
@@ -35,6 +35,8 @@ pub(crate) struct Wire {
     state: Mutex<State>,
     /// The connection left HTTP (upgraded): reads need no more sorting out.
     left_http: AtomicBool,
+    /// The connection switched protocols (a 101 was sent).
+    upgraded: AtomicBool,
     opened: Instant,
     /// Set when tracing: where trace lines go.
     trace: Option<(Log, ConnLabel)>,
@@ -115,6 +117,7 @@ impl Wire {
                 ..State::default()
             }),
             left_http: AtomicBool::new(false),
+            upgraded: AtomicBool::new(false),
             opened: Instant::now(),
             trace,
         })
@@ -129,9 +132,9 @@ impl Wire {
     }
 
     /// Logs a trace line for this connection, if tracing; `what` is only built then.
-    pub(crate) fn trace(&self, what: impl FnOnce() -> String) {
+    pub(crate) fn trace(&self, kind: TraceKind, what: impl FnOnce() -> String) {
         if let Some((log, conn)) = &self.trace {
-            log.trace(conn, self.opened.elapsed(), &what());
+            log.trace(conn, self.opened.elapsed(), kind, &what());
         }
     }
 
@@ -146,7 +149,7 @@ impl Wire {
 
     /// Bytes just read from the client.
     pub(crate) fn on_read(&self, bytes: &[u8]) {
-        self.trace(|| format!("read {} bytes", bytes.len()));
+        self.trace(TraceKind::Read, || format!("read {} bytes", bytes.len()));
         if self.left_http.load(Ordering::Relaxed) {
             return;
         }
@@ -158,7 +161,7 @@ impl Wire {
 
     /// Bytes just written to the client (only called when tracing).
     pub(crate) fn on_write(&self, bytes: &[u8]) {
-        self.trace(|| format!("wrote {} bytes", bytes.len()));
+        self.trace(TraceKind::Write, || format!("wrote {} bytes", bytes.len()));
         let mut state = self.state();
         let Some(head) = state.response_head.as_mut() else {
             return;
@@ -177,7 +180,9 @@ impl Wire {
         state.response_head = interim.then(Vec::new);
         drop(state);
         for line in lines(&head) {
-            self.trace(|| format!("< {}", escape(line, TRACE_LINE)));
+            self.trace(TraceKind::HeadOut, || {
+                format!("< {}", escape(line, TRACE_LINE))
+            });
         }
     }
 
@@ -224,7 +229,9 @@ impl Wire {
         });
         drop(guard);
         for line in traced.iter().flat_map(|head| lines(head)) {
-            self.trace(|| format!("> {}", escape(line, TRACE_LINE)));
+            self.trace(TraceKind::HeadIn, || {
+                format!("> {}", escape(line, TRACE_LINE))
+            });
         }
     }
 
@@ -239,6 +246,7 @@ impl Wire {
         state.last_checked = Vec::new();
         drop(state);
         self.left_http.store(!self.tracing(), Ordering::Relaxed);
+        self.upgraded.store(true, Ordering::Relaxed);
     }
 
     /// The current request's head as received, if it was kept whole.
@@ -301,6 +309,11 @@ impl Wire {
     }
 
     /// Bytes read from the client in all.
+    /// Whether the connection has switched protocols.
+    pub(crate) fn upgraded(&self) -> bool {
+        self.upgraded.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn received(&self) -> u64 {
         self.state().received
     }

@@ -104,6 +104,9 @@ pub(crate) trait Observer: Send + Sync {
     fn traces(&self) -> bool;
     /// A frame as it crossed the wire: `inbound` from the peer, else ours.
     fn frame(&self, inbound: bool, frame: &FrameTrace);
+    /// A whole message (reassembled and inflated) as the application got or gave it; only
+    /// when tracing.
+    fn message(&self, inbound: bool, message: &Message);
     /// Frames that went by without a trace (the codec's buffer was full).
     fn frames_untraced(&self, count: u64);
     fn ended(&self, report: &Report);
@@ -279,6 +282,9 @@ where
                     if let Some(watch) = self.watch.as_mut() {
                         watch.counts.messages_in += 1;
                         watch.counts.bytes_in += message.as_bytes().len() as u64;
+                        if let (true, Some(observer)) = (watch.tracing, &watch.observer) {
+                            observer.message(true, &message);
+                        }
                     }
                     return Ok(message);
                 }
@@ -352,6 +358,9 @@ where
         if let Some(watch) = self.watch.as_mut() {
             watch.counts.messages_out += 1;
             watch.counts.bytes_out += message.as_bytes().len() as u64;
+            if let (true, Some(observer)) = (watch.tracing, &watch.observer) {
+                observer.message(false, message);
+            }
         }
         self.encoder.message(&mut self.write_buf, message);
         self.send_queued().await

@@ -38,7 +38,7 @@ const REDOC_LENGTH: &str = "715";
 
 /// duplex's OpenAPI document: the original's, plus `/echo/raw`.
 const OPENAPI: &str = include_str!("../../src/apps/guide/docs/openapi.json");
-const OPENAPI_LENGTH: &str = "4424";
+const OPENAPI_LENGTH: &str = "6285";
 
 /// duplex's documented answer where it deliberately differs from the original.
 struct Documented {
@@ -233,7 +233,8 @@ fn documented(name: &str) -> Option<Documented> {
         | "17000 B header value"
         | "65000 B header value"
         | "20 KB URL" => HYPER_431,
-        // The OpenAPI document also describes duplex's own route, /echo/raw.
+        // The OpenAPI document also describes duplex's own routes: /echo/raw and the
+        // inspector's (served with --inspect).
         "GET /openapi.json" => Documented {
             status: 200,
             body: DocBody::Exact(OPENAPI),
@@ -710,7 +711,7 @@ async fn a_fragment_in_the_target_is_dropped() -> TestResult {
 }
 
 #[test]
-fn the_openapi_document_is_the_originals_plus_the_raw_echo() -> TestResult {
+fn the_openapi_document_is_the_originals_plus_duplexs_own_routes() -> TestResult {
     assert_eq!(OPENAPI.len().to_string(), OPENAPI_LENGTH);
     assert_eq!(SWAGGER_UI_PAGE.len().to_string(), SWAGGER_UI_LENGTH);
     assert_eq!(REDOC_PAGE.len().to_string(), REDOC_LENGTH);
@@ -722,6 +723,8 @@ fn the_openapi_document_is_the_originals_plus_the_raw_echo() -> TestResult {
         names,
         [
             "/",
+            "/_duplex/",
+            "/_duplex/events.json",
             "/echo/raw",
             "/items",
             "/items/{item_id}",

@@ -7,6 +7,7 @@ mod framing;
 mod golden;
 mod guide;
 mod helpers;
+mod inspector;
 mod lifespan;
 mod limits;
 mod listen;

@@ -70,7 +70,7 @@ pub(crate) enum WsRoute {
 
 impl WsSettings {
     /// How the server answers the handshake and runs each session.
-    fn upgrade_config(&self) -> UpgradeConfig {
+    pub(crate) fn upgrade_config(&self) -> UpgradeConfig {
         UpgradeConfig {
             deflate: self.compression.then(DeflateConfig::default),
             transport: Config {
