@@ -13,8 +13,11 @@
 #   2. with `duplex cert --ca` and the CA trusted in a throwaway NSS database, the page loads with
 #      no certificate error and no --ignore-certificate-errors; with an empty database it does not.
 #   3. /docs (Swagger UI) and /redoc render the operations of every route with no network access
-#      (their assets come from duplex), including duplex's own /echo/raw.
-# Not yet: the inspector page (issue 16).
+#      (their assets come from duplex), including duplex's own /echo/raw;
+#   4. the inspector (`--inspect`, /_duplex/), driven over the DevTools protocol
+#      (scripts/inspector_check.py, with Python `websockets` from bench/.venv): a frame sent by
+#      `duplex client echo` shows on the page within a second, and the page's panel does an echo
+#      round trip and a WebCrypto-signed /ws/v5/private login.
 # Everything runs in a temporary directory (its own HOME for Chromium and NSS); the script stops
 # what it started and installs nothing into any trust store of this machine.
 set -euo pipefail
@@ -24,6 +27,9 @@ out="${1:-$root/target/browser}"
 log() { printf '[browser %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 "$root/scripts/apt-install.sh" chromium || exit 2
 "$root/scripts/apt-install.sh" certutil libnss3-tools || exit 2
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+setup_venv "$root" || exit 2
 mkdir -p "$out"
 (cd "$root" && cargo build --release --quiet)
 bin="$root/target/release/duplex"
@@ -107,6 +113,17 @@ certutil -d "sql:$work/home2/.pki/nssdb" -A -t "C,," -n "duplex local CA" -i "$w
 certutil -d "sql:$work/home3/.pki/nssdb" -N --empty-password
 expect "2-local-ca-trusted" loads "$(page 2-local-ca-trusted "$work/home2")"
 expect "2-local-ca-untrusted" fails "$(page 2-local-ca-untrusted "$work/home3")"
+stop
+
+log "4. the inspector: a client's frame on the page within a second, the panel's round trips"
+serve --inspect
+if "$venv/bin/python" "$root/scripts/inspector_check.py" "https://localhost:$port" "$bin" \
+  "$out/4-inspector.png" --ignore-certificate-errors; then
+  log "ok   4-inspector ($out/4-inspector.png)"
+else
+  log "FAIL 4-inspector"
+  failures=$((failures + 1))
+fi
 stop
 
 if ((failures > 0)); then
