@@ -1,22 +1,28 @@
-//! What a connection is routed to: [`guide`], the guide's endpoints, and with `--inspect` the
-//! [`inspector`] under `/_duplex/`. [`Site`] puts them on one server.
+//! What a connection is routed to: [`guide`], the guide's endpoints; with `--inspect` the
+//! [`inspector`] under `/_duplex/`; with `--probes` the client [`probes`] under `/probe/`.
+//! [`Site`] puts them on one server.
 
 pub mod guide;
 pub(crate) mod inspector;
+pub(crate) mod probes;
 
 use std::sync::Arc;
 
 use http::{Request, Response};
 
+use crate::server::raw::RawConnection;
 use crate::server::{Body, Exchange, Handler};
 use guide::App;
 use inspector::Inspector;
+use probes::Probes;
 
 /// Everything one server answers.
 #[derive(Debug, Clone)]
 pub(crate) struct Site {
     pub(crate) guide: App,
     pub(crate) inspector: Option<Arc<Inspector>>,
+    /// The client probes under `/probe/` (`--probes`).
+    pub(crate) probes: Option<Arc<Probes>>,
 }
 
 impl Handler for Site {
@@ -31,5 +37,15 @@ impl Handler for Site {
             return inspector.respond(request, exchange);
         }
         self.guide.handle(request, exchange).await
+    }
+
+    fn raw_prefix(&self) -> Option<&'static str> {
+        self.probes.as_ref().map(|_| probes::PREFIX)
+    }
+
+    async fn run_raw(&self, connection: RawConnection) {
+        if let Some(probes) = &self.probes {
+            probes.run(connection).await;
+        }
     }
 }

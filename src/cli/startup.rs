@@ -14,6 +14,7 @@ use crate::apps::guide::lifespan::StaticData;
 use crate::apps::guide::request_body::BodyBudget;
 use crate::apps::guide::ws::WsSettings;
 use crate::apps::inspector::Inspector;
+use crate::apps::probes::Probes;
 use crate::protocol::login::{Credentials, CredentialsError};
 use crate::server::log::Log;
 use crate::server::{
@@ -55,6 +56,8 @@ pub struct Running {
     pub(crate) tls: bool,
     /// The inspector is served (`--inspect`).
     inspector: bool,
+    /// The client probes, when served (`--probes`).
+    pub(crate) probes: Option<Arc<Probes>>,
 }
 
 /// Everything up to, but not including, serving: credentials, certificate, listener, and last
@@ -130,9 +133,11 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         body_budget: BodyBudget::new(args.max_body_memory.max(args.max_body)),
         ws: Arc::new(ws),
     };
+    let probes = args.probes.then(|| Arc::new(Probes::default()));
     let app = Site {
         guide,
         inspector: inspector.clone(),
+        probes: probes.clone(),
     };
     let settings = Settings {
         max_connections: args
@@ -155,6 +160,7 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         socket_file,
         tls: uses_tls,
         inspector: inspector.is_some(),
+        probes,
     })
 }
 
@@ -288,6 +294,11 @@ impl Running {
     ) -> std::io::Result<Stopped> {
         for url in self.urls() {
             tracing::info!("listening on {url}");
+        }
+        if self.probes.is_some() {
+            for url in self.urls().iter().filter(|url| url.starts_with("http")) {
+                tracing::info!("client probes on {url}/probe/ (--probes; GET it for the list)");
+            }
         }
         if self.inspector {
             // Over a Unix socket a browser cannot follow; the path is the same.

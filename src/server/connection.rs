@@ -23,6 +23,7 @@ use super::access::{Entry, Meter};
 use super::diagnose::{self, Diagnosis};
 use super::listener::{Accepted, Stream};
 use super::log::{ConnLabel, Log, TraceKind, escape};
+use super::raw::{self, RawConnection, Sniffed};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
 use super::websocket::is_upgrade_request;
 use super::wire::{Framing, Wire};
@@ -198,7 +199,7 @@ impl<A: Handler> ConnectionContext<A> {
     /// TLS first if configured (under its timeout, cut short by shutdown), then HTTP.
     async fn run_stream<S: Stream>(&self, stream: S, conn: Conn<'_>, guard: ConnectionGuard) {
         let Some(acceptor) = self.tls.clone() else {
-            return self.run_http(stream, conn, guard).await;
+            return self.run_first_request(stream, conn, guard).await;
         };
         let handshake = tokio::time::timeout_at(conn.handshake_deadline, acceptor.accept(stream));
         let stream = tokio::select! {
@@ -243,7 +244,40 @@ impl<A: Handler> ConnectionContext<A> {
                 &format!("TLS {version}, cipher {suite}, ALPN {alpn}, SNI {sni}"),
             );
         }
-        self.run_http(stream, conn, guard).await;
+        self.run_first_request(stream, conn, guard).await;
+    }
+
+    /// HTTP, unless the application takes connections to its raw prefix and this one's first
+    /// request targets it.
+    async fn run_first_request<S: Stream>(&self, io: S, conn: Conn<'_>, guard: ConnectionGuard) {
+        let Some(prefix) = self.app.raw_prefix() else {
+            return self.run_http(io, conn, guard).await;
+        };
+        let deadline = tokio::time::Instant::now() + self.settings.header_read_timeout;
+        match raw::sniff(io, prefix, deadline, &self.stop).await {
+            Sniffed::Raw(io, received) => {
+                self.log.trace(
+                    &conn.label,
+                    conn.opened.elapsed(),
+                    TraceKind::Other,
+                    &format!("the first request targets {prefix}: taken over before HTTP"),
+                );
+                self.app
+                    .run_raw(RawConnection {
+                        io: Box::new(io),
+                        received,
+                        label: conn.label,
+                        log: self.log.clone(),
+                        stop: self.stop.clone(),
+                        header_timeout: self.settings.header_read_timeout,
+                    })
+                    .await;
+                // The guard (the connection's place) is held until here.
+                drop(guard);
+            }
+            Sniffed::Http(io) => self.run_http(io, conn, guard).await,
+            Sniffed::Gone => {}
+        }
     }
 
     async fn run_http<I: Stream>(&self, io: I, conn: Conn<'_>, guard: ConnectionGuard) {
