@@ -21,7 +21,7 @@ duplex="$root/target/release/duplex"
 python="$venv/bin/python"
 mkdir -p "$out"
 
-http=(--only http-framing --only http-1xx --only http-status)
+http=(--only http-framing --only http-1xx --only http-status --only http-reuse)
 ws=(--only ws-handshake --only ws-server)
 run() { # run NAME GROUPS... -- CLIENT...: one check-client run, its report in $out/NAME.json
   local name="$1"
@@ -30,9 +30,9 @@ run() { # run NAME GROUPS... -- CLIENT...: one check-client run, its report in $
   "$duplex" check-client --json "$out/$name.json" --junit "$out/$name.xml" "$@" 2>"$out/$name.log" || true
   tail -n 1 "$out/$name.log" >&2
 }
-run curl "${http[@]}" -- curl -sS --fail --max-time 8 "{url}"
+run curl "${http[@]}" -- curl -sS --fail -L --max-time 8 "{url}"
 run python-http.client "${http[@]}" -- "$python" "$root/scripts/clients/http_client.py" "{url}"
-run duplex-client-get "${http[@]}" -- "$duplex" client get "{url}"
+run duplex-client-get "${http[@]}" -- "$duplex" client get -L "{url}"
 run python-websockets "${ws[@]}" -- "$python" "$root/scripts/clients/websockets_client.py" "{url}"
 run duplex-client-stream "${ws[@]}" -- "$duplex" client stream --raw --no-compression "{url}"
 

@@ -6,9 +6,11 @@ pub mod guide;
 pub(crate) mod inspector;
 pub(crate) mod probes;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use http::{Request, Response};
+use tokio_util::either::Either;
 
 use crate::server::raw::RawConnection;
 use crate::server::{Body, Exchange, Handler};
@@ -26,17 +28,18 @@ pub(crate) struct Site {
 }
 
 impl Handler for Site {
-    async fn handle(
+    fn handle(
         &self,
         request: Request<hyper::body::Incoming>,
         exchange: &Exchange<'_>,
-    ) -> Response<Body> {
+    ) -> impl Future<Output = Response<Body>> + Send {
+        // No extra layer of future around the guide's: every request pays for one.
         if let Some(inspector) = &self.inspector
             && Inspector::claims(request.uri().path())
         {
-            return inspector.respond(request, exchange);
+            return Either::Left(std::future::ready(inspector.respond(request, exchange)));
         }
-        self.guide.handle(request, exchange).await
+        Either::Right(self.guide.handle(request, exchange))
     }
 
     fn raw_prefix(&self) -> Option<&'static str> {

@@ -467,18 +467,61 @@ fn login_succeeded(reply: &[u8]) -> bool {
     })
 }
 
+/// Most redirects `--location` follows.
+const MAX_REDIRECTS: u32 = 10;
+
 async fn send(
     args: HttpArgs,
     mut outgoing: Outgoing,
     tls: &TlsOptions,
     timeout: Duration,
 ) -> Result<u8, ClientError> {
-    let target = Target::parse(&args.url)?;
+    let mut target = Target::parse(&args.url)?;
     for header in &args.headers {
         outgoing.headers.push(parse_header(header)?);
     }
-    let config = tls_config(&target, tls)?;
-    let response = client_http::request(&target, config.as_ref(), outgoing, timeout).await?;
+    let mut hops = 0;
+    let response = loop {
+        let config = tls_config(&target, tls)?;
+        let response =
+            client_http::request(&target, config.as_ref(), outgoing.clone(), timeout).await?;
+        let status = response.status.as_u16();
+        let location = response
+            .headers
+            .get(http::header::LOCATION)
+            .and_then(|value| value.to_str().ok());
+        let (true, Some(location), true) = (
+            args.location,
+            location,
+            matches!(status, 301 | 302 | 303 | 307 | 308),
+        ) else {
+            break response;
+        };
+        if hops == MAX_REDIRECTS {
+            return Err(ClientError::TooManyRedirects {
+                hops: MAX_REDIRECTS,
+                location: location.to_owned(),
+            });
+        }
+        hops += 1;
+        if args.include {
+            print_response(&response, true)?;
+        }
+        // RFC 9110 §15.4: 303 always, and 301/302 after a POST by custom, become GET.
+        if status == 303 || (matches!(status, 301 | 302) && outgoing.method == http::Method::POST) {
+            outgoing = Outgoing::get();
+        }
+        target = if location.starts_with('/') {
+            Target::parse(&format!(
+                "{}{location}",
+                target
+                    .http_url()
+                    .trim_end_matches(target.path_and_query.as_str())
+            ))?
+        } else {
+            Target::parse(location)?
+        };
+    };
     print_response(&response, args.include)?;
     Ok(
         if args.fail && (response.status.is_client_error() || response.status.is_server_error()) {

@@ -344,6 +344,10 @@ pub(crate) struct HttpArgs {
     /// An extra request header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub(crate) headers: Vec<String>,
+    /// Follow redirects (301, 302, 303, 307, 308; at most 10), each on a new connection, like
+    /// curl -L: 303 (and 301/302 after a POST) become GET without a body.
+    #[arg(short = 'L', long)]
+    pub(crate) location: bool,
 }
 
 /// Options of `duplex serve`.

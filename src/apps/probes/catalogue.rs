@@ -1,8 +1,8 @@
 //! The probe cases: what each one sends, what a correct client does, and the rule.
 //!
 //! The contract a client follows to be judged (`duplex check-client`): it is run once per case
-//! with the case's URL; for `http://`/`https://` it sends one `GET` and writes the response body
-//! to stdout, for `ws://`/`wss://` it opens the WebSocket and writes each text message it
+//! with the case's URL; for `http://`/`https://` it sends one `GET` (following redirects in the
+//! `http-reuse` group) and writes the response body to stdout, for `ws://`/`wss://` it opens the WebSocket and writes each text message it
 //! receives on its own line until the connection closes. It exits 0 when it accepted the
 //! response (or the WebSocket ended with a close handshake) and non-zero when it refused it.
 
@@ -17,6 +17,8 @@ pub(crate) enum Group {
     Interim,
     /// The status line.
     Status,
+    /// Connection reuse across a redirect (the client must follow redirects).
+    Reuse,
     /// The WebSocket opening handshake.
     WsHandshake,
     /// What a WebSocket server may do after the handshake.
@@ -24,10 +26,11 @@ pub(crate) enum Group {
 }
 
 impl Group {
-    pub(crate) const ALL: [Self; 5] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::Framing,
         Self::Interim,
         Self::Status,
+        Self::Reuse,
         Self::WsHandshake,
         Self::WsServer,
     ];
@@ -37,6 +40,7 @@ impl Group {
             Self::Framing => "http-framing",
             Self::Interim => "http-1xx",
             Self::Status => "http-status",
+            Self::Reuse => "http-reuse",
             Self::WsHandshake => "ws-handshake",
             Self::WsServer => "ws-server",
         }
@@ -127,7 +131,7 @@ impl Case {
 /// The text message of the WebSocket probes.
 pub(crate) const MESSAGE: &str = "duplex probe ok";
 
-/// The body of the HTTP probes: 30 numbered lines, 690 bytes.
+/// The body of the HTTP probes: 30 numbered lines, 780 bytes.
 pub(crate) fn body() -> String {
     let mut body = String::with_capacity(700);
     for line in 1..=30 {
@@ -164,7 +168,7 @@ const fn case(
 }
 
 use Expect::{Accept, Either, Reject};
-use Group::{Framing, Interim, Status, WsHandshake, WsServer};
+use Group::{Framing, Interim, Reuse, Status, WsHandshake, WsServer};
 use Output::{Body, Empty, LongMessage, Message};
 
 pub(crate) const CASES: &[Case] = &[
@@ -375,6 +379,30 @@ pub(crate) const CASES: &[Case] = &[
         Accept(Body),
         "RFC 9112 §2.3: a response may carry a lower minor version",
         "accept HTTP/1.0 responses (they close unless told otherwise)",
+    ),
+    case(
+        "redirect-keep-alive",
+        Reuse,
+        "a 307 on a kept-alive connection, then the body",
+        Accept(Body),
+        "RFC 9110 §15.4.8 and RFC 9112 §9.3: the connection may carry the next request",
+        "follow the 307 (same method), on the same connection or a new one",
+    ),
+    case(
+        "redirect-close",
+        Reuse,
+        "a 307 with `Connection: close`, then the server closes",
+        Accept(Body),
+        "RFC 9112 §9.6: no further request on a connection the server closes",
+        "after `Connection: close`, send the next request on a new connection",
+    ),
+    case(
+        "stale-keep-alive",
+        Reuse,
+        "a 307 that promises nothing, then the server closes at once",
+        Either(Body),
+        "RFC 9112 §9.3.1: a client MAY retry an idempotent request on a new connection",
+        "when a kept-alive connection turns out closed, retry a GET once on a new one",
     ),
     case(
         "control",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use super::catalogue::{Case, body};
-use super::{ProbeRequest, write_all};
+use super::{Next, ProbeRequest, write_all};
 use crate::server::raw::RawIo;
 
 /// The headers every probe response starts with.
@@ -244,6 +244,45 @@ pub(super) async fn respond(
     // Everything is sent: the close is the end of a close-delimited body.
     let _ = io.shutdown().await;
     Ok(())
+}
+
+/// The reuse cases: a 307 to the same case with `step=2` (kept alive, closed with
+/// `Connection: close`, or closed without a word), then the body for step 2.
+pub(super) async fn reuse(
+    case: &Case,
+    request: &ProbeRequest,
+    io: &mut Box<dyn RawIo>,
+) -> Result<Next, String> {
+    if request.param("step") == Some("2") {
+        let body = body();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nServer: duplex-probe\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        write_all(io, response.as_bytes()).await?;
+        return Ok(Next::Close);
+    }
+    let mut location = format!("/probe/{}?step=2", case.path());
+    if let Some(token) = request.param("run") {
+        let _ = write!(location, "&run={token}");
+    }
+    let close = if case.id == "redirect-close" {
+        "Connection: close\r\n"
+    } else {
+        ""
+    };
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nServer: duplex-probe\r\nLocation: {location}\r\n\
+         Content-Length: 0\r\n{close}\r\n"
+    );
+    write_all(io, redirect.as_bytes()).await?;
+    Ok(match case.id {
+        "redirect-keep-alive" => Next::KeepAlive,
+        // `stale-keep-alive` promised nothing and closes anyway: the client's next request on
+        // this connection meets a closed socket.
+        _ => Next::Close,
+    })
 }
 
 #[cfg(test)]

@@ -49,6 +49,8 @@ pub(crate) struct Observation {
     pub(crate) client_close: Option<Option<u16>>,
     /// What went wrong on the server's side of the probe, if anything (the client left early…).
     pub(crate) ended: String,
+    /// The request came on a connection that had carried an earlier probe request.
+    pub(crate) reused: bool,
 }
 
 /// The observations of the runs, by token.
@@ -112,58 +114,85 @@ impl ProbeRequest {
     }
 }
 
+/// What a probe leaves the connection for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Closed: the probe is over.
+    Close,
+    /// Kept open for the client's next request (the reuse cases).
+    KeepAlive,
+}
+
+/// How long a kept-alive probe connection waits for the next request.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 impl Probes {
-    /// Runs one probe connection: reads the request head, answers the case, files what it saw.
+    /// Runs one probe connection: reads each request head, answers its case, files what it saw.
+    /// Most probes answer one request and close; the reuse cases keep the connection open.
     pub(crate) async fn run(&self, mut conn: RawConnection) {
-        let head = tokio::time::timeout(
-            conn.header_timeout,
-            read_head(&mut conn.io, &mut conn.received),
-        )
-        .await;
-        let request = match head {
-            Ok(Ok(request)) => request,
-            Ok(Err(why)) => {
-                conn.log
-                    .refused(&conn.label, "400", &format!("probe request: {why}"));
-                let _ = write_all(&mut conn.io, &plain(400, "Bad Request", &why)).await;
-                return;
-            }
-            Err(_) => return,
-        };
-        let case_id = request
-            .path
-            .strip_prefix(PREFIX)
-            .unwrap_or_default()
-            .to_owned();
-        let Some(case) = CASES.iter().find(|case| case.path() == case_id) else {
-            let listing = if case_id.is_empty() || case_id == "list" {
-                let _ = write_all(&mut conn.io, &json(200, "OK", &catalogue::json())).await;
-                return;
-            } else {
-                format!(
-                    "no probe {}; GET {PREFIX} lists them",
-                    escape(case_id.as_bytes(), 80)
-                )
+        let mut reused = false;
+        let mut wait = conn.header_timeout;
+        loop {
+            let head =
+                tokio::time::timeout(wait, read_head(&mut conn.io, &mut conn.received)).await;
+            let request = match head {
+                Ok(Ok(request)) => request,
+                // The client is done with a kept-alive connection.
+                Ok(Err(_)) | Err(_) if reused => break,
+                Ok(Err(why)) => {
+                    conn.log
+                        .refused(&conn.label, "400", &format!("probe request: {why}"));
+                    let _ = write_all(&mut conn.io, &plain(400, "Bad Request", &why)).await;
+                    break;
+                }
+                Err(_) => break,
             };
-            conn.log.refused(&conn.label, "404", &listing);
-            let _ = write_all(&mut conn.io, &plain(404, "Not Found", &listing)).await;
-            return;
+            match self.answer(&request, &mut conn, reused).await {
+                Next::Close => break,
+                Next::KeepAlive => {
+                    reused = true;
+                    wait = KEEP_ALIVE;
+                }
+            }
+        }
+        let _ = conn.io.shutdown().await;
+    }
+
+    async fn answer(&self, request: &ProbeRequest, conn: &mut RawConnection, reused: bool) -> Next {
+        let case_id = request.path.strip_prefix(PREFIX).unwrap_or_default();
+        let Some(case) = CASES.iter().find(|case| case.path() == case_id) else {
+            if case_id.is_empty() || case_id == "list" {
+                let _ = write_all(&mut conn.io, &json(200, "OK", &catalogue::json())).await;
+                return Next::Close;
+            }
+            let why = format!(
+                "no probe {}; GET {PREFIX} lists them",
+                escape(case_id.as_bytes(), 80)
+            );
+            conn.log.refused(&conn.label, "404", &why);
+            let _ = write_all(&mut conn.io, &plain(404, "Not Found", &why)).await;
+            return Next::Close;
         };
         let mut observation = Observation {
             case: case.id.to_owned(),
             request_line: request.request_line.clone(),
+            reused,
             ..Observation::default()
         };
         let stop = conn.stop.clone();
         let outcome = tokio::select! {
             () = stop.cancelled() => Err("the server is stopping".to_owned()),
-            outcome = tokio::time::timeout(MAX_CASE_TIME, run_case(case, &request, &mut conn, &mut observation)) => {
+            outcome = tokio::time::timeout(MAX_CASE_TIME, run_case(case, request, conn, &mut observation)) => {
                 outcome.unwrap_or_else(|_| Err(format!("ended after {MAX_CASE_TIME:?}, the longest a probe runs")))
             }
         };
-        if let Err(why) = outcome {
-            observation.ended = why;
-        }
+        let next = match outcome {
+            Ok(next) => next,
+            Err(why) => {
+                observation.ended = why;
+                Next::Close
+            }
+        };
         conn.log.note(
             &conn.label,
             &format!(
@@ -178,10 +207,14 @@ impl Probes {
                 }
             ),
         );
-        if let Some(token) = request.param("run").filter(|token| !token.is_empty()) {
+        // A redirecting step files nothing: the run is judged on the request it leads to.
+        let redirecting = request.param("step").is_none() && case.group == Group::Reuse;
+        if let Some(token) = request.param("run").filter(|token| !token.is_empty())
+            && !redirecting
+        {
             self.observations.file(token, observation);
         }
-        let _ = conn.io.shutdown().await;
+        next
     }
 }
 
@@ -190,12 +223,17 @@ async fn run_case(
     request: &ProbeRequest,
     conn: &mut RawConnection,
     observation: &mut Observation,
-) -> Result<(), String> {
+) -> Result<Next, String> {
     match case.group {
         Group::Framing | Group::Interim | Group::Status => {
-            http::respond(case, request, &mut conn.io).await
+            http::respond(case, request, &mut conn.io).await?;
+            Ok(Next::Close)
         }
-        Group::WsHandshake | Group::WsServer => ws::respond(case, request, conn, observation).await,
+        Group::Reuse => http::reuse(case, request, &mut conn.io).await,
+        Group::WsHandshake | Group::WsServer => {
+            ws::respond(case, request, conn, observation).await?;
+            Ok(Next::Close)
+        }
     }
 }
 
@@ -238,7 +276,11 @@ async fn read_head(io: &mut Box<dyn RawIo>, buf: &mut BytesMut) -> Result<ProbeR
             Err(err) => return Err(format!("the request head is malformed: {err}")),
         }
         if io.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
-            return Err("the client closed the connection in the request head".to_owned());
+            return Err(if buf.is_empty() {
+                "the client closed the connection".to_owned()
+            } else {
+                "the client closed the connection in the request head".to_owned()
+            });
         }
     }
 }
