@@ -187,7 +187,9 @@ impl App {
         match route {
             Route::Root => response::json(StatusCode::OK, r#"{"message":"Server is running"}"#),
             Route::Status => response::json(StatusCode::OK, r#"{"status":"ok"}"#),
-            Route::DataFile => static_files::respond(&self.data_file, &self.data_cache, &parts.headers, head).await,
+            Route::DataFile => {
+                static_files::respond(&self.data_file, &self.data_cache, &parts.headers, head).await
+            }
             Route::Item(raw) => items::get_item(raw),
             Route::Docs(page) => docs::respond(page),
             Route::Items => {

@@ -128,10 +128,7 @@ async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime, Version)
 
 /// The file from the cache when one `stat` says it is unchanged, else from disk (and cached
 /// when it is small and settled).
-async fn load(
-    path: &Path,
-    cache: &FileCache,
-) -> std::io::Result<(Source, u64, Validators)> {
+async fn load(path: &Path, cache: &FileCache) -> std::io::Result<(Source, u64, Validators)> {
     // One stat, on this thread: far cheaper than a trip to the blocking pool.
     if let Ok(meta) = std::fs::metadata(path)
         && let Some(hit) = cache.get(&Version::of(&meta))
@@ -648,7 +645,11 @@ mod tests {
         // Settled: old enough to be cached.
         std::thread::sleep(SETTLED_AFTER + Duration::from_millis(20));
         assert_eq!(get().await?.1, "version 1");
-        assert!(cache.get(&Version::of(&std::fs::metadata(&path)?)).is_some());
+        assert!(
+            cache
+                .get(&Version::of(&std::fs::metadata(&path)?))
+                .is_some()
+        );
         assert_eq!(get().await?.1, "version 1");
         // The same size, at once: ctime moves (or the entry was never trusted).
         std::fs::write(&path, "version 2")?;
