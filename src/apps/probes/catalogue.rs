@@ -333,6 +333,14 @@ pub(crate) const CASES: &[Case] = &[
         "never read a body after a 204 or 304, whatever the headers say",
     ),
     case(
+        "304-with-body",
+        Framing,
+        "a 304 (with Content-Length) followed by bytes that are not its content",
+        Accept(Empty),
+        "RFC 9112 §6.3 rule 1: a 304 ends at its head, whatever Content-Length says",
+        "never read a body after a 204 or 304, whatever the headers say",
+    ),
+    case(
         "early-hints",
         Interim,
         "a 103 Early Hints, then the 200",
@@ -467,6 +475,14 @@ pub(crate) const CASES: &[Case] = &[
         Reject,
         "RFC 6455 §4.1 item 1",
         "report the status; do not read frames",
+    ),
+    case(
+        "redirect-on-upgrade",
+        WsHandshake,
+        "a 307 to /probe/ws/control instead of 101",
+        Either(Message),
+        "RFC 6455 §4.1 item 1: a client may follow a redirect, it need not",
+        "either is allowed; if you follow it, send a fresh handshake (new key) to the new URL",
     ),
     case(
         "unrequested-subprotocol",

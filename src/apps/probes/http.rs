@@ -222,6 +222,15 @@ pub(super) async fn respond(
             b"these bytes are not the content of a 204\r\n".to_vec(),
         ]
         .concat(),
+        "304-with-body" => [
+            head(
+                "HTTP/1.1 304 Not Modified",
+                &[("ETag", "\"probe\"".to_owned()), ("Content-Length", length.clone())],
+            )
+            .into_bytes(),
+            bytes.to_vec(),
+        ]
+        .concat(),
         "early-hints" => [
             b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"
                 .to_vec(),

@@ -126,6 +126,10 @@ pub(super) async fn respond(
             ),
             vec![message.clone()],
         ),
+        "redirect-on-upgrade" => {
+            let response = "HTTP/1.1 307 Temporary Redirect\r\nLocation: /probe/ws/control\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            return write_all(io, response.as_bytes()).await;
+        }
         "status-200" | "status-401" => {
             let status = if case.id == "status-200" {
                 "200 OK"
