@@ -1,8 +1,10 @@
-//! What a connection is routed to: [`guide`], the guide's endpoints, and with `--inspect` the
-//! [`inspector`] under `/_duplex/`. [`Site`] puts them on one server.
+//! What a connection is routed to: [`guide`], the guide's endpoints, with `--inspect` the
+//! [`inspector`] under `/_duplex/`, and on the TLS probe ports `/tls/clienthello`
+//! ([`tls_probes`]). [`Site`] puts them on one server.
 
 pub mod guide;
 pub(crate) mod inspector;
+pub(crate) mod tls_probes;
 
 use std::sync::Arc;
 
@@ -29,6 +31,11 @@ impl Handler for Site {
             && Inspector::claims(request.uri().path())
         {
             return inspector.respond(request, exchange);
+        }
+        if let Some(probe) = exchange.probe
+            && request.uri().path() == tls_probes::PATH
+        {
+            return tls_probes::client_hello(probe, request.method());
         }
         self.guide.handle(request, exchange).await
     }

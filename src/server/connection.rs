@@ -23,6 +23,7 @@ use super::access::{Entry, Meter};
 use super::diagnose::{self, Diagnosis};
 use super::listener::{Accepted, Stream};
 use super::log::{ConnLabel, Log, TraceKind, escape};
+use super::probe::{ProbeConn, ProbeListener};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
 use super::websocket::is_upgrade_request;
 use super::wire::{Framing, Wire};
@@ -51,6 +52,8 @@ struct PerConnection<A> {
     max_head: usize,
     /// Requests received on this connection so far.
     requests: AtomicU64,
+    /// On a TLS probe's port: the case and the client's ClientHello.
+    probe: Option<Arc<ProbeConn>>,
 }
 
 impl<A: Handler> ConnectionContext<A> {
@@ -85,7 +88,13 @@ impl<A: Handler> ConnectionContext<A> {
         self.tls.is_some()
     }
 
-    pub(super) async fn run(self: Arc<Self>, accepted: Accepted, guard: ConnectionGuard) {
+    /// Serves one accepted connection; `probe` when it came in on a TLS probe's port.
+    pub(super) async fn run(
+        self: Arc<Self>,
+        accepted: Accepted,
+        guard: ConnectionGuard,
+        probe: Option<Arc<ProbeListener>>,
+    ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         match accepted {
             Accepted::Tcp {
@@ -97,7 +106,7 @@ impl<A: Handler> ConnectionContext<A> {
                 let info = ConnInfo {
                     local: Some(local),
                     peer: Some(peer),
-                    tls: self.tls.is_some(),
+                    tls: self.tls.is_some() || probe.is_some(),
                 };
                 let label = ConnLabel {
                     id,
@@ -162,6 +171,15 @@ impl<A: Handler> ConnectionContext<A> {
                     handshake_deadline,
                     first_bytes: &first_bytes[..seen],
                 };
+                if let Some(probe) = probe {
+                    let handshake = probe
+                        .handshake(stream, handshake_deadline, &self.stop, &self.log, &label)
+                        .await;
+                    if let Some((stream, probe)) = handshake {
+                        self.run_http(stream, conn, guard, Some(probe)).await;
+                    }
+                    return;
+                }
                 self.run_stream(stream, conn, guard).await;
             }
             // No HTTP/2 preface sniffing here: tokio's Unix streams cannot peek.
@@ -198,7 +216,7 @@ impl<A: Handler> ConnectionContext<A> {
     /// TLS first if configured (under its timeout, cut short by shutdown), then HTTP.
     async fn run_stream<S: Stream>(&self, stream: S, conn: Conn<'_>, guard: ConnectionGuard) {
         let Some(acceptor) = self.tls.clone() else {
-            return self.run_http(stream, conn, guard).await;
+            return self.run_http(stream, conn, guard, None).await;
         };
         let handshake = tokio::time::timeout_at(conn.handshake_deadline, acceptor.accept(stream));
         let stream = tokio::select! {
@@ -243,10 +261,16 @@ impl<A: Handler> ConnectionContext<A> {
                 &format!("TLS {version}, cipher {suite}, ALPN {alpn}, SNI {sni}"),
             );
         }
-        self.run_http(stream, conn, guard).await;
+        self.run_http(stream, conn, guard, None).await;
     }
 
-    async fn run_http<I: Stream>(&self, io: I, conn: Conn<'_>, guard: ConnectionGuard) {
+    async fn run_http<I: Stream>(
+        &self,
+        io: I,
+        conn: Conn<'_>,
+        guard: ConnectionGuard,
+        probe: Option<Arc<ProbeConn>>,
+    ) {
         let label = conn.label;
         let tracing = self.log.tracing();
         let wire = Wire::new(
@@ -262,6 +286,7 @@ impl<A: Handler> ConnectionContext<A> {
             wire: Arc::clone(&wire),
             max_head: self.settings.max_head,
             requests: AtomicU64::new(0),
+            probe,
         });
         let service = service_fn(move |request: Request<Incoming>| {
             let connection = Arc::clone(&connection);
@@ -419,6 +444,9 @@ impl<A: Handler> PerConnection<A> {
         let number = self.requests.load(Ordering::Relaxed) + 1;
         self.requests.store(number, Ordering::Relaxed);
         self.wire.take_head(framing(request.body()));
+        if let Some(probe) = &self.probe {
+            probe.requested(request.method(), request.uri());
+        }
         let access = self.log.access();
         // Boxed: it lives across the handler's await, in every request's future.
         let described = access.then(|| {
@@ -437,6 +465,7 @@ impl<A: Handler> PerConnection<A> {
             label: self.label,
             request: number,
             wire: Some(&self.wire),
+            probe: self.probe.as_deref(),
         };
         let mut response = self.app.handle(request, &exchange).await;
         let status = response.status();

@@ -15,6 +15,7 @@ pub(crate) mod feed;
 mod guard;
 mod listener;
 pub mod log;
+mod probe;
 mod refusal;
 pub(crate) mod response;
 mod settings;
@@ -38,6 +39,7 @@ pub(crate) use body::Segment;
 pub(crate) use guard::ConnectionGuard;
 pub(crate) use listener::{Endpoint, Listener, UnixSocket};
 pub use listener::{SocketFile, UnixSocketError};
+pub(crate) use probe::{ProbeConn, ProbeListener};
 pub(crate) use settings::{
     DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, Settings, default_max_connections,
 };
@@ -70,6 +72,8 @@ pub(crate) struct Exchange<'a> {
     /// The request's number on its connection, from 1.
     pub(crate) request: u64,
     wire: Option<&'a Wire>,
+    /// On a TLS probe's port (`--tls-probes`): the case and the client's ClientHello.
+    pub(crate) probe: Option<&'a ProbeConn>,
 }
 
 impl Exchange<'_> {
@@ -127,6 +131,7 @@ impl DetachedExchange {
             },
             request: 1,
             wire: None,
+            probe: None,
         }
     }
 }
@@ -143,6 +148,8 @@ pub(crate) trait Handler: Send + Sync + 'static {
 /// A server bound to its listeners, ready to run.
 pub(crate) struct Server<A> {
     listeners: Vec<Listener>,
+    /// TLS probe ports (`--tls-probes`), each with its own TLS configuration.
+    probes: Vec<(Listener, Arc<ProbeListener>)>,
     tls: Option<TlsAcceptor>,
     app: Arc<A>,
     settings: Settings,
@@ -153,6 +160,7 @@ impl<A> std::fmt::Debug for Server<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("listeners", &self.listeners)
+            .field("probes", &self.probes)
             .field("tls", &self.tls.is_some())
             .field("settings", &self.settings)
             .finish_non_exhaustive()
@@ -178,6 +186,7 @@ impl<A: Handler> Server<A> {
     ) -> Self {
         Self {
             listeners,
+            probes: Vec::new(),
             tls: tls.map(TlsAcceptor::from),
             app: Arc::new(app),
             settings,
@@ -185,11 +194,18 @@ impl<A: Handler> Server<A> {
         }
     }
 
+    /// Adds TLS probe ports: their connections share the cap, timeouts and shutdown of the rest.
+    pub(crate) fn with_probes(mut self, probes: Vec<(Listener, Arc<ProbeListener>)>) -> Self {
+        self.probes.extend(probes);
+        self
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets connections finish within
     /// the shutdown timeout and returns.
     pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
             listeners,
+            probes,
             tls,
             app,
             settings,
@@ -214,13 +230,17 @@ impl<A: Handler> Server<A> {
         // shutdown signal comes.
         let stop_accepting = CancellationToken::new();
         let mut loops = tokio::task::JoinSet::new();
-        for listener in listeners {
+        let all = listeners
+            .into_iter()
+            .map(|listener| (listener, None))
+            .chain(probes.into_iter().map(|(l, probe)| (l, Some(probe))));
+        for (listener, probe) in all {
             let accepting = Arc::clone(&accepting);
             let stop = stop_accepting.clone();
             loops.spawn(async move {
                 tokio::select! {
                     () = stop.cancelled() => {}
-                    () = accepting.accept_loop(&listener) => {}
+                    () = accepting.accept_loop(&listener, probe) => {}
                 }
             });
         }
@@ -246,7 +266,7 @@ impl<A: Handler> Server<A> {
 impl<A: Handler> Accepting<A> {
     /// Accepts until cancelled: each connection gets a place under the cap and its own task,
     /// or a refusal.
-    async fn accept_loop(&self, listener: &Listener) {
+    async fn accept_loop(&self, listener: &Listener, probe: Option<Arc<ProbeListener>>) {
         let mut refusals = Refusals::default();
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -266,10 +286,13 @@ impl<A: Handler> Accepting<A> {
                 Ok(slot) => {
                     let guard = ConnectionGuard::new(slot, self.tasks.clone());
                     let connection = Arc::clone(&self.connection);
-                    self.tasks.tracker.spawn(connection.run(accepted, guard));
+                    let probe = probe.clone();
+                    self.tasks
+                        .tracker
+                        .spawn(connection.run(accepted, guard, probe));
                 }
                 Err(_) => {
-                    let tls = self.connection.uses_tls();
+                    let tls = self.connection.uses_tls() || probe.is_some();
                     let (tracker, cap) = (&self.tasks.tracker, self.max_connections);
                     match accepted {
                         Accepted::Tcp { stream, peer, .. } => {
