@@ -14,6 +14,7 @@ mod listen;
 mod observe;
 mod properties;
 mod tls;
+mod tls_probes;
 mod ws;
 mod ws_client;
 mod ws_golden;
