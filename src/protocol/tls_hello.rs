@@ -296,13 +296,16 @@ impl ClientHello {
     pub fn findings(&self) -> Vec<Finding> {
         let mut found = Vec::new();
         let versions = self.versions();
-        for &v in &versions {
-            if (0x0300..=0x0302).contains(&v) {
-                found.push(Finding::obsolete(
-                    format!("offers {}", names::version(v)),
-                    "RFC 8996 deprecates TLS 1.0 and 1.1; RFC 7568 SSL 3.0",
-                ));
-            }
+        let old: Vec<String> = versions
+            .iter()
+            .filter(|v| (0x0002..=0x0302).contains(*v))
+            .map(|&v| names::version(v))
+            .collect();
+        if !old.is_empty() {
+            found.push(Finding::obsolete(
+                format!("offers {}", old.join(", ")),
+                "RFC 8996 deprecates TLS 1.0 and 1.1, RFC 7568 SSL 3.0",
+            ));
         }
         if !versions.contains(&0x0304) {
             found.push(Finding::missing(
@@ -1051,7 +1054,7 @@ pub(crate) mod tests {
         assert_eq!(parsed.versions(), vec![0x0301, 0x0300]);
         let findings = parsed.findings();
         let says = |part: &str| findings.iter().any(|f| f.what.contains(part));
-        assert!(says("offers TLS 1.0") && says("SSL 3.0"), "{findings:?}");
+        assert!(says("offers TLS 1.0, SSL 3.0"), "{findings:?}");
         assert!(says("does not offer TLS 1.3"));
         assert!(says("RC4_128_SHA") && says("3DES") && says("TLS_RSA_WITH_AES_128_CBC_SHA"));
         // One finding per rule: the two static-RSA suites would be one line.

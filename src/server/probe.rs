@@ -190,7 +190,10 @@ impl ProbeListener {
                     Err(HelloError::NotHandshake(_)) => Outcome::ServerRefused(
                         diagnose::explain_tls_failure(&err, raw.get(..32).unwrap_or(&raw)),
                     ),
-                    _ => Outcome::of_error(&err),
+                    _ => match Outcome::of_error(&err) {
+                        Outcome::ClientClosed if raw.is_empty() => Outcome::NoHello,
+                        outcome => outcome,
+                    },
                 };
                 judge.conclude(outcome, hello.as_ref().ok());
                 None

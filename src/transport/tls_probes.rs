@@ -237,6 +237,8 @@ pub enum Outcome {
     ClientClosed,
     /// This server ended the handshake: what the client offered or sent could not go on.
     ServerRefused(String),
+    /// The client closed before it sent a ClientHello: nothing to judge (a port check?).
+    NoHello,
     /// Not complete within `--tls-handshake-timeout`.
     TimedOut,
 }
@@ -363,8 +365,13 @@ pub fn judge(case: TlsCase, outcome: &Outcome, hello: Option<&ClientHello>) -> (
             Verdict::Inconclusive,
             format!("the handshake ended before the client saw the certificate: {why}"),
         ),
+        (_, Outcome::NoHello) => (
+            Verdict::Inconclusive,
+            "the client closed the connection before sending a ClientHello: nothing to judge"
+                .to_owned(),
+        ),
         (_, Outcome::TimedOut) => (
-            Verdict::Fail,
+            Verdict::Inconclusive,
             "the client neither completed nor aborted the handshake within \
              --tls-handshake-timeout"
                 .to_owned(),
@@ -869,6 +876,11 @@ mod tests {
         };
         assert_eq!(judge(TlsCase::WrongHost, &after, None).0, Verdict::Pass);
         assert_eq!(judge(TlsCase::Good, &after, None).0, Verdict::Fail);
+        // A port check (connect, close) says nothing about the client's certificate checks.
+        assert_eq!(
+            judge(TlsCase::Expired, &Outcome::NoHello, None).0,
+            Verdict::Inconclusive
+        );
         let refused = Outcome::ServerRefused("no common version".to_owned());
         assert_eq!(
             judge(TlsCase::SelfSigned, &refused, None).0,

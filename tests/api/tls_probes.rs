@@ -291,3 +291,43 @@ async fn plain_http_on_a_probe_port_is_judged_inconclusive_not_a_pass() -> TestR
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn probe_connections_count_against_the_connection_cap() -> TestResult {
+    let app = spawn_app_with(
+        true,
+        &[
+            "--tls-probes",
+            "--tls-probes-port",
+            "0",
+            "--max-connections",
+            "1",
+        ],
+    )
+    .await;
+    let probes = app.tls_probes.clone().ok_or("no probes")?;
+    let config = client(&probes.ca_file, BOTH, None)?;
+    let good = probes.endpoint(TlsCase::Good).ok_or("no probe")?;
+    // A connection that has not started its handshake holds the one place.
+    let held = tokio::net::TcpStream::connect(good.addr).await?;
+    let target = Target::parse(&good.url())?;
+    let result = http::request(&target, Some(&config), Outgoing::get(), READ_TIMEOUT).await;
+    // Closed at once (a reset or an EOF, whichever the kernel delivers), not a certificate error.
+    let err = result.err().ok_or("served over the cap")?;
+    assert!(
+        matches!(&err, ClientError::Tls { reason, .. } if !reason.contains("certificate")),
+        "{err}"
+    );
+    drop(held);
+    // Its place comes back once the server sees it gone (the handshake ends with EOF).
+    let since = probes.observations.next_seq();
+    probes
+        .observations
+        .wait_for(TlsCase::Good, since, READ_TIMEOUT)
+        .await
+        .ok_or("the held connection was not judged")?;
+    let (result, observed) = probe(&probes, TlsCase::Good, "/status", &config).await?;
+    assert_eq!(result?.status, 200);
+    assert_eq!(observed.verdict, Verdict::Pass);
+    Ok(())
+}
