@@ -2,10 +2,10 @@
 # Runs real third-party TLS clients against duplex's TLS probes (`duplex serve --tls-probes`):
 # curl (--cacert), `openssl s_client -verify_return_error` and Python's ssl + http.client (the
 # system python3), each told to trust the local CA and nothing else, each given the probes'
-# client certificate on `client-cert`. Prints one table row per case: what a correct client
-# does, then what each client did, checked against the server's own verdict for the
-# connection (its `tls_probe` log line); then each client's ClientHello rating from
-# /tls/clienthello.
+# client certificate on `client-cert`; and, as a control that must fail every reject case,
+# `curl -k`. Prints one table row per case: what a correct client does, then what each client
+# did, checked against the server's own verdict for the connection (its `tls_probe` log
+# line); then each client's ClientHello rating from /tls/clienthello.
 #
 # A client failing a case is a finding about that client, not a failure of this script: it
 # exits 0 when the run completed and the server's verdicts agree with what the clients
@@ -124,6 +124,14 @@ run_curl() {
   curl -s --max-time 5 --cacert "$ca" "${extra[@]}" "https://localhost:$1/status" 2>/dev/null |
     grep -q '"status":"ok"'
 }
+# The control that must fail: curl -k accepts any certificate, as a client without verification
+# does; every reject case must catch it.
+run_curl_k() {
+  local extra=()
+  [[ "$2" == client-cert ]] && extra=(--cert "$client_cert" --key "$client_key")
+  curl -s -k --max-time 5 "${extra[@]}" "https://localhost:$1/status" 2>/dev/null |
+    grep -q '"status":"ok"'
+}
 run_openssl() {
   local extra=()
   [[ "$2" == client-cert ]] && extra=(-cert "$client_cert" -key "$client_key")
@@ -148,18 +156,18 @@ EOF
 }
 
 disagreements=0
-declare -A passes=([curl]=0 [openssl]=0 [python]=0)
-printf '| case | expected | curl %s | openssl %s | Python %s |\n' \
+declare -A passes=([curl]=0 [openssl]=0 [python]=0 [curl_k]=0)
+printf '| case | expected | curl %s | openssl %s | Python %s | control: curl -k |\n' \
   "$(curl --version | head -1 | awk '{print $2}')" \
   "$(openssl version | awk '{print $2}')" \
   "$(python3 -c 'import platform, ssl; print(platform.python_version(), "/", ssl.OPENSSL_VERSION.split()[1])')"
-printf '|---|---|---|---|---|\n'
+printf '|---|---|---|---|---|---|\n'
 for entry in "${cases[@]}"; do
   read -r name url expect <<<"$entry"
   port="${url#https://localhost:}"
   port="${port%%/*}"
   row="| \`$name\` | $expect |"
-  for client in curl openssl python; do
+  for client in curl openssl python curl_k; do
     from=$(wc -l <"$server_log")
     if "run_$client" "$port" "$name"; then did=accept; else did=reject; fi
     IFS='|' read -r verdict seen <<<"$(server_verdict "$name" "$from")"
@@ -175,8 +183,9 @@ for entry in "${cases[@]}"; do
   done
   printf '%s\n' "$row"
 done
-printf '| **passed** | | %s of %s | %s of %s | %s of %s |\n' \
-  "${passes[curl]}" "${#cases[@]}" "${passes[openssl]}" "${#cases[@]}" "${passes[python]}" "${#cases[@]}"
+n=${#cases[@]}
+printf '| **passed** | | %s of %s | %s of %s | %s of %s | %s of %s |\n' \
+  "${passes[curl]}" "$n" "${passes[openssl]}" "$n" "${passes[python]}" "$n" "${passes[curl_k]}" "$n"
 
 # What each client offers, from /tls/clienthello on the good control's port.
 cat >"$work/hello_report.py" <<'EOF'

@@ -1,6 +1,6 @@
 //! What a connection is routed to: [`guide`], the guide's endpoints, with `--inspect` the
 //! [`inspector`] under `/_duplex/`, and on the TLS probe ports `/tls/clienthello`
-//! ([`tls_probes`]). [`Site`] puts them on one server.
+//! (`tls_probes`). [`Site`] puts them on one server.
 
 pub mod guide;
 pub(crate) mod inspector;
