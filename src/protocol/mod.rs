@@ -4,5 +4,5 @@ pub(crate) mod head;
 pub(crate) mod http1;
 pub mod login;
 pub mod pyjson;
-pub mod tls_hello;
+pub(crate) mod tls_hello;
 pub mod ws;

@@ -176,6 +176,7 @@ impl<A: Handler> ConnectionContext<A> {
                         .handshake(stream, handshake_deadline, &self.stop, &self.log, &label)
                         .await;
                     if let Some((stream, probe)) = handshake {
+                        self.trace_tls(&conn, stream.get_ref().1);
                         self.run_http(stream, conn, guard, Some(probe)).await;
                     }
                     return;
@@ -242,26 +243,31 @@ impl<A: Handler> ConnectionContext<A> {
                 }
             },
         };
-        if self.log.tracing() {
-            let (_, session) = stream.get_ref();
-            let version = session
-                .protocol_version()
-                .map_or_else(|| "?".to_owned(), |v| format!("{v:?}"));
-            let suite = session
-                .negotiated_cipher_suite()
-                .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));
-            let alpn = session
-                .alpn_protocol()
-                .map_or_else(|| "none".to_owned(), |p| escape(p, 64));
-            let sni = session.server_name().unwrap_or("none").to_owned();
-            self.log.trace(
-                &conn.label,
-                conn.opened.elapsed(),
-                TraceKind::Tls,
-                &format!("TLS {version}, cipher {suite}, ALPN {alpn}, SNI {sni}"),
-            );
-        }
+        self.trace_tls(&conn, stream.get_ref().1);
         self.run_http(stream, conn, guard, None).await;
+    }
+
+    /// The trace line of a completed TLS handshake: version, cipher suite, ALPN, SNI.
+    fn trace_tls(&self, conn: &Conn<'_>, session: &rustls::ServerConnection) {
+        if !self.log.tracing() {
+            return;
+        }
+        let version = session
+            .protocol_version()
+            .map_or_else(|| "?".to_owned(), |v| format!("{v:?}"));
+        let suite = session
+            .negotiated_cipher_suite()
+            .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));
+        let alpn = session
+            .alpn_protocol()
+            .map_or_else(|| "none".to_owned(), |p| escape(p, 64));
+        let sni = session.server_name().unwrap_or("none").to_owned();
+        self.log.trace(
+            &conn.label,
+            conn.opened.elapsed(),
+            TraceKind::Tls,
+            &format!("TLS {version}, cipher {suite}, ALPN {alpn}, SNI {sni}"),
+        );
     }
 
     async fn run_http<I: Stream>(

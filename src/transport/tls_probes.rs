@@ -313,7 +313,11 @@ impl fmt::Display for Verdict {
 
 /// Judges what a client did on `case`, in one sentence with the rule; `hello` is what it
 /// offered, when it could be read.
-pub fn judge(case: TlsCase, outcome: &Outcome, hello: Option<&ClientHello>) -> (Verdict, String) {
+pub(crate) fn judge(
+    case: TlsCase,
+    outcome: &Outcome,
+    hello: Option<&ClientHello>,
+) -> (Verdict, String) {
     let precise = |alert: &str| match case.alerts().first() {
         Some(best) if !case.alerts().contains(&alert) => {
             format!("; RFC 8446 §6.2's most precise alert here is {best}")
@@ -555,13 +559,13 @@ impl Observations {
 
 /// The probes' certificates and TLS configurations, made at start.
 #[derive(Debug)]
-pub struct ProbeSet {
+pub(crate) struct ProbeSet {
     pub(crate) configs: Vec<(TlsCase, Arc<ServerConfig>)>,
     /// The local CA a client trusts for the acceptable cases.
-    pub ca_file: PathBuf,
+    pub(crate) ca_file: PathBuf,
     /// The client certificate and key of `client-cert`.
-    pub client_cert_file: PathBuf,
-    pub client_key_file: PathBuf,
+    pub(crate) client_cert_file: PathBuf,
+    pub(crate) client_key_file: PathBuf,
 }
 
 /// Makes every probe's certificate under the local CA in `dev_dir` (made there if missing, as
@@ -569,7 +573,7 @@ pub struct ProbeSet {
 ///
 /// # Errors
 /// [`TlsError`] when the CA cannot be read or made, or a file cannot be written.
-pub fn generate(dev_dir: &Path) -> Result<ProbeSet, TlsError> {
+pub(crate) fn generate(dev_dir: &Path) -> Result<ProbeSet, TlsError> {
     let (ca, made) = LocalCa::ensure(dev_dir)?;
     if made {
         tracing::info!(path = %dev_dir.join(CA_CERT_FILE).display(), "created the local CA for the TLS probes (nothing was installed anywhere)");
@@ -602,7 +606,7 @@ pub fn generate(dev_dir: &Path) -> Result<ProbeSet, TlsError> {
     };
     // An intermediate of the local CA's own name with a key of its own: self-issued, which the
     // CA's path length of 0 allows (RFC 5280 §4.2.1.9), so the complete chain is valid.
-    let (chain_leaf, intermediate) = {
+    let (chain_leaf, complete_chain) = {
         let mut params = LocalCa::params()?;
         params.not_before = now - day;
         params.not_after = now + 365 * day;
@@ -612,11 +616,11 @@ pub fn generate(dev_dir: &Path) -> Result<ProbeSet, TlsError> {
         let issuer = rcgen::Issuer::new(params, &inter_key);
         let key = new_key()?;
         let cert = leaf_params(&localhost, now - day, now + 365 * day)?.signed_by(&key, &issuer)?;
-        (Served::leaf(cert.der().clone(), &key), inter.der().clone())
-    };
-    let complete_chain = Served {
-        chain: vec![chain_leaf.chain[0].clone(), intermediate],
-        key: chain_leaf.key.clone_key(),
+        let complete = Served {
+            chain: vec![cert.der().clone(), inter.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        };
+        (Served::leaf(cert.der().clone(), &key), complete)
     };
 
     // The client side of `client-cert`: a throwaway CA only this probe trusts.
@@ -803,6 +807,26 @@ impl TlsProbes {
     /// Where `case` listens.
     pub fn endpoint(&self, case: TlsCase) -> Option<ProbeEndpoint> {
         self.endpoints.iter().copied().find(|e| e.case == case)
+    }
+
+    /// What a runner substitutes into a client's command line for `case`: `{url}`,
+    /// `{cacert}`, and on `client-cert` `{client_cert}` and `{client_key}` (empty elsewhere, so
+    /// a client given them on other cases still presents no certificate).
+    pub fn placeholders(&self, case: TlsCase) -> Option<Vec<(&'static str, String)>> {
+        let endpoint = self.endpoint(case)?;
+        let file = |path: &Path| {
+            if case.needs_client_cert() {
+                path.display().to_string()
+            } else {
+                String::new()
+            }
+        };
+        Some(vec![
+            ("{url}", endpoint.url()),
+            ("{cacert}", self.ca_file.display().to_string()),
+            ("{client_cert}", file(&self.client_cert_file)),
+            ("{client_key}", file(&self.client_key_file)),
+        ])
     }
 
     /// `https://localhost:PORT/tls/clienthello` on the good control's port.

@@ -204,10 +204,20 @@ async fn the_client_certificate_probe_wants_the_given_certificate() -> TestResul
             "{}",
             observed.diagnosis
         );
-        let identity = (
-            probes.client_cert_file.as_path(),
-            probes.client_key_file.as_path(),
+        // A runner hands these files to the client through its placeholders.
+        let placeholders = probes.placeholders(TlsCase::ClientCert).ok_or("no probe")?;
+        let given = |name: &str| {
+            placeholders
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| std::path::PathBuf::from(value))
+        };
+        let (cert, key) = (
+            given("{client_cert}").ok_or("no {client_cert}")?,
+            given("{client_key}").ok_or("no {client_key}")?,
         );
+        assert_eq!(cert, probes.client_cert_file);
+        let identity = (cert.as_path(), key.as_path());
         let with = client(&probes.ca_file, versions, Some(identity))?;
         let (result, observed) = probe(&probes, TlsCase::ClientCert, "/status", &with).await?;
         assert_eq!(result?.status, 200);
@@ -260,6 +270,19 @@ async fn the_clienthello_endpoint_names_what_the_duplex_client_offered() -> Test
     // rustls offers nothing weak or obsolete.
     assert_eq!(report["rating"], "Probably Okay", "{report:#}");
     // Only probe ports keep the ClientHello; the main port does not know the route.
+    let post = http::request(
+        &Target::parse(
+            &probes
+                .endpoint(TlsCase::Good)
+                .ok_or("no probe")?
+                .url_of("/tls/clienthello"),
+        )?,
+        Some(&config),
+        Outgoing::post_json("{}"),
+        READ_TIMEOUT,
+    )
+    .await?;
+    assert_eq!(post.status, 405);
     // With --tls-probes the development certificate is signed by the local CA too.
     let target = app.target("/tls/clienthello");
     let main = http::request(&target, Some(&config), Outgoing::get(), READ_TIMEOUT).await?;
