@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use duplex::cli::config::{BenchArgs, CertArgs, Cli, ClientArgs, Command, ServeArgs};
+use duplex::cli::config::{
+    BenchArgs, CertArgs, CheckClientArgs, Cli, ClientArgs, Command, ServeArgs,
+};
 use duplex::cli::logging::Logging;
 use duplex::cli::startup::Stopped;
 use duplex::server::log::Log;
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Command::Cert(args) => cert(&args),
         Command::Client(args) => client(args),
         Command::Bench(args) => bench(args),
+        Command::CheckClient(args) => check_client(args),
     }
 }
 
@@ -109,6 +112,17 @@ fn client(args: ClientArgs) -> ExitCode {
     };
     let status = runtime.block_on(duplex::cli::client::run(args));
     // A pending read of stdin (echo, interrupted) must not keep the process alive.
+    runtime.shutdown_background();
+    ExitCode::from(status)
+}
+
+fn check_client(args: CheckClientArgs) -> ExitCode {
+    let runtime = match multi_thread_runtime(Some(2)) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let status = runtime.block_on(duplex::cli::check_client::run(args));
+    // A client still running (killed on drop) must not hold the process.
     runtime.shutdown_background();
     ExitCode::from(status)
 }

@@ -52,7 +52,7 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             no_compression,
         } => {
             let options = ws_options(no_compression);
-            let session = open_session(url.as_deref(), "/ws/echo", &tls, &options).await?;
+            let session = open_session(url.as_deref(), "/ws/echo", &tls, &options, false).await?;
             let Some((conn, mut interrupt)) = session else {
                 return Ok(EXIT_INTERRUPTED);
             };
@@ -62,13 +62,14 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             url,
             count,
             no_compression,
+            raw,
         } => {
             let options = ws_options(no_compression);
-            let session = open_session(url.as_deref(), "/ws/stream", &tls, &options).await?;
+            let session = open_session(url.as_deref(), "/ws/stream", &tls, &options, raw).await?;
             let Some((conn, mut interrupt)) = session else {
                 return Ok(EXIT_INTERRUPTED);
             };
-            stream(conn, count, &mut interrupt).await
+            stream(conn, count, raw, &mut interrupt).await
         }
         ClientCommand::Private {
             url,
@@ -77,7 +78,7 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             passphrase,
         } => {
             let target = Target::parse_or(url.as_deref(), "/ws/v5/private")?;
-            let conn = open(&target, &tls, &ws_options(false)).await?;
+            let conn = open(&target, &tls, &ws_options(false), false).await?;
             let timestamp = now_millis().to_string();
             let login =
                 crate::protocol::login::login_request(&api_key, &secret, &passphrase, &timestamp);
@@ -263,14 +264,18 @@ fn tls_config(target: &Target, tls: &TlsOptions) -> Result<Option<Arc<ClientConf
     target.tls.then(|| tls.client_config()).transpose()
 }
 
+/// Connects; says so on stdout unless `quiet` (stdout then carries only messages).
 async fn open(
     target: &Target,
     tls: &TlsOptions,
     options: &WsOptions,
+    quiet: bool,
 ) -> Result<Connection, ClientError> {
     let config = tls_config(target, tls)?;
     let conn = ws::connect(target, config.as_ref(), options).await?;
-    say(&format!("Connected to {}", target.ws_url()))?;
+    if !quiet {
+        say(&format!("Connected to {}", target.ws_url()))?;
+    }
     Ok(conn)
 }
 
@@ -312,11 +317,12 @@ async fn open_session(
     default_path: &str,
     tls: &TlsOptions,
     options: &WsOptions,
+    quiet: bool,
 ) -> Result<Option<(Connection, Interrupt)>, ClientError> {
     let target = Target::parse_or(url, default_path)?;
     let mut interrupt = Interrupt::listen();
     let conn = tokio::select! {
-        conn = open(&target, tls, options) => conn?,
+        conn = open(&target, tls, options, quiet) => conn?,
         () = interrupt.recv() => return Ok(None),
     };
     Ok(Some((conn, interrupt)))
@@ -394,6 +400,7 @@ async fn echo(mut conn: Connection, interrupt: &mut Interrupt) -> Result<u8, Cli
 async fn stream(
     mut conn: Connection,
     count: Option<u64>,
+    raw: bool,
     interrupt: &mut Interrupt,
 ) -> Result<u8, ClientError> {
     let mut received = 0u64;
@@ -403,6 +410,16 @@ async fn stream(
             () = interrupt.recv() => break,
         };
         match next {
+            Received::Message(message) if raw => {
+                received += 1;
+                if let Message::Text(text) = &message
+                    && say(text.as_str()).is_err()
+                {
+                    break;
+                }
+            }
+            // Any close handshake is a clean end for a raw listener.
+            Received::Closed(_) if raw => return Ok(0),
             Received::Message(message) => {
                 received += 1;
                 if say_received(&message).is_err() {
@@ -450,18 +467,61 @@ fn login_succeeded(reply: &[u8]) -> bool {
     })
 }
 
+/// Most redirects `--location` follows.
+const MAX_REDIRECTS: u32 = 10;
+
 async fn send(
     args: HttpArgs,
     mut outgoing: Outgoing,
     tls: &TlsOptions,
     timeout: Duration,
 ) -> Result<u8, ClientError> {
-    let target = Target::parse(&args.url)?;
+    let mut target = Target::parse(&args.url)?;
     for header in &args.headers {
         outgoing.headers.push(parse_header(header)?);
     }
-    let config = tls_config(&target, tls)?;
-    let response = client_http::request(&target, config.as_ref(), outgoing, timeout).await?;
+    let mut hops = 0;
+    let response = loop {
+        let config = tls_config(&target, tls)?;
+        let response =
+            client_http::request(&target, config.as_ref(), outgoing.clone(), timeout).await?;
+        let status = response.status.as_u16();
+        let location = response
+            .headers
+            .get(http::header::LOCATION)
+            .and_then(|value| value.to_str().ok());
+        let (true, Some(location), true) = (
+            args.location,
+            location,
+            matches!(status, 301 | 302 | 303 | 307 | 308),
+        ) else {
+            break response;
+        };
+        if hops == MAX_REDIRECTS {
+            return Err(ClientError::TooManyRedirects {
+                hops: MAX_REDIRECTS,
+                location: location.to_owned(),
+            });
+        }
+        hops += 1;
+        if args.include {
+            print_response(&response, true)?;
+        }
+        // RFC 9110 §15.4: 303 always, and 301/302 after a POST by custom, become GET.
+        if status == 303 || (matches!(status, 301 | 302) && outgoing.method == http::Method::POST) {
+            outgoing = Outgoing::get();
+        }
+        target = if location.starts_with('/') {
+            Target::parse(&format!(
+                "{}{location}",
+                target
+                    .http_url()
+                    .trim_end_matches(target.path_and_query.as_str())
+            ))?
+        } else {
+            Target::parse(location)?
+        };
+    };
     print_response(&response, args.include)?;
     Ok(
         if args.fail && (response.status.is_client_error() || response.status.is_server_error()) {

@@ -50,6 +50,41 @@ pub enum Command {
     Client(ClientArgs),
     /// Load generators for the benchmarks (bench/run.sh): bounded in time, loopback or not.
     Bench(BenchArgs),
+    /// Test an HTTP or WebSocket client against the client probes: runs it once per case with
+    /// the case's URL and judges what it did (`duplex check-client -- ./myclient {url}`).
+    CheckClient(CheckClientArgs),
+}
+
+/// `duplex check-client`.
+#[derive(Debug, Args)]
+pub struct CheckClientArgs {
+    /// Only these groups (repeat the flag): http-framing, http-1xx, http-status, ws-handshake,
+    /// ws-server.
+    #[arg(long, value_name = "GROUP")]
+    pub(crate) only: Vec<String>,
+
+    /// Seconds each run of the client may take before it counts as hung and is killed.
+    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = parse_timeout)]
+    pub(crate) timeout: Duration,
+
+    /// Write the results as JUnit XML to this file (for CI).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+
+    /// Write the results as JSON to this file (each case's output, exit status, what the server
+    /// observed and its log lines).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
+
+    /// Print the cases (group, id, what the probe does, what a correct client does, the rule)
+    /// and exit.
+    #[arg(long)]
+    pub(crate) list: bool,
+
+    /// The client and its arguments; `{url}` is replaced by the case's URL (appended when no
+    /// argument has it).
+    #[arg(last = true, value_name = "CLIENT")]
+    pub(crate) command: Vec<String>,
 }
 
 impl Cli {
@@ -176,6 +211,11 @@ pub(crate) enum ClientCommand {
         /// Do not offer permessage-deflate.
         #[arg(long)]
         no_compression: bool,
+        /// Print each text message as it is, one per line, and nothing else on stdout; exit 0
+        /// when the server ends with a close handshake, whatever its code (the contract of
+        /// `duplex check-client`).
+        #[arg(long)]
+        raw: bool,
     },
     /// Log in to /ws/v5/private with a signed request, like the guide's script.
     Private {
@@ -304,6 +344,10 @@ pub(crate) struct HttpArgs {
     /// An extra request header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub(crate) headers: Vec<String>,
+    /// Follow redirects (301, 302, 303, 307, 308; at most 10), each on a new connection, like
+    /// curl -L: 303 (and 301/302 after a POST) become GET without a body.
+    #[arg(short = 'L', long)]
+    pub(crate) location: bool,
 }
 
 /// Options of `duplex serve`.
@@ -497,6 +541,13 @@ pub struct ServeArgs {
     #[arg(long, env = "DUPLEX_INSPECT_TOKEN", value_name = "TOKEN", hide_env_values = true,
           value_parser = parse_token)]
     pub(crate) inspect_token: Option<String>,
+
+    /// Serve the client probes under /probe/ (GET /probe/ lists them): responses and
+    /// WebSocket handshakes a demanding server may produce, each with what a correct client
+    /// does. A connection whose first request targets /probe/ is taken over before HTTP
+    /// parsing, so with this flag every connection's first bytes are looked at first.
+    #[arg(long, env = "DUPLEX_PROBES")]
+    pub(crate) probes: bool,
 
     /// Also open the TLS probes, a local badssl for testing a client's certificate checks: one
     /// loopback port per case from --tls-probes-port (expired, not yet valid, wrong host,

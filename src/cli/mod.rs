@@ -1,7 +1,8 @@
 //! The top layer: flags and environment variables ([`config`]), `duplex serve`'s startup, which
-//! wires the layers together ([`startup`]), the log output ([`logging`]), and the `duplex client`/`bench` commands
-//! ([`client`]).
+//! wires the layers together ([`startup`]), the log output ([`logging`]), the `duplex client`/`bench` commands
+//! ([`client`]) and `duplex check-client` ([`check_client`]).
 
+pub mod check_client;
 pub mod client;
 pub mod config;
 pub mod logging;

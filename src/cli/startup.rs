@@ -14,6 +14,7 @@ use crate::apps::guide::lifespan::StaticData;
 use crate::apps::guide::request_body::BodyBudget;
 use crate::apps::guide::ws::WsSettings;
 use crate::apps::inspector::Inspector;
+use crate::apps::probes::Probes;
 use crate::protocol::login::{Credentials, CredentialsError};
 use crate::server::ProbeListener;
 use crate::server::log::Log;
@@ -57,6 +58,8 @@ pub struct Running {
     pub(crate) tls: bool,
     /// The inspector is served (`--inspect`).
     inspector: bool,
+    /// The client probes, when served (`--probes`).
+    pub(crate) probes: Option<Arc<Probes>>,
     /// The TLS probes (`--tls-probes`).
     tls_probes: Option<TlsProbes>,
 }
@@ -105,8 +108,8 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         );
     }
     let (listeners, socket_file) = bind(args).await?;
-    let probes = match probe_set {
-        Some(set) => Some(bind_probes(args.tls_probes_port, set).await?),
+    let tls_ports = match probe_set {
+        Some(set) => Some(bind_tls_probes(args.tls_probes_port, set).await?),
         None => None,
     };
     let endpoints = listeners
@@ -149,9 +152,11 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         body_budget: BodyBudget::new(args.max_body_memory.max(args.max_body)),
         ws: Arc::new(ws),
     };
+    let probes = args.probes.then(|| Arc::new(Probes::default()));
     let app = Site {
         guide,
         inspector: inspector.clone(),
+        probes: probes.clone(),
     };
     let settings = Settings {
         max_connections: args
@@ -167,7 +172,7 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
     };
     let uses_tls = tls.is_some();
     let server = Server::new(listeners, tls.map(|cert| cert.config), app, settings, log);
-    let (server, tls_probes) = match probes {
+    let (server, tls_probes) = match tls_ports {
         Some((probe_listeners, handle)) => (server.with_probes(probe_listeners), Some(handle)),
         None => (server, None),
     };
@@ -178,13 +183,14 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         socket_file,
         tls: uses_tls,
         inspector: inspector.is_some(),
+        probes,
         tls_probes,
     })
 }
 
 /// The TLS probes' loopback ports: `base`, `base + 1`, ... in [`TlsCase::ALL`]'s order, or a
 /// free port each when `base` is 0. Loopback only: they exist to test a client on this machine.
-async fn bind_probes(
+async fn bind_tls_probes(
     base: u16,
     set: tls_probes::ProbeSet,
 ) -> Result<(Vec<(Listener, Arc<ProbeListener>)>, TlsProbes), StartupError> {
@@ -368,6 +374,11 @@ impl Running {
         for url in self.urls() {
             tracing::info!("listening on {url}");
         }
+        if self.probes.is_some() {
+            for url in self.urls().iter().filter(|url| url.starts_with("http")) {
+                tracing::info!("client probes on {url}/probe/ (--probes; GET it for the list)");
+            }
+        }
         if self.inspector {
             // Over a Unix socket a browser cannot follow; the path is the same.
             for url in self.urls().iter().filter(|url| url.starts_with("http")) {
@@ -375,7 +386,7 @@ impl Running {
             }
         }
         if let Some(probes) = &self.tls_probes {
-            log_probes(probes);
+            log_tls_probes(probes);
         }
         let Self {
             server,
@@ -398,7 +409,7 @@ impl Running {
 
 /// One line per TLS probe with its URL and what a correct client does, then the files a client
 /// needs.
-fn log_probes(probes: &TlsProbes) {
+fn log_tls_probes(probes: &TlsProbes) {
     for endpoint in &probes.endpoints {
         tracing::info!(
             "TLS probe {:<16} {}  {}: {}",

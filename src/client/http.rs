@@ -84,6 +84,9 @@ impl Response {
 ///
 /// # Errors
 /// Connection, TLS and HTTP failures, and [`ClientError::Timeout`].
+/// Most header fields a response may have.
+const MAX_RESPONSE_HEADERS: usize = 1000;
+
 pub async fn request(
     target: &Target,
     tls: Option<&Arc<ClientConfig>>,
@@ -92,8 +95,13 @@ pub async fn request(
 ) -> Result<Response, ClientError> {
     let exchange = async {
         let io = super::connect(target, tls, timeout).await?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+        // RFC 9112 §5.2 has user agents accept obs-fold; RFC 9110 §5 sets no limit on the
+        // number of fields (hyper's client stops at 100 by default).
+        let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+            .allow_obsolete_multiline_headers_in_responses(true)
+            .max_headers(MAX_RESPONSE_HEADERS)
+            .handshake(TokioIo::new(io))
+            .await?;
         let connection = tokio::spawn(connection);
         let mut builder = Request::builder()
             .method(outgoing.method)

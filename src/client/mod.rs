@@ -72,6 +72,8 @@ pub enum ClientError {
     Closed(crate::protocol::ws::CloseFrame),
     #[error("connection lost: {0}")]
     Io(#[from] std::io::Error),
+    #[error("more than {hops} redirects; the last one to {location}")]
+    TooManyRedirects { hops: u32, location: String },
     #[error("bad header `{header}`: {why}")]
     Header { header: String, why: String },
     #[error("cannot read standard input: {0}")]

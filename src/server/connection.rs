@@ -24,6 +24,7 @@ use super::diagnose::{self, Diagnosis};
 use super::listener::{Accepted, Stream};
 use super::log::{ConnLabel, Log, TraceKind, escape};
 use super::probe::{ProbeConn, ProbeListener};
+use super::raw::{self, RawConnection, Sniffed};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
 use super::websocket::is_upgrade_request;
 use super::wire::{Framing, Wire};
@@ -152,7 +153,8 @@ impl<A: Handler> ConnectionContext<A> {
                 let handshake_deadline =
                     tokio::time::Instant::now() + self.settings.tls_handshake_timeout;
                 let mut first_bytes = [0u8; 32];
-                let seen = if info.tls {
+                // A probe keeps every byte of the handshake itself.
+                let seen = if info.tls && probe.is_none() {
                     // Peeked for the diagnosis of a failed handshake (plain HTTP on the TLS
                     // port); the handshake reads the same bytes again.
                     tokio::select! {
@@ -217,7 +219,7 @@ impl<A: Handler> ConnectionContext<A> {
     /// TLS first if configured (under its timeout, cut short by shutdown), then HTTP.
     async fn run_stream<S: Stream>(&self, stream: S, conn: Conn<'_>, guard: ConnectionGuard) {
         let Some(acceptor) = self.tls.clone() else {
-            return self.run_http(stream, conn, guard, None).await;
+            return self.run_first_request(stream, conn, guard).await;
         };
         let handshake = tokio::time::timeout_at(conn.handshake_deadline, acceptor.accept(stream));
         let stream = tokio::select! {
@@ -244,7 +246,40 @@ impl<A: Handler> ConnectionContext<A> {
             },
         };
         self.trace_tls(&conn, stream.get_ref().1);
-        self.run_http(stream, conn, guard, None).await;
+        self.run_first_request(stream, conn, guard).await;
+    }
+
+    /// HTTP, unless the application takes connections to its raw prefix and this one's first
+    /// request targets it.
+    async fn run_first_request<S: Stream>(&self, io: S, conn: Conn<'_>, guard: ConnectionGuard) {
+        let Some(prefix) = self.app.raw_prefix() else {
+            return self.run_http(io, conn, guard, None).await;
+        };
+        let deadline = tokio::time::Instant::now() + self.settings.header_read_timeout;
+        match raw::sniff(io, prefix, deadline, &self.stop).await {
+            Sniffed::Raw(io, received) => {
+                self.log.trace(
+                    &conn.label,
+                    conn.opened.elapsed(),
+                    TraceKind::Other,
+                    &format!("the first request targets {prefix}: taken over before HTTP"),
+                );
+                self.app
+                    .run_raw(RawConnection {
+                        io: Box::new(io),
+                        received,
+                        label: conn.label,
+                        log: self.log.clone(),
+                        stop: self.stop.clone(),
+                        header_timeout: self.settings.header_read_timeout,
+                    })
+                    .await;
+                // The guard (the connection's place) is held until here.
+                drop(guard);
+            }
+            Sniffed::Http(io) => self.run_http(io, conn, guard, None).await,
+            Sniffed::Gone => {}
+        }
     }
 
     /// The trace line of a completed TLS handshake: version, cipher suite, ALPN, SNI.

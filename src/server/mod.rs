@@ -16,6 +16,7 @@ mod guard;
 mod listener;
 pub mod log;
 mod probe;
+pub(crate) mod raw;
 mod refusal;
 pub(crate) mod response;
 mod settings;
@@ -143,6 +144,19 @@ pub(crate) trait Handler: Send + Sync + 'static {
         request: Request<Incoming>,
         exchange: &Exchange<'_>,
     ) -> impl Future<Output = Response<Body>> + Send;
+
+    /// A path prefix whose connections the handler takes over whole: a connection whose first
+    /// request targets it goes to [`Handler::run_raw`] before any HTTP parsing. `None` (the
+    /// default): every connection is HTTP, and no bytes are looked at first.
+    fn raw_prefix(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Runs a connection taken over for [`Handler::raw_prefix`].
+    fn run_raw(&self, connection: raw::RawConnection) -> impl Future<Output = ()> + Send {
+        drop(connection);
+        std::future::ready(())
+    }
 }
 
 /// A server bound to its listeners, ready to run.

@@ -12,6 +12,7 @@ mod lifespan;
 mod limits;
 mod listen;
 mod observe;
+mod probes;
 mod properties;
 mod tls;
 mod tls_probes;

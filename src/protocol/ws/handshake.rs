@@ -341,6 +341,8 @@ pub(crate) enum AcceptanceError {
     WrongAccept,
     #[error("the server chose an extension that was not offered")]
     UnofferedExtension,
+    #[error("the server chose a subprotocol that was not offered (Sec-WebSocket-Protocol: {0})")]
+    UnofferedSubprotocol(String),
     #[error(transparent)]
     Extensions(#[from] negotiate::ResponseError),
 }
@@ -368,6 +370,12 @@ pub(crate) fn check_acceptance(
         != Some(expected.as_bytes())
     {
         return Err(AcceptanceError::WrongAccept);
+    }
+    // This client offers no subprotocol, so any is one it did not offer (§4.1 item 6).
+    if let Some(chosen) = headers.get(http::header::SEC_WEBSOCKET_PROTOCOL) {
+        return Err(AcceptanceError::UnofferedSubprotocol(
+            String::from_utf8_lossy(chosen.as_bytes()).into_owned(),
+        ));
     }
     let lines: Vec<&str> = headers
         .get_all(SEC_WEBSOCKET_EXTENSIONS)

@@ -1,0 +1,200 @@
+//! The client probes (`--probes`) and `duplex check-client`, over real sockets and with real
+//! processes: every probe is run with duplex's own clients (they must pass them all), a client
+//! that accepts anything is caught, and the rest of the server is untouched by the look at each
+//! connection's first bytes.
+
+use std::process::Command;
+
+use crate::helpers::{TestResult, spawn_app, spawn_app_with};
+use duplex::client::http::Outgoing;
+use serde_json::Value;
+
+const DUPLEX: &str = env!("CARGO_BIN_EXE_duplex");
+
+/// Runs `duplex check-client ARGS -- CLIENT...`; its exit code and the JSON report.
+fn check_client(
+    args: &[&str],
+    client: &[&str],
+) -> Result<(i32, Value), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let report = dir.path().join("report.json");
+    let output = Command::new(DUPLEX)
+        .arg("check-client")
+        .args(args)
+        .arg("--json")
+        .arg(&report)
+        .arg("--")
+        .args(client)
+        .output()?;
+    let code = output.status.code().ok_or("killed by a signal")?;
+    let text = std::fs::read_to_string(&report).map_err(|e| {
+        format!(
+            "no report ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    Ok((code, serde_json::from_str(&text)?))
+}
+
+fn failures(report: &Value) -> Vec<String> {
+    report["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|case| case["verdict"] == "fail")
+        .map(|case| {
+            format!(
+                "{}: {}",
+                case["id"].as_str().unwrap_or("?"),
+                case["reason"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn duplexs_own_http_client_passes_every_http_probe() -> TestResult {
+    let (code, report) = check_client(
+        &[
+            "--only",
+            "http-framing",
+            "--only",
+            "http-1xx",
+            "--only",
+            "http-status",
+        ],
+        &[DUPLEX, "client", "get", "{url}"],
+    )?;
+    assert_eq!(failures(&report), Vec::<String>::new());
+    assert_eq!(code, 0);
+    assert!(
+        report["passed"].as_u64().is_some_and(|n| n >= 25),
+        "{report}"
+    );
+    Ok(())
+}
+
+#[test]
+fn duplexs_own_websocket_client_passes_every_websocket_probe() -> TestResult {
+    let (code, report) = check_client(
+        &["--only", "ws-handshake", "--only", "ws-server"],
+        &[
+            DUPLEX,
+            "client",
+            "stream",
+            "--raw",
+            "--no-compression",
+            "{url}",
+        ],
+    )?;
+    assert_eq!(failures(&report), Vec::<String>::new());
+    assert_eq!(code, 0);
+    // What the server saw is in the report: the pongs of the ping storm, the close reply.
+    let cases = report["cases"].as_array().ok_or("no cases")?;
+    let storm = cases
+        .iter()
+        .find(|c| c["id"] == "ping-storm")
+        .ok_or("no ping-storm")?;
+    assert!(
+        storm["observation"]["pongs"]
+            .as_array()
+            .is_some_and(|pongs| !pongs.is_empty()),
+        "{storm}"
+    );
+    let close = cases
+        .iter()
+        .find(|c| c["id"] == "close-code-reason")
+        .ok_or("no close-code-reason")?;
+    assert_eq!(close["observation"]["client_close"], 4001, "{close}");
+    Ok(())
+}
+
+#[test]
+fn a_client_that_accepts_anything_is_caught_and_ci_sees_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = junit.display().to_string();
+    let (code, report) = check_client(
+        &["--only", "http-framing", "--junit", &junit_arg],
+        &["true"],
+    )?;
+    assert_eq!(code, 1, "a failed case fails the run");
+    let failed = failures(&report);
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.starts_with("eof-in-chunk: accepted (exit 0) what it must refuse")),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.starts_with("chunked: accepted but it printed 0 bytes")),
+        "{failed:?}"
+    );
+    // Printing nothing is right for a 204.
+    assert!(!failed.iter().any(|f| f.starts_with("204-with-body")));
+    let xml = std::fs::read_to_string(&junit)?;
+    assert!(
+        xml.contains(&format!("failures=\"{}\"", failed.len())),
+        "{xml}"
+    );
+    assert!(xml.contains("<testcase classname=\"http-framing\" name=\"eof-in-chunk\""));
+    Ok(())
+}
+
+#[test]
+fn unknown_groups_and_a_missing_client_are_usage_errors() -> TestResult {
+    let output = Command::new(DUPLEX)
+        .args(["check-client", "--only", "nope", "--", "true"])
+        .output()?;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the groups are http-framing"));
+    let output = Command::new(DUPLEX).args(["check-client"]).output()?;
+    assert_eq!(output.status.code(), Some(2));
+    let listed = Command::new(DUPLEX)
+        .args(["check-client", "--list"])
+        .output()?;
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("RFC 6455 §4.1 item 4"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn probes_are_off_by_default() -> TestResult {
+    let app = spawn_app(false).await;
+    assert_eq!(app.get("/probe/").await?.status, 404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_probes_on_the_rest_of_the_server_is_untouched() -> TestResult {
+    let app = spawn_app_with(true, &["--probes"]).await;
+    // Pipelined requests after the look at the first bytes: both answered, in order.
+    let responses = app
+        .exchange(
+            b"GET /status HTTP/1.1\r\nHost: x\r\n\r\nGET /items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            2,
+        )
+        .await?;
+    assert_eq!(responses[0].text(), r#"{"status":"ok"}"#);
+    assert_eq!(responses[1].status, 200);
+    // A probe over TLS, through duplex's client.
+    let chunked = app.send("/probe/http/chunked", Outgoing::get()).await?;
+    assert_eq!(chunked.status, 200);
+    assert!(chunked.body.starts_with(b"duplex probe body line 01\n"));
+    // The catalogue.
+    let list = app.get("/probe/").await?;
+    let cases: Vec<Value> = serde_json::from_str(&list.text())?;
+    assert!(cases.iter().any(|c| c["path"] == "/probe/ws/wrong-accept"));
+    let unknown = app.get("/probe/http/nope").await?;
+    assert_eq!(unknown.status, 404);
+    // A probe only answers at the start of a connection: later, /probe/ is the guide's 404.
+    let later = app
+        .exchange(
+            b"GET /status HTTP/1.1\r\nHost: x\r\n\r\nGET /probe/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            2,
+        )
+        .await?;
+    assert_eq!(later[1].status, 404);
+    Ok(())
+}
