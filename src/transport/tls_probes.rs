@@ -190,6 +190,36 @@ impl TlsCase {
         }
     }
 
+    /// What to fix when a client gets this case wrong.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Self::Good | Self::Tls12Only | Self::Tls13Only => {
+                "trust the CA file given ({cacert}) and verify against it"
+            }
+            Self::Expired | Self::NotYetValid => {
+                "check notBefore and notAfter against the current time (TLS libraries do when \
+                 verification is on: is it off?)"
+            }
+            Self::WrongHost => {
+                "check the subjectAltName against the host connected to (OpenSSL: \
+                 SSL_set1_host; Python: check_hostname=True)"
+            }
+            Self::SelfSigned | Self::UntrustedRoot => {
+                "verify the chain against the trusted roots only (is verification off: -k, \
+                 CERT_NONE, InsecureSkipVerify?)"
+            }
+            Self::IncompleteChain => {
+                "accept only a leaf that chains to a trusted root; do not trust intermediates \
+                 kept from earlier connections"
+            }
+            Self::CompleteChain => "build the path through the intermediates the server sends",
+            Self::ClientCert => {
+                "load {client_cert} and {client_key} and send them when the server asks \
+                 (CertificateRequest)"
+            }
+        }
+    }
+
     /// The alerts RFC 8446 §6.2 names for this rejection, most precise first.
     pub fn alerts(self) -> &'static [&'static str] {
         match self {
@@ -464,6 +494,47 @@ fn refused_reason(case: TlsCase, why: &str, hello: Option<&ClientHello>) -> Stri
                  from the dev-cert directory"
         ),
         _ => why.to_owned(),
+    }
+}
+
+/// Judges a case runner's run of a client on `case`: its exit status (`exited_ok`: 0) together
+/// with what the server observed of its connection (`None`: nothing arrived in time). A client
+/// must both do the right thing on the wire and report it: rejecting a certificate and then
+/// exiting 0 is a failure, as is exiting non-zero after a good handshake.
+pub fn judge_run(
+    case: TlsCase,
+    exited_ok: bool,
+    observed: Option<&Observation>,
+) -> (Verdict, String) {
+    let Some(observed) = observed else {
+        return (
+            Verdict::Fail,
+            "the server saw no TLS handshake on this case's port (did the client connect to \
+             {url}?)"
+                .to_owned(),
+        );
+    };
+    match (observed.verdict, case.expect(), exited_ok) {
+        (Verdict::Pass, Expect::Accept, false) => (
+            Verdict::Fail,
+            format!(
+                "{}, but the client exited non-zero",
+                observed.diagnosis.trim_end_matches(" (correct)")
+            ),
+        ),
+        (Verdict::Pass, Expect::Reject, true) => (
+            Verdict::Fail,
+            format!(
+                "{}, but the client exited 0: a failed connection must be reported",
+                observed.diagnosis.trim_end_matches(" (correct)")
+            ),
+        ),
+        (Verdict::Pass, _, _) => (Verdict::Pass, observed.diagnosis.clone()),
+        (Verdict::Fail, _, _) => (Verdict::Fail, observed.diagnosis.clone()),
+        (Verdict::Inconclusive, _, _) => (
+            Verdict::Fail,
+            format!("inconclusive: {}", observed.diagnosis),
+        ),
     }
 }
 
@@ -935,6 +1006,58 @@ mod tests {
         let (_, text) = judge(TlsCase::ClientCert, &refused, Some(&hello));
         assert!(text.contains("client.pem"), "{text}");
         Ok(())
+    }
+
+    #[test]
+    fn a_run_is_judged_on_the_wire_and_on_the_exit_status() {
+        let seen = |case, outcome: Outcome| {
+            let (verdict, diagnosis) = judge(case, &outcome, None);
+            Observation {
+                seq: 1,
+                case,
+                conn: 1,
+                outcome,
+                verdict,
+                diagnosis,
+                offered: None,
+            }
+        };
+        let rejected = seen(
+            TlsCase::Expired,
+            Outcome::ClientAlert("certificate_expired".to_owned()),
+        );
+        assert_eq!(
+            judge_run(TlsCase::Expired, false, Some(&rejected)).0,
+            Verdict::Pass
+        );
+        let (verdict, why) = judge_run(TlsCase::Expired, true, Some(&rejected));
+        assert_eq!(verdict, Verdict::Fail);
+        assert!(
+            why.ends_with("exited 0: a failed connection must be reported"),
+            "{why}"
+        );
+        let accepted = seen(TlsCase::Good, requested());
+        assert_eq!(
+            judge_run(TlsCase::Good, true, Some(&accepted)).0,
+            Verdict::Pass
+        );
+        assert_eq!(
+            judge_run(TlsCase::Good, false, Some(&accepted)).0,
+            Verdict::Fail
+        );
+        let wrongly = seen(TlsCase::Expired, requested());
+        assert_eq!(
+            judge_run(TlsCase::Expired, true, Some(&wrongly)).0,
+            Verdict::Fail
+        );
+        assert_eq!(judge_run(TlsCase::Good, true, None).0, Verdict::Fail);
+        let port_check = seen(TlsCase::SelfSigned, Outcome::NoHello);
+        let (verdict, why) = judge_run(TlsCase::SelfSigned, false, Some(&port_check));
+        assert_eq!(verdict, Verdict::Fail);
+        assert!(why.starts_with("inconclusive: "), "{why}");
+        for case in TlsCase::ALL {
+            assert!(!case.hint().is_empty() && !case.rule().is_empty());
+        }
     }
 
     #[tokio::test(start_paused = true)]

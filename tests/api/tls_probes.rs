@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use duplex::client::http::Outgoing;
 use duplex::client::{ClientError, Target, http};
-use duplex::transport::tls_probes::{Expect, Observation, TlsCase, TlsProbes, Verdict};
+use duplex::transport::tls_probes::{Expect, Observation, TlsCase, TlsProbes, Verdict, judge_run};
 use rustls::SupportedProtocolVersion;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -78,6 +78,9 @@ async fn duplex_client_rejects_every_bad_certificate_and_accepts_every_control()
         .filter(|case| !case.needs_client_cert())
     {
         let (result, observed) = probe(&probes, case, "/status", &config).await?;
+        // What a case runner concludes from the exit status and the server's observation.
+        let run = judge_run(case, result.is_ok(), Some(&observed));
+        assert_eq!(run.0, Verdict::Pass, "{case}: {run:?}");
         match case.expect() {
             Expect::Accept => {
                 let response = result.map_err(|e| format!("{case}: {e}"))?;
