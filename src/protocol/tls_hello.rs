@@ -435,9 +435,24 @@ impl ClientHello {
             "key_shares": named16(&self.key_shares, names::group, names::group_weakness),
             "signature_schemes": named16(&self.signature_schemes, names::scheme, names::scheme_weakness),
             "extensions": named16(&self.extensions, names::extension, fine),
-            "compression_methods": self.compression_methods,
-            "ec_point_formats": self.ec_point_formats,
-            "psk_key_exchange_modes": self.psk_modes,
+            "compression_methods": self.compression_methods.iter().map(|&m| match m {
+                0 => "null".to_owned(),
+                1 => "DEFLATE".to_owned(),
+                other => format!("unknown ({other})"),
+            }).collect::<Vec<_>>(),
+            "ec_point_formats": self.ec_point_formats.as_ref().map(|formats| {
+                formats.iter().map(|&f| match f {
+                    0 => "uncompressed".to_owned(),
+                    1 => "ansiX962_compressed_prime".to_owned(),
+                    2 => "ansiX962_compressed_char2".to_owned(),
+                    other => format!("unknown ({other})"),
+                }).collect::<Vec<_>>()
+            }),
+            "psk_key_exchange_modes": self.psk_modes.iter().map(|&m| match m {
+                0 => "psk_ke".to_owned(),
+                1 => "psk_dhe_ke".to_owned(),
+                other => format!("unknown ({other})"),
+            }).collect::<Vec<_>>(),
             "session_id_bytes": self.session_id_len,
             "findings": findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
             "modern_client_offers": modern(),

@@ -432,8 +432,8 @@ pub(crate) fn judge(
         (Expect::Accept, Outcome::ClosedAfterHandshake { version, .. }) => (
             Verdict::Fail,
             format!(
-                "the client completed the handshake ({version}) but closed without a request \
-                 (did it reject the certificate after the handshake?); {}: {}",
+                "the client completed the handshake ({version}) but sent no request before the \
+                 connection ended (did it reject the certificate after the handshake?); {}: {}",
                 trust_hint(""),
                 case.rule()
             ),
