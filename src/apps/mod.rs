@@ -41,7 +41,7 @@ impl Handler for Site {
         {
             return Either::Left(std::future::ready(inspector.respond(request, exchange)));
         }
-        if let Some(probe) = exchange.probe
+        if let Some(probe) = exchange.tls_probe
             && request.uri().path() == tls_probes::PATH
         {
             let answer = tls_probes::client_hello(probe, request.method());

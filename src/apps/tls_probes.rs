@@ -7,13 +7,13 @@ use http::{Method, Response, StatusCode};
 use serde_json::json;
 
 use crate::server::response::{self, APPLICATION_JSON};
-use crate::server::{Body, ProbeConn};
+use crate::server::{Body, TlsProbeConn};
 
 /// The route, served on every probe port (the main port never keeps the ClientHello).
 pub(crate) const PATH: &str = "/tls/clienthello";
 
 /// The report of `probe`'s ClientHello; 405 for a method other than GET or HEAD.
-pub(crate) fn client_hello(probe: &ProbeConn, method: &Method) -> Response<Body> {
+pub(crate) fn client_hello(probe: &TlsProbeConn, method: &Method) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {
         return response::full_with(
             StatusCode::METHOD_NOT_ALLOWED,

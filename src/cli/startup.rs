@@ -16,7 +16,7 @@ use crate::apps::guide::ws::WsSettings;
 use crate::apps::inspector::Inspector;
 use crate::apps::probes::Probes;
 use crate::protocol::login::{Credentials, CredentialsError};
-use crate::server::ProbeListener;
+use crate::server::TlsProbeListener;
 use crate::server::log::Log;
 use crate::server::{
     Endpoint, Listener, Server, Settings, SocketFile, UnixSocket, UnixSocketError,
@@ -173,7 +173,7 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
     let uses_tls = tls.is_some();
     let server = Server::new(listeners, tls.map(|cert| cert.config), app, settings, log);
     let (server, tls_probes) = match tls_ports {
-        Some((probe_listeners, handle)) => (server.with_probes(probe_listeners), Some(handle)),
+        Some((probe_listeners, handle)) => (server.with_tls_probes(probe_listeners), Some(handle)),
         None => (server, None),
     };
     Ok(Running {
@@ -193,7 +193,7 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
 async fn bind_tls_probes(
     base: u16,
     set: tls_probes::ProbeSet,
-) -> Result<(Vec<(Listener, Arc<ProbeListener>)>, TlsProbes), StartupError> {
+) -> Result<(Vec<(Listener, Arc<TlsProbeListener>)>, TlsProbes), StartupError> {
     let observations = Arc::new(Observations::default());
     let mut listeners = Vec::new();
     let mut endpoints = Vec::new();
@@ -225,7 +225,11 @@ async fn bind_tls_probes(
         endpoints.push(ProbeEndpoint { case, addr: bound });
         listeners.push((
             Listener::Tcp(listener),
-            Arc::new(ProbeListener::new(case, config, Arc::clone(&observations))),
+            Arc::new(TlsProbeListener::new(
+                case,
+                config,
+                Arc::clone(&observations),
+            )),
         ));
     }
     let handle = TlsProbes {

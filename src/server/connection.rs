@@ -23,9 +23,9 @@ use super::access::{Entry, Meter};
 use super::diagnose::{self, Diagnosis};
 use super::listener::{Accepted, Stream};
 use super::log::{ConnLabel, Log, TraceKind, escape};
-use super::probe::{ProbeConn, ProbeListener};
 use super::raw::{self, RawConnection, Sniffed};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
+use super::tls_probe::{TlsProbeConn, TlsProbeListener};
 use super::websocket::is_upgrade_request;
 use super::wire::{Framing, Wire};
 use super::{Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Settings};
@@ -54,7 +54,7 @@ struct PerConnection<A> {
     /// Requests received on this connection so far.
     requests: AtomicU64,
     /// On a TLS probe's port: the case and the client's ClientHello.
-    probe: Option<Arc<ProbeConn>>,
+    tls_probe: Option<Arc<TlsProbeConn>>,
 }
 
 impl<A: Handler> ConnectionContext<A> {
@@ -94,7 +94,7 @@ impl<A: Handler> ConnectionContext<A> {
         self: Arc<Self>,
         accepted: Accepted,
         guard: ConnectionGuard,
-        probe: Option<Arc<ProbeListener>>,
+        probe: Option<Arc<TlsProbeListener>>,
     ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         match accepted {
@@ -310,7 +310,7 @@ impl<A: Handler> ConnectionContext<A> {
         io: I,
         conn: Conn<'_>,
         guard: ConnectionGuard,
-        probe: Option<Arc<ProbeConn>>,
+        probe: Option<Arc<TlsProbeConn>>,
     ) {
         let label = conn.label;
         let tracing = self.log.tracing();
@@ -327,7 +327,7 @@ impl<A: Handler> ConnectionContext<A> {
             wire: Arc::clone(&wire),
             max_head: self.settings.max_head,
             requests: AtomicU64::new(0),
-            probe,
+            tls_probe: probe,
         });
         let service = service_fn(move |request: Request<Incoming>| {
             let connection = Arc::clone(&connection);
@@ -485,7 +485,7 @@ impl<A: Handler> PerConnection<A> {
         let number = self.requests.load(Ordering::Relaxed) + 1;
         self.requests.store(number, Ordering::Relaxed);
         self.wire.take_head(framing(request.body()));
-        if let Some(probe) = &self.probe {
+        if let Some(probe) = &self.tls_probe {
             probe.requested(request.method(), request.uri());
         }
         let access = self.log.access();
@@ -506,7 +506,7 @@ impl<A: Handler> PerConnection<A> {
             label: self.label,
             request: number,
             wire: Some(&self.wire),
-            probe: self.probe.as_deref(),
+            tls_probe: self.tls_probe.as_deref(),
         };
         let mut response = self.app.handle(request, &exchange).await;
         let status = response.status();

@@ -422,7 +422,7 @@ impl Log {
 
     /// A TLS probe's handshake judged (`--tls-probes`): `conn 7 (probe expired): pass:
     /// <diagnosis>`. Anything but a pass is a warning and says what the client offered.
-    pub(crate) fn probe(
+    pub(crate) fn tls_probe(
         &self,
         conn: &ConnLabel,
         case: &str,

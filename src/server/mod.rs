@@ -15,11 +15,11 @@ pub(crate) mod feed;
 mod guard;
 mod listener;
 pub mod log;
-mod probe;
 pub(crate) mod raw;
 mod refusal;
 pub(crate) mod response;
 mod settings;
+mod tls_probe;
 pub(crate) mod websocket;
 mod wire;
 
@@ -40,10 +40,10 @@ pub(crate) use body::Segment;
 pub(crate) use guard::ConnectionGuard;
 pub(crate) use listener::{Endpoint, Listener, UnixSocket};
 pub use listener::{SocketFile, UnixSocketError};
-pub(crate) use probe::{ProbeConn, ProbeListener};
 pub(crate) use settings::{
     DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, Settings, default_max_connections,
 };
+pub(crate) use tls_probe::{TlsProbeConn, TlsProbeListener};
 
 use connection::ConnectionContext;
 use guard::Tasks;
@@ -74,7 +74,7 @@ pub(crate) struct Exchange<'a> {
     pub(crate) request: u64,
     wire: Option<&'a Wire>,
     /// On a TLS probe's port (`--tls-probes`): the case and the client's ClientHello.
-    pub(crate) probe: Option<&'a ProbeConn>,
+    pub(crate) tls_probe: Option<&'a TlsProbeConn>,
 }
 
 impl Exchange<'_> {
@@ -132,7 +132,7 @@ impl DetachedExchange {
             },
             request: 1,
             wire: None,
-            probe: None,
+            tls_probe: None,
         }
     }
 }
@@ -163,7 +163,7 @@ pub(crate) trait Handler: Send + Sync + 'static {
 pub(crate) struct Server<A> {
     listeners: Vec<Listener>,
     /// TLS probe ports (`--tls-probes`), each with its own TLS configuration.
-    probes: Vec<(Listener, Arc<ProbeListener>)>,
+    tls_probes: Vec<(Listener, Arc<TlsProbeListener>)>,
     tls: Option<TlsAcceptor>,
     app: Arc<A>,
     settings: Settings,
@@ -174,7 +174,7 @@ impl<A> std::fmt::Debug for Server<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("listeners", &self.listeners)
-            .field("probes", &self.probes)
+            .field("tls_probes", &self.tls_probes)
             .field("tls", &self.tls.is_some())
             .field("settings", &self.settings)
             .finish_non_exhaustive()
@@ -200,7 +200,7 @@ impl<A: Handler> Server<A> {
     ) -> Self {
         Self {
             listeners,
-            probes: Vec::new(),
+            tls_probes: Vec::new(),
             tls: tls.map(TlsAcceptor::from),
             app: Arc::new(app),
             settings,
@@ -209,8 +209,11 @@ impl<A: Handler> Server<A> {
     }
 
     /// Adds TLS probe ports: their connections share the cap, timeouts and shutdown of the rest.
-    pub(crate) fn with_probes(mut self, probes: Vec<(Listener, Arc<ProbeListener>)>) -> Self {
-        self.probes.extend(probes);
+    pub(crate) fn with_tls_probes(
+        mut self,
+        probes: Vec<(Listener, Arc<TlsProbeListener>)>,
+    ) -> Self {
+        self.tls_probes.extend(probes);
         self
     }
 
@@ -219,7 +222,7 @@ impl<A: Handler> Server<A> {
     pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
             listeners,
-            probes,
+            tls_probes,
             tls,
             app,
             settings,
@@ -247,7 +250,7 @@ impl<A: Handler> Server<A> {
         let all = listeners
             .into_iter()
             .map(|listener| (listener, None))
-            .chain(probes.into_iter().map(|(l, probe)| (l, Some(probe))));
+            .chain(tls_probes.into_iter().map(|(l, probe)| (l, Some(probe))));
         for (listener, probe) in all {
             let accepting = Arc::clone(&accepting);
             let stop = stop_accepting.clone();
@@ -280,7 +283,7 @@ impl<A: Handler> Server<A> {
 impl<A: Handler> Accepting<A> {
     /// Accepts until cancelled: each connection gets a place under the cap and its own task,
     /// or a refusal.
-    async fn accept_loop(&self, listener: &Listener, probe: Option<Arc<ProbeListener>>) {
+    async fn accept_loop(&self, listener: &Listener, probe: Option<Arc<TlsProbeListener>>) {
         let mut refusals = Refusals::default();
         let mut backoff = Duration::from_millis(5);
         loop {

@@ -357,3 +357,25 @@ async fn probe_connections_count_against_the_connection_cap() -> TestResult {
     assert_eq!(observed.verdict, Verdict::Pass);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_probe_connection_is_traced_like_any_other() -> TestResult {
+    let app = spawn_app_with(true, &["--tls-probes", "--tls-probes-port", "0", "--trace"]).await;
+    let probes = app.tls_probes.clone().ok_or("no probes")?;
+    let config = client(&probes.ca_file, &[&rustls::version::TLS12], None)?;
+    let (result, observed) = probe(&probes, TlsCase::Tls12Only, "/status", &config).await?;
+    assert_eq!(result?.status, 200);
+    let line = app
+        .log
+        .wait_for(&format!("conn {} +", observed.conn), READ_TIMEOUT)
+        .await
+        .ok_or("no trace")?;
+    assert!(line.contains("connection from"), "{line}");
+    let tls = app
+        .log
+        .wait_for("TLS TLSv1_2, cipher", READ_TIMEOUT)
+        .await
+        .ok_or("no TLS trace line")?;
+    assert!(tls.contains("ALPN http/1.1, SNI localhost"), "{tls}");
+    Ok(())
+}

@@ -20,15 +20,15 @@ use crate::protocol::tls_hello::{ClientHello, HelloError, MAX_RAW_HELLO};
 use crate::transport::tls_probes::{Observation, Observations, Outcome, TlsCase, judge};
 
 /// A listener's probe: its case, its TLS configuration, and where verdicts go.
-pub(crate) struct ProbeListener {
+pub(crate) struct TlsProbeListener {
     pub(crate) case: TlsCase,
     acceptor: TlsAcceptor,
     observations: Arc<Observations>,
 }
 
-impl std::fmt::Debug for ProbeListener {
+impl std::fmt::Debug for TlsProbeListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProbeListener")
+        f.debug_struct("TlsProbeListener")
             .field("case", &self.case)
             .finish_non_exhaustive()
     }
@@ -37,9 +37,9 @@ impl std::fmt::Debug for ProbeListener {
 /// A probe connection whose handshake completed: its case, the client's ClientHello, and
 /// the verdict still to give. A completed handshake does not yet show that the client accepted
 /// the certificate (curl checks the host name after it), so the verdict waits for the first
-/// request ([`ProbeConn::requested`]) or the connection's end (its `Drop`).
+/// request ([`TlsProbeConn::requested`]) or the connection's end (its `Drop`).
 #[derive(Debug)]
-pub(crate) struct ProbeConn {
+pub(crate) struct TlsProbeConn {
     pub(crate) case: TlsCase,
     /// The client's ClientHello, or why it could not be read.
     pub(crate) hello: Result<ClientHello, HelloError>,
@@ -67,7 +67,7 @@ impl Judge {
     fn conclude(&self, outcome: Outcome, hello: Option<&ClientHello>) {
         let (verdict, diagnosis) = judge(self.case, &outcome, hello);
         let offered = hello.map(ClientHello::summary);
-        self.log.probe(
+        self.log.tls_probe(
             &self.label,
             self.case.name(),
             verdict,
@@ -86,7 +86,7 @@ impl Judge {
     }
 }
 
-impl ProbeConn {
+impl TlsProbeConn {
     /// A request arrived: the client accepted the certificate. Judged once, at the first.
     pub(crate) fn requested(&self, method: &http::Method, target: &http::Uri) {
         let Some(pending) = self.take_pending() else {
@@ -114,7 +114,7 @@ impl ProbeConn {
     }
 }
 
-impl Drop for ProbeConn {
+impl Drop for TlsProbeConn {
     /// Gone without a request: the client closed after the handshake.
     fn drop(&mut self) {
         if let Some(pending) = self.take_pending() {
@@ -129,7 +129,7 @@ impl Drop for ProbeConn {
     }
 }
 
-impl ProbeListener {
+impl TlsProbeListener {
     pub(crate) fn new(
         case: TlsCase,
         config: Arc<rustls::ServerConfig>,
@@ -151,7 +151,7 @@ impl ProbeListener {
         stop: &CancellationToken,
         log: &Log,
         label: &ConnLabel,
-    ) -> Option<(TlsStream<Recorded<TcpStream>>, Arc<ProbeConn>)> {
+    ) -> Option<(TlsStream<Recorded<TcpStream>>, Arc<TlsProbeConn>)> {
         let judge = Judge {
             case: self.case,
             log: log.clone(),
@@ -175,7 +175,7 @@ impl ProbeListener {
                     client_certificate: session.peer_certificates().is_some(),
                     judge,
                 };
-                let probe = ProbeConn {
+                let probe = TlsProbeConn {
                     case: self.case,
                     hello,
                     pending: Mutex::new(Some(pending)),
