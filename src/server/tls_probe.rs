@@ -166,7 +166,7 @@ impl TlsProbeListener {
         match result {
             Ok(Ok(mut tls)) => {
                 let (io, session) = tls.get_mut();
-                let hello = ClientHello::parse(&io.finish());
+                let (hello, _) = io.finish();
                 let pending = Pending {
                     version: session.protocol_version().map_or_else(
                         || "?".to_owned(),
@@ -183,15 +183,14 @@ impl TlsProbeListener {
                 Some((tls, Arc::new(probe)))
             }
             Ok(Err((err, mut io))) => {
-                let raw = io.finish();
-                let hello = ClientHello::parse(&raw);
+                let (hello, first) = io.finish();
                 let outcome = match &hello {
                     // Plain HTTP or other bytes on a TLS port: the main port's diagnosis.
-                    Err(HelloError::NotHandshake(_)) => Outcome::ServerRefused(
-                        diagnose::explain_tls_failure(&err, raw.get(..32).unwrap_or(&raw)),
-                    ),
+                    Err(HelloError::NotHandshake(_)) => {
+                        Outcome::ServerRefused(diagnose::explain_tls_failure(&err, &first))
+                    }
                     _ => match Outcome::of_error(&err) {
-                        Outcome::ClientClosed if raw.is_empty() => Outcome::NoHello,
+                        Outcome::ClientClosed if first.is_empty() => Outcome::NoHello,
                         outcome => outcome,
                     },
                 };
@@ -206,27 +205,73 @@ impl TlsProbeListener {
     }
 }
 
-/// The connection's stream, keeping a copy of the first bytes the client sends (at most
-/// [`MAX_RAW_HELLO`]) until [`Recorded::finish`]: the raw ClientHello.
+/// The connection's stream, keeping a copy of the first bytes the client sends until they hold
+/// its ClientHello (at most [`MAX_RAW_HELLO`]), then nothing more: the handshake's later
+/// flights (a client certificate chain) are never copied.
 pub(crate) struct Recorded<S> {
     inner: S,
     kept: Vec<u8>,
-    recording: bool,
+    /// The ClientHello, once the bytes kept settle it (complete, or never one).
+    parsed: Option<Result<ClientHello, HelloError>>,
+    /// Parse again once this many bytes are kept: doubling keeps the parsing linear in the
+    /// bytes however the client splits them (one byte per read costs no more than one read).
+    next_parse: usize,
+    /// The handshake is over: nothing more is kept.
+    finished: bool,
 }
+
+/// The bytes of the start of a connection a diagnosis quotes (plain HTTP on a TLS port).
+const QUOTED: usize = 32;
 
 impl<S> Recorded<S> {
     fn new(inner: S) -> Self {
         Self {
             inner,
             kept: Vec::new(),
-            recording: true,
+            parsed: None,
+            next_parse: 5,
+            finished: false,
         }
     }
 
-    /// Stops recording and hands over what was kept.
-    fn finish(&mut self) -> Vec<u8> {
-        self.recording = false;
-        std::mem::take(&mut self.kept)
+    /// How many bytes may be kept now: up to a whole ClientHello until it is settled, then
+    /// only the start a diagnosis quotes.
+    fn limit(&self) -> usize {
+        match (self.finished, &self.parsed) {
+            (true, _) => 0,
+            (false, None) => MAX_RAW_HELLO,
+            (false, Some(_)) => QUOTED,
+        }
+    }
+
+    /// Parses what was kept if it may hold more than last time; settles at the bound.
+    fn try_parse(&mut self) {
+        if self.kept.len() < self.next_parse && self.kept.len() < MAX_RAW_HELLO {
+            return;
+        }
+        match ClientHello::parse(&self.kept) {
+            Err(HelloError::Incomplete(_)) if self.kept.len() < MAX_RAW_HELLO => {
+                self.next_parse = self.kept.len() * 2;
+            }
+            settled => {
+                self.parsed = Some(settled);
+                // Only the quoted start is still needed.
+                self.kept.truncate(QUOTED);
+                self.kept.shrink_to_fit();
+            }
+        }
+    }
+
+    /// Stops recording: the ClientHello (or why there is none) and the first bytes received.
+    fn finish(&mut self) -> (Result<ClientHello, HelloError>, Vec<u8>) {
+        self.finished = true;
+        let parsed = self
+            .parsed
+            .take()
+            .unwrap_or_else(|| ClientHello::parse(&self.kept));
+        let mut first = std::mem::take(&mut self.kept);
+        first.truncate(QUOTED);
+        (parsed, first)
     }
 }
 
@@ -238,12 +283,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if self.recording {
-            let room = MAX_RAW_HELLO.saturating_sub(self.kept.len());
-            let new = &buf.filled()[before..];
-            let take = new.len().min(room);
+        let room = self.limit().saturating_sub(self.kept.len());
+        if room > 0 {
             let this = &mut *self;
-            this.kept.extend_from_slice(&new[..take]);
+            let new = &buf.filled()[before..];
+            this.kept.extend_from_slice(&new[..new.len().min(room)]);
+            if this.parsed.is_none() && !new.is_empty() {
+                this.try_parse();
+            }
         }
         polled
     }
@@ -276,5 +323,65 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::protocol::tls_hello::tests::modern_hello;
+
+    /// Feeds `bytes` through a [`Recorded`] in reads of `step` bytes.
+    async fn record(bytes: &[u8], step: usize) -> (Result<ClientHello, HelloError>, Vec<u8>) {
+        let mut reader = chunked(bytes, step);
+        let mut recorded = Recorded::new(&mut reader);
+        let mut sink = vec![0u8; step];
+        while matches!(recorded.read(&mut sink).await, Ok(n) if n > 0) {}
+        recorded.finish()
+    }
+
+    fn chunked(bytes: &[u8], step: usize) -> impl AsyncRead + Unpin + '_ {
+        // A reader that returns at most `step` bytes per read.
+        struct Chunked<'a>(&'a [u8], usize);
+        impl AsyncRead for Chunked<'_> {
+            fn poll_read(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let n = self.1.min(self.0.len()).min(buf.remaining());
+                let (head, rest) = self.0.split_at(n);
+                buf.put_slice(head);
+                self.0 = rest;
+                Poll::Ready(Ok(()))
+            }
+        }
+        Chunked(bytes, step)
+    }
+
+    #[tokio::test]
+    async fn the_hello_is_kept_however_it_is_split_and_nothing_after_it() {
+        let mut bytes = modern_hello();
+        let whole = ClientHello::parse(&bytes);
+        assert!(whole.is_ok());
+        // The client's next flight, which must not be copied.
+        bytes.extend_from_slice(&[23u8; 40_000]);
+        for step in [1, 7, 512, 65_536] {
+            let (hello, first) = record(&bytes, step).await;
+            assert_eq!(hello, whole, "reads of {step}");
+            assert_eq!(first, bytes[..QUOTED].to_vec());
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_http_and_silence_are_told_apart() {
+        let (hello, first) = record(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 3).await;
+        assert_eq!(hello, Err(HelloError::NotHandshake(b'G')));
+        assert!(first.starts_with(b"GET / HTTP/1.1"));
+        let (hello, first) = record(b"", 1).await;
+        assert_eq!(hello, Err(HelloError::Incomplete(0)));
+        assert!(first.is_empty());
     }
 }
