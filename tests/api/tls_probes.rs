@@ -379,3 +379,35 @@ async fn a_probe_connection_is_traced_like_any_other() -> TestResult {
     assert!(tls.contains("ALPN http/1.1, SNI localhost"), "{tls}");
     Ok(())
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_client_is_inconclusive_after_the_handshake_timeout() -> TestResult {
+    // Paused clock: the timeout passes without waiting for it.
+    let app = spawn_app_with(
+        true,
+        &[
+            "--tls-probes",
+            "--tls-probes-port",
+            "0",
+            "--tls-handshake-timeout",
+            "1",
+        ],
+    )
+    .await;
+    let probes = app.tls_probes.clone().ok_or("no probes")?;
+    let endpoint = probes.endpoint(TlsCase::Expired).ok_or("no probe")?;
+    let since = probes.observations.next_seq();
+    let _silent = tokio::net::TcpStream::connect(endpoint.addr).await?;
+    let observed = probes
+        .observations
+        .wait_for(TlsCase::Expired, since, READ_TIMEOUT)
+        .await
+        .ok_or("nothing judged")?;
+    assert_eq!(observed.verdict, Verdict::Inconclusive);
+    assert!(
+        observed.diagnosis.contains("--tls-handshake-timeout"),
+        "{}",
+        observed.diagnosis
+    );
+    Ok(())
+}
