@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per request of one or more duplex builds, counted by callgrind: repeatable to a
 # few instructions run after run, whatever else the machine is doing (the timing benchmarks move
-# by ±15 %). Rows: `GET /status` (keep-alive) and a WebSocket round trip on /ws/mirror (20-byte
-# text), plain. Each figure is (Ir after N2 requests - Ir after N1) / (N2 - N1), so start-up and
+# by ±15 %). Rows: `GET /status` and `GET /static/data.txt` (keep-alive) and a WebSocket round
+# trip on /ws/mirror (20-byte text), plain. Each figure is (Ir after N2 requests - Ir after N1) / (N2 - N1), so start-up and
 # shutdown cancel out.
 #
 #   bench/instructions.sh BINARY [BINARY...]
@@ -43,6 +43,14 @@ if kind == "status":
     for _ in range(n):
         s.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
         read_until(b'{"status":"ok"}')
+elif kind == "static":
+    for _ in range(n):
+        s.sendall(b"GET /static/data.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        buf = read_until(b"\r\n\r\n")
+        head, _, body = buf.partition(b"\r\n\r\n")
+        length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0])
+        while len(body) < length:
+            body += s.recv(65536)
 else:
     s.sendall(b"GET /ws/mirror HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -81,10 +89,10 @@ instructions() {
   awk '/^(summary|totals):/ {print $2; exit}' "$out"
 }
 
-printf '| build | GET /status: instructions/request | WebSocket round trip: instructions |\n|---|---:|---:|\n'
+printf '| build | GET /status: instructions/request | GET /static/data.txt | WebSocket round trip: instructions |\n|---|---:|---:|---:|\n'
 for bin in "$@"; do
   row="| $bin"
-  for kind in status echo; do
+  for kind in status static echo; do
     a="$(instructions "$bin" "$kind" "$n1")"
     b="$(instructions "$bin" "$kind" "$n2")"
     row+=" | $(((b - a) / (n2 - n1)))"

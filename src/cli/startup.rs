@@ -146,6 +146,7 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
     };
     let guide = App {
         data_file: static_data.path().to_path_buf(),
+        data_cache: Arc::default(),
         max_body: args.max_body,
         body_timeout: args.body_timeout,
         // One body of the largest size always fits.

@@ -264,16 +264,17 @@ impl<A: Handler> ConnectionContext<A> {
                     TraceKind::Other,
                     &format!("the first request targets {prefix}: taken over before HTTP"),
                 );
-                self.app
-                    .run_raw(RawConnection {
-                        io: Box::new(io),
-                        received,
-                        label: conn.label,
-                        log: self.log.clone(),
-                        stop: self.stop.clone(),
-                        header_timeout: self.settings.header_read_timeout,
-                    })
-                    .await;
+                // Boxed: a probe's future is large, and inline it would make every
+                // connection's future (and so its memory) that large.
+                Box::pin(self.app.run_raw(RawConnection {
+                    io: Box::new(io),
+                    received,
+                    label: conn.label,
+                    log: self.log.clone(),
+                    stop: self.stop.clone(),
+                    header_timeout: self.settings.header_read_timeout,
+                }))
+                .await;
                 // The guard (the connection's place) is held until here.
                 drop(guard);
             }

@@ -198,3 +198,98 @@ async fn with_probes_on_the_rest_of_the_server_is_untouched() -> TestResult {
     assert_eq!(later[1].status, 404);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_httpbin_classics_answer_status_bytes_and_redirects() -> TestResult {
+    let app = spawn_app_with(false, &["--probes"]).await;
+    assert_eq!(app.get("/probe/status/418").await?.status, 418);
+    let weighted = app.get("/probe/status/200:0,503:1").await?;
+    assert_eq!(weighted.status, 503);
+    // Seeded bytes repeat.
+    let first = app.get("/probe/bytes/64?seed=5").await?;
+    let again = app.get("/probe/bytes/64?seed=5").await?;
+    assert_eq!(first.body.len(), 64);
+    assert_eq!(first.body, again.body);
+    // Redirects: n hops, the chosen code, and never to another server.
+    let hop = app.get("/probe/redirect/2?status=308").await?;
+    assert_eq!(hop.status, 308);
+    assert_eq!(hop.header("location"), Some("/probe/redirect/1?status=308"));
+    let away = app
+        .get("/probe/redirect-to?url=http://example.com/")
+        .await?;
+    assert_eq!(away.status, 400);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_classics_echo_the_request_body_as_json() -> TestResult {
+    let app = spawn_app_with(false, &["--probes"]).await;
+    let posted = app
+        .request(
+            "POST",
+            "/probe/anything?x=1",
+            &[("Content-Type", "application/json")],
+            br#"{"a":1}"#,
+        )
+        .await?;
+    let view: Value = serde_json::from_slice(&posted.body)?;
+    assert_eq!(view["method"], "POST");
+    assert_eq!(view["json"]["a"], 1);
+    assert_eq!(view["args"]["x"], "1");
+    let chunked = app
+        .exchange(
+            b"POST /probe/anything HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+            1,
+        )
+        .await?;
+    let view: Value = serde_json::from_slice(&chunked[0].body)?;
+    assert_eq!(view["data"], "hello");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_classics_honour_ranges_validators_and_credentials() -> TestResult {
+    let app = spawn_app_with(false, &["--probes"]).await;
+    let part = app
+        .request("GET", "/probe/range/26", &[("Range", "bytes=2-4")], b"")
+        .await?;
+    assert_eq!((part.status, part.body.as_slice()), (206, &b"cde"[..]));
+    assert_eq!(part.header("content-range"), Some("bytes 2-4/26"));
+    let cached = app
+        .request("GET", "/probe/etag/v1", &[("If-None-Match", "\"v1\"")], b"")
+        .await?;
+    assert_eq!(cached.status, 304);
+    assert_eq!(app.get("/probe/basic-auth/u/p").await?.status, 401);
+    let authed = app
+        .request(
+            "GET",
+            "/probe/basic-auth/u/p",
+            &[("Authorization", "Basic dTpw")],
+            b"",
+        )
+        .await?;
+    assert_eq!(authed.status, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_classics_encode_set_cookies_and_stream_events() -> TestResult {
+    use std::io::Read as _;
+    let app = spawn_app_with(false, &["--probes"]).await;
+    let gzipped = app.get("/probe/gzip").await?;
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(gzipped.body.as_slice()).read_to_string(&mut text)?;
+    assert!(text.contains("\"gzipped\": true"), "{text}");
+    let cookies = app.get("/probe/cookies/set?flavour=oat").await?;
+    assert_eq!(cookies.status, 302);
+    assert_eq!(cookies.header("set-cookie"), Some("flavour=oat; Path=/"));
+    // Server-sent events, chunked.
+    let events = app.get("/probe/sse?count=2&delay_ms=1").await?;
+    assert_eq!(events.header("content-type"), Some("text/event-stream"));
+    assert_eq!(
+        String::from_utf8_lossy(&events.body),
+        "id: 0\nevent: tick\ndata: {\"n\":0}\n\nid: 1\nevent: tick\ndata: {\"n\":1}\n\n"
+    );
+    Ok(())
+}

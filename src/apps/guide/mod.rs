@@ -39,6 +39,8 @@ use ws::WsSettings;
 pub(crate) struct App {
     /// The lifespan's `data.txt`.
     pub(crate) data_file: PathBuf,
+    /// Its bytes, while it is unchanged.
+    pub(crate) data_cache: Arc<static_files::FileCache>,
     /// Request bodies larger than this get 413.
     pub(crate) max_body: usize,
     /// Request bodies not complete this long after their head get 408.
@@ -185,7 +187,9 @@ impl App {
         match route {
             Route::Root => response::json(StatusCode::OK, r#"{"message":"Server is running"}"#),
             Route::Status => response::json(StatusCode::OK, r#"{"status":"ok"}"#),
-            Route::DataFile => static_files::respond(&self.data_file, &parts.headers, head).await,
+            Route::DataFile => {
+                static_files::respond(&self.data_file, &self.data_cache, &parts.headers, head).await
+            }
             Route::Item(raw) => items::get_item(raw),
             Route::Docs(page) => docs::respond(page),
             Route::Items => {
@@ -470,6 +474,7 @@ mod tests {
     fn app() -> App {
         App {
             data_file: PathBuf::from("/nonexistent/data.txt"),
+            data_cache: Arc::default(),
             max_body: 1024,
             body_timeout: Duration::from_secs(30),
             body_budget: BodyBudget::new(1 << 20),

@@ -1,8 +1,10 @@
 //! `GET /static/data.txt`: the lifespan's file, streamed from disk with Starlette's `FileResponse`
 //! rules for ranges (single, multipart, 416, the 400 messages, `If-Range`) plus conditional GET.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{
@@ -22,15 +24,84 @@ const MAX_RANGES: usize = 100;
 /// 38-byte file those trips were most of the cost of a request.)
 const READ_WHOLE_UP_TO: u64 = 64 * 1024;
 
+/// A file version is trusted from its metadata only once it is this old: file times tick
+/// coarsely (a few ms on many kernels), so two writes within one tick can leave the same times
+/// behind (git's "racy" index entries have the same fix).
+const SETTLED_AFTER: Duration = Duration::from_millis(50);
+
 /// The file, read or ready to stream.
 enum Source {
     Whole(Bytes),
     Stream(tokio::fs::File),
 }
 
-/// Opens `path` (a regular file) and reads it whole if it is small: its contents, size and
-/// modification time.
-async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime)> {
+/// What identifies one version of a file without reading it: a write changes the change time
+/// (which no user can set back), a replacement the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Version {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Old enough that a later write would show in the times.
+    fn settled(&self) -> bool {
+        let changed = UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(self.ctime.0).unwrap_or(0),
+                u32::try_from(self.ctime.1).unwrap_or(0),
+            );
+        SystemTime::now()
+            .duration_since(changed)
+            .is_ok_and(|age| age >= SETTLED_AFTER)
+    }
+}
+
+/// The small file's bytes and validators, served while one `stat` says the file is the version
+/// they were read from: no trip to the blocking pool, and a change on disk (content, size,
+/// times, a replacement) shows in the very next response.
+#[derive(Debug, Default)]
+pub(crate) struct FileCache {
+    entry: Mutex<Option<Arc<Cached>>>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    version: Version,
+    content: Bytes,
+    validators: Validators,
+}
+
+impl FileCache {
+    fn get(&self, version: &Version) -> Option<Arc<Cached>> {
+        let entry = self.entry.lock().unwrap_or_else(PoisonError::into_inner);
+        entry
+            .as_ref()
+            .filter(|cached| cached.version == *version)
+            .cloned()
+    }
+
+    fn put(&self, cached: Cached) {
+        *self.entry.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(cached));
+    }
+}
+
+/// Opens `path` (a regular file) and reads it whole if it is small: its contents, size,
+/// modification time and version.
+async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime, Version)> {
     use std::io::Read as _;
     let path = path.to_path_buf();
     let opened = tokio::task::spawn_blocking(move || {
@@ -40,27 +111,60 @@ async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime)> {
             return Err(std::io::Error::other("not a regular file"));
         }
         let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+        let version = Version::of(&meta);
         if meta.len() > READ_WHOLE_UP_TO {
             let file = tokio::fs::File::from_std(file);
-            return Ok((Source::Stream(file), meta.len(), modified));
+            return Ok((Source::Stream(file), meta.len(), modified, version));
         }
         // At most the size just read, so the length we announce is the length we send even
         // if the file grows meanwhile.
         let mut content = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         file.take(meta.len()).read_to_end(&mut content)?;
         let size = content.len() as u64;
-        Ok((Source::Whole(Bytes::from(content)), size, modified))
+        Ok((Source::Whole(Bytes::from(content)), size, modified, version))
     });
     opened.await.map_err(std::io::Error::other)?
 }
 
+/// The file from the cache when one `stat` says it is unchanged, else from disk (and cached
+/// when it is small and settled).
+async fn load(path: &Path, cache: &FileCache) -> std::io::Result<(Source, u64, Validators)> {
+    // One stat, on this thread: far cheaper than a trip to the blocking pool.
+    if let Ok(meta) = std::fs::metadata(path)
+        && let Some(hit) = cache.get(&Version::of(&meta))
+    {
+        return Ok((
+            Source::Whole(hit.content.clone()),
+            hit.version.len,
+            hit.validators.clone(),
+        ));
+    }
+    let (source, size, modified, version) = open(path).await?;
+    let validators = Validators::new(size, modified);
+    if let Source::Whole(content) = &source
+        && content.len() as u64 == version.len
+        && version.settled()
+    {
+        cache.put(Cached {
+            version,
+            content: content.clone(),
+            validators: validators.clone(),
+        });
+    }
+    Ok((source, size, validators))
+}
+
 /// Serves the file at `path` for a GET (`head` = false) or HEAD request.
-pub(crate) async fn respond(path: &Path, request: &HeaderMap, head: bool) -> Response<Body> {
-    let (source, size, modified) = match open(path).await {
-        Ok(opened) => opened,
+pub(crate) async fn respond(
+    path: &Path,
+    cache: &FileCache,
+    request: &HeaderMap,
+    head: bool,
+) -> Response<Body> {
+    let (source, size, validators) = match load(path, cache).await {
+        Ok(loaded) => loaded,
         Err(err) => return internal_error(path, &err),
     };
-    let validators = Validators::new(size, modified);
 
     if validators.not_modified(request) {
         let builder = response::base(StatusCode::NOT_MODIFIED)
@@ -212,6 +316,7 @@ fn random_boundary() -> String {
 }
 
 /// The validators of one file version.
+#[derive(Debug, Clone)]
 struct Validators {
     etag: HeaderValue,
     last_modified: HeaderValue,
@@ -476,7 +581,7 @@ mod tests {
                 }
                 let path = path.clone();
                 async move {
-                    let response = respond(&path, &headers, false).await;
+                    let response = respond(&path, &FileCache::default(), &headers, false).await;
                     let status = response.status();
                     let content_type = response.headers().get(CONTENT_TYPE).cloned();
                     let body = response.into_body().collect().await?.to_bytes();
@@ -518,6 +623,54 @@ mod tests {
                 "{size}"
             );
         }
+        Ok(())
+    }
+
+    /// The cache never serves an old version: a rewrite of the same size within the file
+    /// times' tick, a new size, a replacement by rename and a removal all show at once.
+    #[tokio::test]
+    async fn every_change_on_disk_shows_in_the_next_response()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use http_body_util::BodyExt as _;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("data.txt");
+        let cache = FileCache::default();
+        let get = || async {
+            let response = respond(&path, &cache, &HeaderMap::new(), false).await;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, std::io::Error>((status, body))
+        };
+        std::fs::write(&path, "version 1")?;
+        // Settled: old enough to be cached.
+        std::thread::sleep(SETTLED_AFTER + Duration::from_millis(20));
+        assert_eq!(get().await?.1, "version 1");
+        assert!(
+            cache
+                .get(&Version::of(&std::fs::metadata(&path)?))
+                .is_some()
+        );
+        assert_eq!(get().await?.1, "version 1");
+        // The same size, at once: ctime moves (or the entry was never trusted).
+        std::fs::write(&path, "version 2")?;
+        assert_eq!(get().await?.1, "version 2");
+        std::fs::write(&path, "a longer version 3")?;
+        assert_eq!(get().await?.1, "a longer version 3");
+        let other = dir.path().join("new.txt");
+        std::fs::write(&other, "replaced")?;
+        std::fs::rename(&other, &path)?;
+        assert_eq!(get().await?.1, "replaced");
+        std::fs::remove_file(&path)?;
+        assert_eq!(get().await?.0, StatusCode::INTERNAL_SERVER_ERROR);
+        Ok(())
+    }
+
+    #[test]
+    fn a_fresh_version_is_not_trusted_yet() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("f");
+        std::fs::write(&path, "x")?;
+        assert!(!Version::of(&std::fs::metadata(&path)?).settled());
         Ok(())
     }
 }

@@ -351,29 +351,23 @@ mod tests {
     #[test]
     fn only_loopback_clients_get_in_without_a_token() {
         let open = inspector(None);
-        assert_eq!(
-            page_status(&open, "127.0.0.1:5000", "/_duplex/"),
-            StatusCode::OK
-        );
-        assert_eq!(
-            page_status(&open, "[::1]:5000", "/_duplex/"),
-            StatusCode::OK
-        );
-        // An IPv4 client on a dual-stack socket.
-        assert_eq!(
-            page_status(&open, "[::ffff:127.0.0.1]:5000", "/_duplex/"),
-            StatusCode::OK
-        );
-        assert_eq!(
-            page_status(&open, "192.0.2.7:5000", "/_duplex/"),
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
-            page_status(&open, "192.0.2.7:5000", "/_duplex/events.json"),
-            StatusCode::FORBIDDEN
-        );
-        // A Unix socket (no peer address) is local.
-        assert_eq!(page_status(&open, "", "/_duplex/"), StatusCode::OK);
+        let cases = [
+            ("127.0.0.1:5000", "/_duplex/", StatusCode::OK),
+            ("[::1]:5000", "/_duplex/", StatusCode::OK),
+            // An IPv4 client on a dual-stack socket.
+            ("[::ffff:127.0.0.1]:5000", "/_duplex/", StatusCode::OK),
+            ("192.0.2.7:5000", "/_duplex/", StatusCode::FORBIDDEN),
+            (
+                "192.0.2.7:5000",
+                "/_duplex/events.json",
+                StatusCode::FORBIDDEN,
+            ),
+            // A Unix socket (no peer address) is local.
+            ("", "/_duplex/", StatusCode::OK),
+        ];
+        for (peer, target, status) in cases {
+            assert_eq!(page_status(&open, peer, target), status, "{peer} {target}");
+        }
 
         let guarded = inspector(Some("0123456789abcdef"));
         assert_eq!(

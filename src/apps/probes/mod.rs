@@ -11,6 +11,7 @@
 //! observed of the client (pongs, its close frame) under that token for the case runner.
 
 pub(crate) mod catalogue;
+mod classics;
 mod http;
 mod ws;
 
@@ -92,6 +93,7 @@ pub(crate) struct Probes {
 /// One parsed request to a probe.
 #[derive(Debug)]
 pub(crate) struct ProbeRequest {
+    pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) query: String,
     pub(crate) headers: Vec<(String, String)>,
@@ -160,6 +162,32 @@ impl Probes {
 
     async fn answer(&self, request: &ProbeRequest, conn: &mut RawConnection, reused: bool) -> Next {
         let case_id = request.path.strip_prefix(PREFIX).unwrap_or_default();
+        if classics::claims(case_id) {
+            let answered = match read_body(request, conn).await {
+                Ok(body) => {
+                    let stop = conn.stop.clone();
+                    tokio::select! {
+                        () = stop.cancelled() => Ok(()),
+                        answered = tokio::time::timeout(MAX_CASE_TIME, Box::pin(classics::respond(case_id, request, conn, body))) => {
+                            answered.unwrap_or_else(|_| Err(format!("ended after {MAX_CASE_TIME:?}")))
+                        }
+                    }
+                }
+                Err((status, why)) => {
+                    let reason = if status == 413 {
+                        "Content Too Large"
+                    } else {
+                        "Bad Request"
+                    };
+                    write_all(&mut conn.io, &plain(status, reason, &why)).await
+                }
+            };
+            if let Err(why) = answered {
+                conn.log
+                    .note(&conn.label, &format!("probe {case_id}: {why}"));
+            }
+            return Next::Close;
+        }
         let Some(case) = CASES.iter().find(|case| case.path() == case_id) else {
             if case_id.is_empty() || case_id == "list" {
                 let _ = write_all(&mut conn.io, &json(200, "OK", &catalogue::json())).await;
@@ -182,7 +210,7 @@ impl Probes {
         let stop = conn.stop.clone();
         let outcome = tokio::select! {
             () = stop.cancelled() => Err("the server is stopping".to_owned()),
-            outcome = tokio::time::timeout(MAX_CASE_TIME, run_case(case, request, conn, &mut observation)) => {
+            outcome = tokio::time::timeout(MAX_CASE_TIME, Box::pin(run_case(case, request, conn, &mut observation))) => {
                 outcome.unwrap_or_else(|_| Err(format!("ended after {MAX_CASE_TIME:?}, the longest a probe runs")))
             }
         };
@@ -247,6 +275,7 @@ async fn read_head(io: &mut Box<dyn RawIo>, buf: &mut BytesMut) -> Result<ProbeR
                 let target = parsed.path.unwrap_or("/");
                 let (path, query) = target.split_once('?').unwrap_or((target, ""));
                 let request = ProbeRequest {
+                    method: parsed.method.unwrap_or("GET").to_owned(),
                     path: path.to_owned(),
                     query: query.to_owned(),
                     headers: parsed
@@ -282,6 +311,86 @@ async fn read_head(io: &mut Box<dyn RawIo>, buf: &mut BytesMut) -> Result<ProbeR
                 "the client closed the connection in the request head".to_owned()
             });
         }
+    }
+}
+
+/// The request body (Content-Length or chunked), up to [`classics::MAX_BODY`] bytes.
+async fn read_body(
+    request: &ProbeRequest,
+    conn: &mut RawConnection,
+) -> Result<Vec<u8>, (u16, String)> {
+    let too_large = || {
+        (
+            413,
+            format!("the body is over {} bytes", classics::MAX_BODY),
+        )
+    };
+    let io_error = |e: std::io::Error| (400, format!("reading the body: {e}"));
+    let chunked = request
+        .header("transfer-encoding")
+        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+    let buf = &mut conn.received;
+    if !chunked {
+        let length = match request.header("content-length") {
+            None => return Ok(Vec::new()),
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| (400, format!("Content-Length {text:?} is not a number")))?,
+        };
+        if length > classics::MAX_BODY {
+            return Err(too_large());
+        }
+        while buf.len() < length {
+            if conn.io.read_buf(buf).await.map_err(io_error)? == 0 {
+                return Err((400, "the body ended before its Content-Length".to_owned()));
+            }
+        }
+        return Ok(buf.split_to(length).to_vec());
+    }
+    let mut body = Vec::new();
+    loop {
+        let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
+            if buf.len() > 1024 {
+                return Err((400, "a chunk-size line over 1 KiB".to_owned()));
+            }
+            if conn.io.read_buf(buf).await.map_err(io_error)? == 0 {
+                return Err((400, "the body ended in a chunk-size line".to_owned()));
+            }
+            continue;
+        };
+        let line = String::from_utf8_lossy(&buf[..line_end]).into_owned();
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| (400, format!("chunk size {size_text:?} is not hex")))?;
+        if body.len() + size > classics::MAX_BODY {
+            return Err(too_large());
+        }
+        // The size line, the data and its CRLF (for the last chunk: the empty trailer line).
+        let needed = line_end + 2 + size + 2;
+        while buf.len() < needed {
+            if conn.io.read_buf(buf).await.map_err(io_error)? == 0 {
+                return Err((400, "the body ended in a chunk".to_owned()));
+            }
+        }
+        if size == 0 {
+            // Trailers are not kept: skip to the empty line.
+            buf.advance(line_end + 2);
+            while !buf.starts_with(b"\r\n") {
+                match buf.windows(2).position(|w| w == b"\r\n") {
+                    Some(end) => buf.advance(end + 2),
+                    None => {
+                        if conn.io.read_buf(buf).await.map_err(io_error)? == 0 {
+                            return Err((400, "the body ended in its trailers".to_owned()));
+                        }
+                    }
+                }
+            }
+            buf.advance(2);
+            return Ok(body);
+        }
+        body.extend_from_slice(&buf[line_end + 2..line_end + 2 + size]);
+        buf.advance(needed);
     }
 }
 
