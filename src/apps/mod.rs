@@ -1,10 +1,12 @@
 //! What a connection is routed to: [`guide`], the guide's endpoints; with `--inspect` the
-//! [`inspector`] under `/_duplex/`; with `--probes` the client [`probes`] under `/probe/`.
-//! [`Site`] puts them on one server.
+//! [`inspector`] under `/_duplex/`; with `--probes` the client [`probes`] under `/probe/`; on
+//! the TLS probe ports (`--tls-probes`) `/tls/clienthello` (`tls_probes`). [`Site`] puts them
+//! on one server.
 
 pub mod guide;
 pub(crate) mod inspector;
 pub(crate) mod probes;
+pub(crate) mod tls_probes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,6 +40,12 @@ impl Handler for Site {
             && Inspector::claims(request.uri().path())
         {
             return Either::Left(std::future::ready(inspector.respond(request, exchange)));
+        }
+        if let Some(probe) = exchange.tls_probe
+            && request.uri().path() == tls_probes::PATH
+        {
+            let answer = tls_probes::client_hello(probe, request.method());
+            return Either::Left(std::future::ready(answer));
         }
         Either::Right(self.guide.handle(request, exchange))
     }

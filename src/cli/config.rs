@@ -548,6 +548,25 @@ pub struct ServeArgs {
     /// parsing, so with this flag every connection's first bytes are looked at first.
     #[arg(long, env = "DUPLEX_PROBES")]
     pub(crate) probes: bool,
+
+    /// Also open the TLS probes, a local badssl for testing a client's certificate checks: one
+    /// loopback port per case from --tls-probes-port (expired, not yet valid, wrong host,
+    /// self-signed, untrusted root, incomplete chain, complete chain, TLS 1.2 only, TLS 1.3
+    /// only, client certificate required, and a good control), with certificates made at
+    /// start under the local CA (made in the dev-cert directory if missing, as `duplex cert
+    /// --ca` does), and `GET /tls/clienthello` on each. Every handshake is judged in the log.
+    #[arg(long, env = "DUPLEX_TLS_PROBES")]
+    pub(crate) tls_probes: bool,
+
+    /// First port of the TLS probes; the cases take consecutive ports from it (0: a free port
+    /// each).
+    #[arg(
+        long,
+        env = "DUPLEX_TLS_PROBES_PORT",
+        default_value_t = 8443,
+        value_name = "PORT"
+    )]
+    pub(crate) tls_probes_port: u16,
 }
 
 impl ServeArgs {

@@ -16,11 +16,13 @@ use crate::apps::guide::ws::WsSettings;
 use crate::apps::inspector::Inspector;
 use crate::apps::probes::Probes;
 use crate::protocol::login::{Credentials, CredentialsError};
+use crate::server::TlsProbeListener;
 use crate::server::log::Log;
 use crate::server::{
     Endpoint, Listener, Server, Settings, SocketFile, UnixSocket, UnixSocketError,
 };
 use crate::transport::tls::{self, TlsError};
+use crate::transport::tls_probes::{self, Observations, ProbeEndpoint, TlsCase, TlsProbes};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub struct Running {
     inspector: bool,
     /// The client probes, when served (`--probes`).
     pub(crate) probes: Option<Arc<Probes>>,
+    /// The TLS probes (`--tls-probes`).
+    tls_probes: Option<TlsProbes>,
 }
 
 /// Everything up to, but not including, serving: credentials, certificate, listener, and last
@@ -67,6 +71,17 @@ pub struct Running {
 /// [`StartupError`]; the static directory is untouched when it is returned.
 pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError> {
     let ws = ws_settings(args)?;
+    // Before the main certificate: a local CA made now signs the development certificate too,
+    // so one `--cacert ca.pem` verifies every port.
+    let probe_set = match args.tls_probes {
+        true => Some(tls_probes::generate(
+            &args
+                .dev_cert_dir
+                .clone()
+                .unwrap_or_else(super::config::default_dev_cert_dir),
+        )?),
+        false => None,
+    };
     let tls = match args.tls_source() {
         // Resolved once: the rule looks at the working directory.
         TlsSource::Off => None,
@@ -93,6 +108,10 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         );
     }
     let (listeners, socket_file) = bind(args).await?;
+    let tls_ports = match probe_set {
+        Some(set) => Some(bind_tls_probes(args.tls_probes_port, set).await?),
+        None => None,
+    };
     let endpoints = listeners
         .iter()
         .map(Listener::endpoint)
@@ -154,6 +173,10 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
     };
     let uses_tls = tls.is_some();
     let server = Server::new(listeners, tls.map(|cert| cert.config), app, settings, log);
+    let (server, tls_probes) = match tls_ports {
+        Some((probe_listeners, handle)) => (server.with_tls_probes(probe_listeners), Some(handle)),
+        None => (server, None),
+    };
     Ok(Running {
         server,
         static_data,
@@ -162,7 +185,62 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         tls: uses_tls,
         inspector: inspector.is_some(),
         probes,
+        tls_probes,
     })
+}
+
+/// The TLS probes' loopback ports: `base`, `base + 1`, ... in [`TlsCase::ALL`]'s order, or a
+/// free port each when `base` is 0. Loopback only: they exist to test a client on this machine.
+async fn bind_tls_probes(
+    base: u16,
+    set: tls_probes::ProbeSet,
+) -> Result<(Vec<(Listener, Arc<TlsProbeListener>)>, TlsProbes), StartupError> {
+    let observations = Arc::new(Observations::default());
+    let mut listeners = Vec::new();
+    let mut endpoints = Vec::new();
+    for (offset, (case, config)) in (0u16..).zip(set.configs) {
+        let port = match base {
+            0 => 0,
+            base => base.checked_add(offset).ok_or_else(|| StartupError::Bind {
+                addr: format!("127.0.0.1:{base}+{offset}"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "--tls-probes-port {base} leaves no room for {} probe ports",
+                        TlsCase::ALL.len()
+                    ),
+                ),
+            })?,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: format!("{addr} (TLS probe {case})"),
+                source,
+            })?;
+        let bound = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        endpoints.push(ProbeEndpoint { case, addr: bound });
+        listeners.push((
+            Listener::Tcp(listener),
+            Arc::new(TlsProbeListener::new(
+                case,
+                config,
+                Arc::clone(&observations),
+            )),
+        ));
+    }
+    let handle = TlsProbes {
+        endpoints,
+        ca_file: set.ca_file,
+        client_cert_file: set.client_cert_file,
+        client_key_file: set.client_key_file,
+        observations,
+    };
+    Ok((listeners, handle))
 }
 
 /// The listening sockets: the --uds socket (with its file), or every address --host names on
@@ -260,6 +338,11 @@ impl Running {
         })
     }
 
+    /// The TLS probes (`--tls-probes`): each case's URL and what the server observed.
+    pub fn tls_probes(&self) -> Option<&TlsProbes> {
+        self.tls_probes.as_ref()
+    }
+
     /// Where clients reach each listener: `https://127.0.0.1:8000`, or `unix:/path (https)`.
     pub(crate) fn urls(&self) -> Vec<String> {
         let scheme = if self.tls { "https" } else { "http" };
@@ -307,6 +390,9 @@ impl Running {
                 tracing::info!("inspector on {url}/_duplex/ (--inspect)");
             }
         }
+        if let Some(probes) = &self.tls_probes {
+            log_tls_probes(probes);
+        }
         let Self {
             server,
             static_data,
@@ -324,6 +410,29 @@ impl Running {
         static_data.remove()?;
         Ok(stopped)
     }
+}
+
+/// One line per TLS probe with its URL and what a correct client does, then the files a client
+/// needs.
+fn log_tls_probes(probes: &TlsProbes) {
+    for endpoint in &probes.endpoints {
+        tracing::info!(
+            "TLS probe {:<16} {}  {}: {}",
+            endpoint.case.name(),
+            endpoint.url(),
+            endpoint.case.expect(),
+            endpoint.case.presents()
+        );
+    }
+    if let Some(url) = probes.client_hello_url() {
+        tracing::info!("TLS probes: your ClientHello at {url} (on every probe port)");
+    }
+    tracing::info!(
+        "TLS probes: trust {} (curl --cacert); client-cert wants {} and {}",
+        probes.ca_file.display(),
+        probes.client_cert_file.display(),
+        probes.client_key_file.display()
+    );
 }
 
 /// How [`Running::serve_until`] ended.

@@ -4,4 +4,5 @@ pub(crate) mod head;
 pub(crate) mod http1;
 pub mod login;
 pub mod pyjson;
+pub(crate) mod tls_hello;
 pub mod ws;

@@ -25,6 +25,7 @@ use super::listener::{Accepted, Stream};
 use super::log::{ConnLabel, Log, TraceKind, escape};
 use super::raw::{self, RawConnection, Sniffed};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
+use super::tls_probe::{TlsProbeConn, TlsProbeListener};
 use super::websocket::is_upgrade_request;
 use super::wire::{Framing, Wire};
 use super::{Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Settings};
@@ -52,6 +53,8 @@ struct PerConnection<A> {
     max_head: usize,
     /// Requests received on this connection so far.
     requests: AtomicU64,
+    /// On a TLS probe's port: the case and the client's ClientHello.
+    tls_probe: Option<Arc<TlsProbeConn>>,
 }
 
 impl<A: Handler> ConnectionContext<A> {
@@ -86,7 +89,13 @@ impl<A: Handler> ConnectionContext<A> {
         self.tls.is_some()
     }
 
-    pub(super) async fn run(self: Arc<Self>, accepted: Accepted, guard: ConnectionGuard) {
+    /// Serves one accepted connection; `probe` when it came in on a TLS probe's port.
+    pub(super) async fn run(
+        self: Arc<Self>,
+        accepted: Accepted,
+        guard: ConnectionGuard,
+        probe: Option<Arc<TlsProbeListener>>,
+    ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         match accepted {
             Accepted::Tcp {
@@ -98,7 +107,7 @@ impl<A: Handler> ConnectionContext<A> {
                 let info = ConnInfo {
                     local: Some(local),
                     peer: Some(peer),
-                    tls: self.tls.is_some(),
+                    tls: self.tls.is_some() || probe.is_some(),
                 };
                 let label = ConnLabel {
                     id,
@@ -144,7 +153,8 @@ impl<A: Handler> ConnectionContext<A> {
                 let handshake_deadline =
                     tokio::time::Instant::now() + self.settings.tls_handshake_timeout;
                 let mut first_bytes = [0u8; 32];
-                let seen = if info.tls {
+                // A probe keeps every byte of the handshake itself.
+                let seen = if info.tls && probe.is_none() {
                     // Peeked for the diagnosis of a failed handshake (plain HTTP on the TLS
                     // port); the handshake reads the same bytes again.
                     tokio::select! {
@@ -163,6 +173,16 @@ impl<A: Handler> ConnectionContext<A> {
                     handshake_deadline,
                     first_bytes: &first_bytes[..seen],
                 };
+                if let Some(probe) = probe {
+                    let handshake = probe
+                        .handshake(stream, handshake_deadline, &self.stop, &self.log, &label)
+                        .await;
+                    if let Some((stream, probe)) = handshake {
+                        self.trace_tls(&conn, stream.get_ref().1);
+                        self.run_http(stream, conn, guard, Some(probe)).await;
+                    }
+                    return;
+                }
                 self.run_stream(stream, conn, guard).await;
             }
             // No HTTP/2 preface sniffing here: tokio's Unix streams cannot peek.
@@ -225,25 +245,7 @@ impl<A: Handler> ConnectionContext<A> {
                 }
             },
         };
-        if self.log.tracing() {
-            let (_, session) = stream.get_ref();
-            let version = session
-                .protocol_version()
-                .map_or_else(|| "?".to_owned(), |v| format!("{v:?}"));
-            let suite = session
-                .negotiated_cipher_suite()
-                .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));
-            let alpn = session
-                .alpn_protocol()
-                .map_or_else(|| "none".to_owned(), |p| escape(p, 64));
-            let sni = session.server_name().unwrap_or("none").to_owned();
-            self.log.trace(
-                &conn.label,
-                conn.opened.elapsed(),
-                TraceKind::Tls,
-                &format!("TLS {version}, cipher {suite}, ALPN {alpn}, SNI {sni}"),
-            );
-        }
+        self.trace_tls(&conn, stream.get_ref().1);
         self.run_first_request(stream, conn, guard).await;
     }
 
@@ -251,7 +253,7 @@ impl<A: Handler> ConnectionContext<A> {
     /// request targets it.
     async fn run_first_request<S: Stream>(&self, io: S, conn: Conn<'_>, guard: ConnectionGuard) {
         let Some(prefix) = self.app.raw_prefix() else {
-            return self.run_http(io, conn, guard).await;
+            return self.run_http(io, conn, guard, None).await;
         };
         let deadline = tokio::time::Instant::now() + self.settings.header_read_timeout;
         match raw::sniff(io, prefix, deadline, &self.stop).await {
@@ -276,12 +278,41 @@ impl<A: Handler> ConnectionContext<A> {
                 // The guard (the connection's place) is held until here.
                 drop(guard);
             }
-            Sniffed::Http(io) => self.run_http(io, conn, guard).await,
+            Sniffed::Http(io) => self.run_http(io, conn, guard, None).await,
             Sniffed::Gone => {}
         }
     }
 
-    async fn run_http<I: Stream>(&self, io: I, conn: Conn<'_>, guard: ConnectionGuard) {
+    /// The trace line of a completed TLS handshake: version, cipher suite, ALPN, SNI.
+    fn trace_tls(&self, conn: &Conn<'_>, session: &rustls::ServerConnection) {
+        if !self.log.tracing() {
+            return;
+        }
+        let version = session
+            .protocol_version()
+            .map_or_else(|| "?".to_owned(), |v| format!("{v:?}"));
+        let suite = session
+            .negotiated_cipher_suite()
+            .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));
+        let alpn = session
+            .alpn_protocol()
+            .map_or_else(|| "none".to_owned(), |p| escape(p, 64));
+        let sni = session.server_name().unwrap_or("none").to_owned();
+        self.log.trace(
+            &conn.label,
+            conn.opened.elapsed(),
+            TraceKind::Tls,
+            &format!("TLS {version}, cipher {suite}, ALPN {alpn}, SNI {sni}"),
+        );
+    }
+
+    async fn run_http<I: Stream>(
+        &self,
+        io: I,
+        conn: Conn<'_>,
+        guard: ConnectionGuard,
+        probe: Option<Arc<TlsProbeConn>>,
+    ) {
         let label = conn.label;
         let tracing = self.log.tracing();
         let wire = Wire::new(
@@ -297,6 +328,7 @@ impl<A: Handler> ConnectionContext<A> {
             wire: Arc::clone(&wire),
             max_head: self.settings.max_head,
             requests: AtomicU64::new(0),
+            tls_probe: probe,
         });
         let service = service_fn(move |request: Request<Incoming>| {
             let connection = Arc::clone(&connection);
@@ -454,6 +486,9 @@ impl<A: Handler> PerConnection<A> {
         let number = self.requests.load(Ordering::Relaxed) + 1;
         self.requests.store(number, Ordering::Relaxed);
         self.wire.take_head(framing(request.body()));
+        if let Some(probe) = &self.tls_probe {
+            probe.requested(request.method(), request.uri());
+        }
         let access = self.log.access();
         // Boxed: it lives across the handler's await, in every request's future.
         let described = access.then(|| {
@@ -472,6 +507,7 @@ impl<A: Handler> PerConnection<A> {
             label: self.label,
             request: number,
             wire: Some(&self.wire),
+            tls_probe: self.tls_probe.as_deref(),
         };
         let mut response = self.app.handle(request, &exchange).await;
         let status = response.status();

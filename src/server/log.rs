@@ -420,6 +420,32 @@ impl Log {
         self.emit(Level::Info, "note", conn, &text, || json!({ "note": note }));
     }
 
+    /// A TLS probe's handshake judged (`--tls-probes`): `conn 7 (probe expired): pass:
+    /// <diagnosis>`. Anything but a pass is a warning and says what the client offered.
+    pub(crate) fn tls_probe(
+        &self,
+        conn: &ConnLabel,
+        case: &str,
+        verdict: crate::transport::tls_probes::Verdict,
+        diagnosis: &str,
+        offered: Option<&str>,
+    ) {
+        let passed = verdict == crate::transport::tls_probes::Verdict::Pass;
+        let mut text = format!("conn {} (probe {case}): {verdict}: {diagnosis}", conn.id);
+        if let (false, Some(offered)) = (passed, offered) {
+            let _ = write!(text, " [client {offered}]");
+        }
+        let level = if passed { Level::Info } else { Level::Warning };
+        self.emit(level, "tls_probe", conn, &text, || {
+            json!({
+                "probe": case,
+                "verdict": verdict.to_string().to_lowercase(),
+                "diagnosis": diagnosis,
+                "offered": offered,
+            })
+        });
+    }
+
     /// One wire-trace line, `elapsed` since the connection opened.
     pub(crate) fn trace(&self, conn: &ConnLabel, elapsed: Duration, kind: TraceKind, what: &str) {
         if !self.tracing() || self.is_untraced(conn.id) {

@@ -19,6 +19,7 @@ pub(crate) mod raw;
 mod refusal;
 pub(crate) mod response;
 mod settings;
+mod tls_probe;
 pub(crate) mod websocket;
 mod wire;
 
@@ -42,6 +43,7 @@ pub use listener::{SocketFile, UnixSocketError};
 pub(crate) use settings::{
     DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, Settings, default_max_connections,
 };
+pub(crate) use tls_probe::{TlsProbeConn, TlsProbeListener};
 
 use connection::ConnectionContext;
 use guard::Tasks;
@@ -71,6 +73,8 @@ pub(crate) struct Exchange<'a> {
     /// The request's number on its connection, from 1.
     pub(crate) request: u64,
     wire: Option<&'a Wire>,
+    /// On a TLS probe's port (`--tls-probes`): the case and the client's ClientHello.
+    pub(crate) tls_probe: Option<&'a TlsProbeConn>,
 }
 
 impl Exchange<'_> {
@@ -128,6 +132,7 @@ impl DetachedExchange {
             },
             request: 1,
             wire: None,
+            tls_probe: None,
         }
     }
 }
@@ -157,6 +162,8 @@ pub(crate) trait Handler: Send + Sync + 'static {
 /// A server bound to its listeners, ready to run.
 pub(crate) struct Server<A> {
     listeners: Vec<Listener>,
+    /// TLS probe ports (`--tls-probes`), each with its own TLS configuration.
+    tls_probes: Vec<(Listener, Arc<TlsProbeListener>)>,
     tls: Option<TlsAcceptor>,
     app: Arc<A>,
     settings: Settings,
@@ -167,6 +174,7 @@ impl<A> std::fmt::Debug for Server<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("listeners", &self.listeners)
+            .field("tls_probes", &self.tls_probes)
             .field("tls", &self.tls.is_some())
             .field("settings", &self.settings)
             .finish_non_exhaustive()
@@ -192,6 +200,7 @@ impl<A: Handler> Server<A> {
     ) -> Self {
         Self {
             listeners,
+            tls_probes: Vec::new(),
             tls: tls.map(TlsAcceptor::from),
             app: Arc::new(app),
             settings,
@@ -199,11 +208,21 @@ impl<A: Handler> Server<A> {
         }
     }
 
+    /// Adds TLS probe ports: their connections share the cap, timeouts and shutdown of the rest.
+    pub(crate) fn with_tls_probes(
+        mut self,
+        probes: Vec<(Listener, Arc<TlsProbeListener>)>,
+    ) -> Self {
+        self.tls_probes.extend(probes);
+        self
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets connections finish within
     /// the shutdown timeout and returns.
     pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
         let Self {
             listeners,
+            tls_probes,
             tls,
             app,
             settings,
@@ -228,13 +247,17 @@ impl<A: Handler> Server<A> {
         // shutdown signal comes.
         let stop_accepting = CancellationToken::new();
         let mut loops = tokio::task::JoinSet::new();
-        for listener in listeners {
+        let all = listeners
+            .into_iter()
+            .map(|listener| (listener, None))
+            .chain(tls_probes.into_iter().map(|(l, probe)| (l, Some(probe))));
+        for (listener, probe) in all {
             let accepting = Arc::clone(&accepting);
             let stop = stop_accepting.clone();
             loops.spawn(async move {
                 tokio::select! {
                     () = stop.cancelled() => {}
-                    () = accepting.accept_loop(&listener) => {}
+                    () = accepting.accept_loop(&listener, probe) => {}
                 }
             });
         }
@@ -260,7 +283,7 @@ impl<A: Handler> Server<A> {
 impl<A: Handler> Accepting<A> {
     /// Accepts until cancelled: each connection gets a place under the cap and its own task,
     /// or a refusal.
-    async fn accept_loop(&self, listener: &Listener) {
+    async fn accept_loop(&self, listener: &Listener, probe: Option<Arc<TlsProbeListener>>) {
         let mut refusals = Refusals::default();
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -280,10 +303,13 @@ impl<A: Handler> Accepting<A> {
                 Ok(slot) => {
                     let guard = ConnectionGuard::new(slot, self.tasks.clone());
                     let connection = Arc::clone(&self.connection);
-                    self.tasks.tracker.spawn(connection.run(accepted, guard));
+                    let probe = probe.clone();
+                    self.tasks
+                        .tracker
+                        .spawn(connection.run(accepted, guard, probe));
                 }
                 Err(_) => {
-                    let tls = self.connection.uses_tls();
+                    let tls = self.connection.uses_tls() || probe.is_some();
                     let (tracker, cap) = (&self.tasks.tracker, self.max_connections);
                     match accepted {
                         Accepted::Tcp { stream, peer, .. } => {

@@ -1,4 +1,5 @@
 //! I/O for one connection, in either role: the WebSocket transport and TLS.
 
 pub mod tls;
+pub mod tls_probes;
 pub(crate) mod ws;

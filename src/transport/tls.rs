@@ -49,6 +49,8 @@ pub enum TlsError {
     NotOurs { path: PathBuf },
     #[error("{} exists without {}; remove it to make a new local CA", present.display(), missing.display())]
     HalfCa { present: PathBuf, missing: PathBuf },
+    #[error("cannot set up the TLS probes: {0}")]
+    Probes(String),
     #[error("`{host}` cannot go into a certificate: {reason}")]
     BadHost { host: String, reason: String },
 }
@@ -207,7 +209,9 @@ impl std::fmt::Debug for LocalCa {
 }
 
 impl LocalCa {
-    fn params() -> Result<rcgen::CertificateParams, TlsError> {
+    /// The CA's own parameters: its name and constraints. The TLS probes reuse its name for an
+    /// intermediate of the same name (self-issued, so the CA's path length of 0 allows it).
+    pub(crate) fn params() -> Result<rcgen::CertificateParams, TlsError> {
         use rcgen::{
             BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyUsagePurpose,
         };
@@ -293,6 +297,16 @@ impl LocalCa {
         let issuer = rcgen::Issuer::new(Self::params()?, &self.key);
         let cert = params.signed_by(&key, &issuer)?;
         Ok(SelfSigned::of(&cert, &key))
+    }
+
+    /// Signs `params` (the public half of `key`) with this CA: the TLS probes' certificates.
+    pub(crate) fn sign(
+        &self,
+        params: &rcgen::CertificateParams,
+        key: &rcgen::KeyPair,
+    ) -> Result<rcgen::Certificate, TlsError> {
+        let issuer = rcgen::Issuer::new(Self::params()?, &self.key);
+        Ok(params.signed_by(key, &issuer)?)
     }
 
     /// Whether `cert_pem`'s leaf verifies as a server certificate for localhost under this CA.
@@ -590,7 +604,7 @@ pub fn cert_command(args: &CertRequest) -> Result<String, TlsError> {
     Ok(report)
 }
 
-fn create_dir(dir: &Path) -> Result<(), TlsError> {
+pub(crate) fn create_dir(dir: &Path) -> Result<(), TlsError> {
     std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
         path: dir.to_path_buf(),
         source,
@@ -599,11 +613,11 @@ fn create_dir(dir: &Path) -> Result<(), TlsError> {
 
 /// Writes a private key readable by its owner only; an existing file (`replace`) is cut to
 /// that mode before the key goes in.
-fn write_private(path: &Path, contents: &[u8], replace: bool) -> Result<(), TlsError> {
+pub(crate) fn write_private(path: &Path, contents: &[u8], replace: bool) -> Result<(), TlsError> {
     write_file(path, contents, replace, 0o600)
 }
 
-fn write_public(path: &Path, contents: &[u8], replace: bool) -> Result<(), TlsError> {
+pub(crate) fn write_public(path: &Path, contents: &[u8], replace: bool) -> Result<(), TlsError> {
     write_file(path, contents, replace, 0o644)
 }
 

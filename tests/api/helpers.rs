@@ -33,6 +33,8 @@ pub struct TestApp {
     pub cert_file: PathBuf,
     /// What the server logged: access lines, diagnoses, notes, trace.
     pub log: Arc<duplex::server::log::MemorySink>,
+    /// The TLS probes, when started with `--tls-probes`.
+    pub tls_probes: Option<duplex::transport::tls_probes::TlsProbes>,
     _dirs: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -86,6 +88,7 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
     let addr = running
         .local_addr()
         .unwrap_or_else(|| panic!("the test server listens on TCP"));
+    let tls_probes = running.tls_probes().cloned();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(running.serve(async {
         let _ = stopped.await;
@@ -104,6 +107,7 @@ pub async fn spawn_app_with(tls: bool, extra_args: &[&str]) -> TestApp {
         static_dir,
         cert_file,
         log: log_lines,
+        tls_probes,
         _dirs: dirs,
         stop: Some(stop),
         task: Some(task),

@@ -15,6 +15,7 @@ mod observe;
 mod probes;
 mod properties;
 mod tls;
+mod tls_probes;
 mod ws;
 mod ws_client;
 mod ws_golden;
