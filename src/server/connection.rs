@@ -219,7 +219,11 @@ impl<A: Handler> ConnectionContext<A> {
     /// TLS first if configured (under its timeout, cut short by shutdown), then HTTP.
     async fn run_stream<S: Stream>(&self, stream: S, conn: Conn<'_>, guard: ConnectionGuard) {
         let Some(acceptor) = self.tls.clone() else {
-            return self.run_first_request(stream, conn, guard).await;
+            // The common case calls run_http straight: a layer of future less on every poll.
+            let Some(prefix) = self.app.raw_prefix() else {
+                return self.run_http(stream, conn, guard, None).await;
+            };
+            return self.take_over_or_serve(stream, prefix, conn, guard).await;
         };
         let handshake = tokio::time::timeout_at(conn.handshake_deadline, acceptor.accept(stream));
         let stream = tokio::select! {
@@ -246,15 +250,21 @@ impl<A: Handler> ConnectionContext<A> {
             },
         };
         self.trace_tls(&conn, stream.get_ref().1);
-        self.run_first_request(stream, conn, guard).await;
+        let Some(prefix) = self.app.raw_prefix() else {
+            return self.run_http(stream, conn, guard, None).await;
+        };
+        self.take_over_or_serve(stream, prefix, conn, guard).await;
     }
 
-    /// HTTP, unless the application takes connections to its raw prefix and this one's first
-    /// request targets it.
-    async fn run_first_request<S: Stream>(&self, io: S, conn: Conn<'_>, guard: ConnectionGuard) {
-        let Some(prefix) = self.app.raw_prefix() else {
-            return self.run_http(io, conn, guard, None).await;
-        };
+    /// For an application that takes connections to its raw `prefix`: the connection goes to it
+    /// if its first request targets the prefix, else to HTTP with the bytes looked at put back.
+    async fn take_over_or_serve<S: Stream>(
+        &self,
+        io: S,
+        prefix: &'static str,
+        conn: Conn<'_>,
+        guard: ConnectionGuard,
+    ) {
         let deadline = tokio::time::Instant::now() + self.settings.header_read_timeout;
         match raw::sniff(io, prefix, deadline, &self.stop).await {
             Sniffed::Raw(io, received) => {

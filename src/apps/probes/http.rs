@@ -225,7 +225,10 @@ pub(super) async fn respond(
         "304-with-body" => [
             head(
                 "HTTP/1.1 304 Not Modified",
-                &[("ETag", "\"probe\"".to_owned()), ("Content-Length", length.clone())],
+                &[
+                    ("ETag", "\"probe\"".to_owned()),
+                    ("Content-Length", length.clone()),
+                ],
             )
             .into_bytes(),
             bytes.to_vec(),
