@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `duplex check-client` against real clients the project does not write, next to duplex's own:
 # curl and Python's http.client for the HTTP probes, Python `websockets` (from bench/.venv,
-# created from PyPI when missing) for the WebSocket probes. Prints one Markdown table per kind
+# created from PyPI when missing) for the WebSocket probes, curl for the TLS probes (and `curl -k`,
+# a client that accepts any certificate, to show the suite catches it). Prints one Markdown table per kind
 # (the README's) and keeps each run's JSON report in OUT_DIR (default target/check-clients).
 #
 #   scripts/check-clients.sh [OUT_DIR]
@@ -35,6 +36,9 @@ run python-http.client "${http[@]}" -- "$python" "$root/scripts/clients/http_cli
 run duplex-client-get "${http[@]}" -- "$duplex" client get -L "{url}"
 run python-websockets "${ws[@]}" -- "$python" "$root/scripts/clients/websockets_client.py" "{url}"
 run duplex-client-stream "${ws[@]}" -- "$duplex" client stream --raw --no-compression "{url}"
+run curl-tls --only tls -- curl -sS --fail --max-time 8 --cacert "{cacert}" --cert "{client_cert}" --key "{client_key}" "{url}"
+run duplex-client-tls --only tls -- "$duplex" client --cacert "{cacert}" --cert "{client_cert}" --key "{client_key}" get "{url}"
+run curl-k-tls --only tls -- curl -sS --fail --max-time 8 -k "{url}"
 
 "$python" - "$out" <<'PY'
 import json, sys, pathlib
@@ -54,4 +58,5 @@ def table(names):
     print()
 table(["curl", "python-http.client", "duplex-client-get"])
 table(["python-websockets", "duplex-client-stream"])
+table(["curl-tls", "duplex-client-tls", "curl-k-tls"])
 PY

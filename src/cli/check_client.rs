@@ -20,6 +20,9 @@ use super::config::{CheckClientArgs, Cli};
 use crate::apps::probes::catalogue::{Expect, Needs, Output};
 use crate::apps::probes::{CASES, Case, Group, Observation, Probes};
 use crate::server::log::{Log, LogOptions, escape};
+use crate::transport::tls_probes::{
+    Expect as TlsExpect, TlsCase, TlsProbes, Verdict as TlsVerdict, judge_run,
+};
 
 /// Most bytes of a client's stdout or stderr kept per case.
 const MAX_OUTPUT: u64 = 1 << 20;
@@ -31,10 +34,51 @@ pub(crate) enum Verdict {
     Fail,
 }
 
+/// What a result is about: a probe of the catalogue or a TLS probe.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct About {
+    pub(crate) id: &'static str,
+    pub(crate) group: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) expect: &'static str,
+    pub(crate) rule: &'static str,
+    pub(crate) hint: &'static str,
+}
+
+impl About {
+    fn of(case: &'static Case) -> Self {
+        Self {
+            id: case.id,
+            group: case.group.name(),
+            title: case.title,
+            expect: case.expect.words(),
+            rule: case.rule,
+            hint: case.hint,
+        }
+    }
+
+    fn of_tls(case: TlsCase) -> Self {
+        Self {
+            id: case.name(),
+            group: TLS_GROUP,
+            title: case.presents(),
+            expect: match case.expect() {
+                TlsExpect::Accept => "a correct client accepts it",
+                TlsExpect::Reject => "a correct client refuses it",
+            },
+            rule: case.rule(),
+            hint: case.hint(),
+        }
+    }
+}
+
+/// The TLS probes' group name for `--only`.
+const TLS_GROUP: &str = "tls";
+
 /// One case's result.
 #[derive(Debug)]
 pub(crate) struct Outcome {
-    pub(crate) case: &'static Case,
+    pub(crate) case: About,
     pub(crate) verdict: Verdict,
     /// Why it failed, or how it passed ("refused, as it must").
     pub(crate) reason: String,
@@ -163,8 +207,8 @@ pub async fn run(args: CheckClientArgs) -> u8 {
             Err(_) => 1,
         };
     }
-    let groups = match selected_groups(&args.only) {
-        Ok(groups) => groups,
+    let (groups, tls) = match selected_groups(&args.only) {
+        Ok(selected) => selected,
         Err(why) => {
             eprintln!("duplex check-client: {why}");
             return 2;
@@ -183,7 +227,7 @@ pub async fn run(args: CheckClientArgs) -> u8 {
             return 2;
         }
     };
-    let serve_args = match Cli::try_parse_from([
+    let mut serve_flags: Vec<String> = [
         "duplex",
         "--host",
         "127.0.0.1",
@@ -192,8 +236,17 @@ pub async fn run(args: CheckClientArgs) -> u8 {
         "--probes",
         "--no-tls",
         "--static-dir",
-        &dirs.join("static").display().to_string(),
-    ]) {
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    serve_flags.push(dirs.join("static").display().to_string());
+    if tls {
+        serve_flags.extend(
+            ["--tls-probes", "--tls-probes-port", "0", "--dev-cert-dir"].map(str::to_owned),
+        );
+        serve_flags.push(dirs.join("certs").display().to_string());
+    }
+    let serve_args = match Cli::try_parse_from(serve_flags) {
         Ok(cli) => cli.into_serve(),
         Err(err) => {
             eprintln!("duplex check-client: {err}");
@@ -212,6 +265,7 @@ pub async fn run(args: CheckClientArgs) -> u8 {
         eprintln!("duplex check-client: the probe server has no TCP address");
         return 2;
     };
+    let tls_probes = running.tls_probes().cloned();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(running.serve(async {
         let _ = stop_rx.await;
@@ -226,13 +280,23 @@ pub async fn run(args: CheckClientArgs) -> u8 {
         let scheme = if case.group.is_ws() { "ws" } else { "http" };
         let url = format!("{scheme}://{addr}/probe/{}?run={token}", case.path());
         let seen_before = lines.lines().len();
-        let outcome = run_case(case, program, rest, &url, &token, &probes, args.timeout).await;
-        let mut outcome = outcome;
+        let mut outcome = run_case(case, program, rest, &url, &token, &probes, args.timeout).await;
         outcome.server_log = lines
             .lines()
             .split_off(seen_before.min(lines.lines().len()));
         eprint!("{}", row(&outcome));
         outcomes.push(outcome);
+    }
+    if let Some(tls_probes) = tls_probes.filter(|_| tls) {
+        for case in TlsCase::ALL {
+            let seen_before = lines.lines().len();
+            let mut outcome = run_tls_case(case, program, rest, &tls_probes, args.timeout).await;
+            outcome.server_log = lines
+                .lines()
+                .split_off(seen_before.min(lines.lines().len()));
+            eprint!("{}", row(&outcome));
+            outcomes.push(outcome);
+        }
     }
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -273,35 +337,60 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-fn selected_groups(only: &[String]) -> Result<Vec<Group>, String> {
+/// The catalogue's groups selected, and whether the TLS probes are.
+fn selected_groups(only: &[String]) -> Result<(Vec<Group>, bool), String> {
     if only.is_empty() {
-        return Ok(Group::ALL.to_vec());
+        return Ok((Group::ALL.to_vec(), true));
     }
-    only.iter()
-        .map(|name| {
-            Group::ALL
-                .into_iter()
-                .find(|group| group.name() == name)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = Group::ALL.iter().map(|g| g.name()).collect();
-                    format!("no group {name}; the groups are {}", names.join(", "))
-                })
-        })
-        .collect()
+    let mut groups = Vec::new();
+    let mut tls = false;
+    for name in only {
+        if name == TLS_GROUP {
+            tls = true;
+            continue;
+        }
+        let group = Group::ALL
+            .into_iter()
+            .find(|group| group.name() == name)
+            .ok_or_else(|| {
+                let mut names: Vec<&str> = Group::ALL.iter().map(|g| g.name()).collect();
+                names.push(TLS_GROUP);
+                format!("no group {name}; the groups are {}", names.join(", "))
+            })?;
+        groups.push(group);
+    }
+    Ok((groups, tls))
 }
 
-async fn run_case(
-    case: &'static Case,
+/// What one run of the client did.
+struct Ran {
+    exit_code: Option<i32>,
+    timed_out: bool,
+    duration: Duration,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the client once with `placeholders` replaced in its arguments (`{url}` appended when
+/// no argument has it); `Err` when it cannot be started.
+async fn run_client(
     program: &str,
     rest: &[String],
-    url: &str,
-    token: &str,
-    probes: &Arc<Probes>,
+    placeholders: &[(&str, String)],
     timeout: Duration,
-) -> Outcome {
-    let mut args: Vec<String> = rest.iter().map(|arg| arg.replace("{url}", url)).collect();
-    if !rest.iter().any(|arg| arg.contains("{url}")) {
-        args.push(url.to_owned());
+) -> Result<Ran, String> {
+    let mut args: Vec<String> = rest
+        .iter()
+        .map(|arg| {
+            placeholders
+                .iter()
+                .fold(arg.clone(), |arg, (name, value)| arg.replace(name, value))
+        })
+        .collect();
+    if !rest.iter().any(|arg| arg.contains("{url}"))
+        && let Some((_, url)) = placeholders.iter().find(|(name, _)| *name == "{url}")
+    {
+        args.push(url.clone());
     }
     let started = Instant::now();
     let spawned = tokio::process::Command::new(program)
@@ -311,23 +400,7 @@ async fn run_case(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(err) => {
-            return Outcome {
-                case,
-                verdict: Verdict::Fail,
-                reason: format!("cannot run {program}: {err}"),
-                exit_code: None,
-                timed_out: false,
-                duration: Duration::ZERO,
-                stdout: String::new(),
-                stderr: String::new(),
-                observation: None,
-                server_log: Vec::new(),
-            };
-        }
-    };
+    let mut child = spawned.map_err(|err| format!("cannot run {program}: {err}"))?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let read_stdout = tokio::spawn(read_bounded(stdout));
@@ -340,9 +413,51 @@ async fn run_case(
             (None, true)
         }
     };
-    let duration = started.elapsed();
-    let stdout = read_stdout.await.unwrap_or_default();
-    let stderr = read_stderr.await.unwrap_or_default();
+    Ok(Ran {
+        exit_code,
+        timed_out,
+        duration: started.elapsed(),
+        stdout: read_stdout.await.unwrap_or_default(),
+        stderr: read_stderr.await.unwrap_or_default(),
+    })
+}
+
+/// A result for a client that could not be run.
+fn not_run(case: About, why: String) -> Outcome {
+    Outcome {
+        case,
+        verdict: Verdict::Fail,
+        reason: why,
+        exit_code: None,
+        timed_out: false,
+        duration: Duration::ZERO,
+        stdout: String::new(),
+        stderr: String::new(),
+        observation: None,
+        server_log: Vec::new(),
+    }
+}
+
+async fn run_case(
+    case: &'static Case,
+    program: &str,
+    rest: &[String],
+    url: &str,
+    token: &str,
+    probes: &Arc<Probes>,
+    timeout: Duration,
+) -> Outcome {
+    let ran = match run_client(program, rest, &[("{url}", url.to_owned())], timeout).await {
+        Ok(ran) => ran,
+        Err(why) => return not_run(About::of(case), why),
+    };
+    let Ran {
+        exit_code,
+        timed_out,
+        duration,
+        stdout,
+        stderr,
+    } = ran;
     // The probe files its observation when it is done with the connection, which can be a
     // moment after the client exits.
     let mut observation = probes.observations.take(token);
@@ -358,7 +473,7 @@ async fn run_case(
     };
     let (verdict, reason) = judge(case, &run, observation.as_ref());
     Outcome {
-        case,
+        case: About::of(case),
         verdict,
         reason,
         exit_code,
@@ -367,6 +482,53 @@ async fn run_case(
         stdout,
         stderr,
         observation,
+        server_log: Vec::new(),
+    }
+}
+
+/// One TLS probe: the client on the case's port (with `{cacert}`, and `{client_cert}` and
+/// `{client_key}` on `client-cert`), judged from its exit status and the server's verdict on the
+/// handshake.
+async fn run_tls_case(
+    case: TlsCase,
+    program: &str,
+    rest: &[String],
+    probes: &TlsProbes,
+    timeout: Duration,
+) -> Outcome {
+    let Some(placeholders) = probes.placeholders(case) else {
+        return not_run(About::of_tls(case), "the probe has no port".to_owned());
+    };
+    let since = probes.observations.next_seq();
+    let ran = match run_client(program, rest, &placeholders, timeout).await {
+        Ok(ran) => ran,
+        Err(why) => return not_run(About::of_tls(case), why),
+    };
+    let observed = probes
+        .observations
+        .wait_for(case, since, Duration::from_secs(3))
+        .await;
+    let (verdict, reason) = if ran.timed_out {
+        (
+            Verdict::Fail,
+            "the client did not finish in time (it hung)".to_owned(),
+        )
+    } else {
+        match judge_run(case, ran.exit_code == Some(0), observed.as_ref()) {
+            (TlsVerdict::Pass, why) => (Verdict::Pass, why),
+            (_, why) => (Verdict::Fail, why),
+        }
+    };
+    Outcome {
+        case: About::of_tls(case),
+        verdict,
+        reason,
+        exit_code: ran.exit_code,
+        timed_out: ran.timed_out,
+        duration: ran.duration,
+        stdout: ran.stdout,
+        stderr: ran.stderr,
+        observation: None,
         server_log: Vec::new(),
     }
 }
@@ -390,9 +552,7 @@ fn row(outcome: &Outcome) -> String {
     let _ = writeln!(
         out,
         "{verdict}  {:<13} {:<28} {}",
-        outcome.case.group.name(),
-        outcome.case.id,
-        outcome.reason
+        outcome.case.group, outcome.case.id, outcome.reason
     );
     if outcome.verdict == Verdict::Fail {
         let _ = writeln!(out, "      rule: {}", outcome.case.rule);
@@ -448,7 +608,7 @@ pub(crate) fn junit(outcomes: &[Outcome]) -> String {
         let _ = write!(
             out,
             "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
-            outcome.case.group.name(),
+            outcome.case.group,
             xml(outcome.case.id),
             outcome.duration.as_secs_f64()
         );
@@ -479,9 +639,9 @@ fn report_json(command: &[String], outcomes: &[Outcome]) -> String {
         .map(|o| {
             json!({
                 "id": o.case.id,
-                "group": o.case.group.name(),
+                "group": o.case.group,
                 "title": o.case.title,
-                "expect": o.case.expect.words(),
+                "expect": o.case.expect,
                 "verdict": if o.verdict == Verdict::Pass { "pass" } else { "fail" },
                 "reason": o.reason,
                 "rule": o.case.rule,
@@ -591,7 +751,7 @@ mod tests {
     #[test]
     fn junit_escapes_and_counts_failures() {
         let outcome = Outcome {
-            case: case("chunked"),
+            case: About::of(case("chunked")),
             verdict: Verdict::Fail,
             reason: "got <\"&\">".to_owned(),
             exit_code: Some(1),

@@ -40,6 +40,7 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
     let tls = TlsOptions {
         insecure: args.insecure,
         cacert: args.cacert,
+        client_cert: args.cert.zip(args.key),
     };
     let ws_options = |no_compression: bool| WsOptions {
         compression: !no_compression,
@@ -96,6 +97,7 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
     let tls = TlsOptions {
         insecure: args.insecure,
         cacert: args.cacert,
+        ..TlsOptions::default()
     };
     let result = match args.command {
         BenchCommand::Echo {

@@ -183,6 +183,14 @@ pub struct ClientArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) cacert: Option<PathBuf>,
 
+    /// A client certificate (PEM), sent when the server asks for one (like curl --cert).
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
+
     /// Seconds allowed for connecting, the TLS handshake and the HTTP exchange or upgrade.
     #[arg(long, global = true, default_value = "10", value_name = "SECONDS",
           value_parser = parse_seconds)]

@@ -21,7 +21,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
@@ -39,7 +39,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub enum ClientError {
     #[error("`{input}` is not a usable URL: {why}")]
     Url { input: String, why: String },
-    #[error("cannot read the CA certificate {}: {reason}", path.display())]
+    #[error("cannot use the certificate file {}: {reason}", path.display())]
     CaFile { path: PathBuf, reason: String },
     #[error("cannot resolve {host}: {source}")]
     Resolve {
@@ -117,6 +117,8 @@ pub struct TlsOptions {
     pub insecure: bool,
     /// Trust only the certificates in this PEM file instead of the system's store.
     pub cacert: Option<PathBuf>,
+    /// A client certificate (PEM chain) and its key, sent when the server asks for one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 impl TlsOptions {
@@ -132,17 +134,33 @@ impl TlsOptions {
                 host: String::new(),
                 reason: err.to_string(),
             })?;
-        let mut config = if self.insecure {
+        let builder = if self.insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth()
         } else {
             let roots = match &self.cacert {
                 Some(path) => roots_from_file(path)?,
                 None => system_roots(),
             };
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder.with_root_certificates(roots)
+        };
+        let mut config = match &self.client_cert {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let cert_error = |path: &Path, reason: String| ClientError::CaFile {
+                    path: path.to_path_buf(),
+                    reason,
+                };
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .map_err(|err| cert_error(cert, err.to_string()))?;
+                let key_der = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|err| cert_error(key, err.to_string()))?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(|err| cert_error(cert, err.to_string()))?
+            }
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))

@@ -881,22 +881,15 @@ impl TlsProbes {
     }
 
     /// What a runner substitutes into a client's command line for `case`: `{url}`,
-    /// `{cacert}`, and on `client-cert` `{client_cert}` and `{client_key}` (empty elsewhere, so
-    /// a client given them on other cases still presents no certificate).
+    /// `{cacert}`, `{client_cert}` and `{client_key}`. The client files are given on every case
+    /// (so one command line fits all): a TLS client sends a certificate only when asked.
     pub fn placeholders(&self, case: TlsCase) -> Option<Vec<(&'static str, String)>> {
         let endpoint = self.endpoint(case)?;
-        let file = |path: &Path| {
-            if case.needs_client_cert() {
-                path.display().to_string()
-            } else {
-                String::new()
-            }
-        };
         Some(vec![
             ("{url}", endpoint.url()),
             ("{cacert}", self.ca_file.display().to_string()),
-            ("{client_cert}", file(&self.client_cert_file)),
-            ("{client_key}", file(&self.client_key_file)),
+            ("{client_cert}", self.client_cert_file.display().to_string()),
+            ("{client_key}", self.client_key_file.display().to_string()),
         ])
     }
 

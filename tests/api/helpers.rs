@@ -132,6 +132,7 @@ impl TestApp {
             TlsOptions {
                 insecure: false,
                 cacert: Some(self.cert_file.clone()),
+                ..TlsOptions::default()
             }
             .client_config()
             .unwrap_or_else(|e| panic!("client TLS: {e}"))

@@ -142,6 +142,7 @@ async fn tls_is_served_on_a_unix_socket_when_configured() -> TestResult {
                 .join("certs")
                 .join(duplex::transport::tls::DEV_CERT_FILE),
         ),
+        ..TlsOptions::default()
     }
     .client_config()?;
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(&config));

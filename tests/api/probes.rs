@@ -293,3 +293,41 @@ async fn the_classics_encode_set_cookies_and_stream_events() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn the_tls_group_judges_certificates_from_the_wire_and_the_exit_status() -> TestResult {
+    let (code, report) = check_client(
+        &["--only", "tls"],
+        &[
+            DUPLEX,
+            "client",
+            "--cacert",
+            "{cacert}",
+            "--cert",
+            "{client_cert}",
+            "--key",
+            "{client_key}",
+            "get",
+            "{url}",
+        ],
+    )?;
+    assert_eq!(failures(&report), Vec::<String>::new());
+    assert_eq!(code, 0);
+    assert_eq!(report["passed"], 11, "{report}");
+    // `-k` accepts what it must refuse, and the runner sees it on the wire.
+    let (code, report) = check_client(
+        &["--only", "tls"],
+        &[DUPLEX, "client", "-k", "get", "{url}"],
+    )?;
+    assert_eq!(code, 1);
+    let failed = failures(&report);
+    assert!(
+        failed.iter().any(|f| f.starts_with("expired: ")),
+        "{failed:?}"
+    );
+    assert!(
+        !failed.iter().any(|f| f.starts_with("good: ")),
+        "{failed:?}"
+    );
+    Ok(())
+}

@@ -134,7 +134,7 @@ async fn a_client_that_skips_verification_is_caught_accepting_a_bad_certificate(
     // duplex client -k: any certificate.
     let insecure = duplex::client::TlsOptions {
         insecure: true,
-        cacert: None,
+        ..duplex::client::TlsOptions::default()
     }
     .client_config()?;
     let (result, observed) = probe(&probes, TlsCase::Expired, "/status", &insecure).await?;
