@@ -155,15 +155,17 @@ impl App {
     {
         let conn = *exchange.conn;
         let path = decode_path(parts.uri.path());
+        // The three routes that wait are boxed: inline, their futures would make every
+        // request's future (moved around by hyper, /status's too) that much larger.
         if path == raw_echo::PATH {
-            return raw_echo::respond(
+            return Box::pin(raw_echo::respond(
                 parts,
                 body,
                 exchange,
                 self.max_body,
                 self.body_timeout,
                 &self.body_budget,
-            )
+            ))
             .await;
         }
         let Some(route) = Route::resolve(&path) else {
@@ -188,18 +190,24 @@ impl App {
             Route::Root => response::json(StatusCode::OK, r#"{"message":"Server is running"}"#),
             Route::Status => response::json(StatusCode::OK, r#"{"status":"ok"}"#),
             Route::DataFile => {
-                static_files::respond(&self.data_file, &self.data_cache, &parts.headers, head).await
+                Box::pin(static_files::respond(
+                    &self.data_file,
+                    &self.data_cache,
+                    &parts.headers,
+                    head,
+                ))
+                .await
             }
             Route::Item(raw) => items::get_item(raw),
             Route::Docs(page) => docs::respond(page),
             Route::Items => {
-                let read = request_body::read(
+                let read = Box::pin(request_body::read(
                     &parts.headers,
                     body,
                     self.max_body,
                     self.body_timeout,
                     &self.body_budget,
-                )
+                ))
                 .await;
                 match read {
                     // The body's share of the budget is held until its answer is built.
