@@ -331,3 +331,37 @@ fn the_tls_group_judges_certificates_from_the_wire_and_the_exit_status() -> Test
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn connection_probes_close_when_they_say_and_answer_expectations() -> TestResult {
+    let app = spawn_app_with(false, &["--probes"]).await;
+    // The second of two pipelined requests is the last: it says so, and the connection ends.
+    let answers = app
+        .exchange(
+            b"GET /probe/keep-alive/close-after/2 HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /probe/keep-alive/close-after/2 HTTP/1.1\r\nHost: x\r\n\r\n",
+            2,
+        )
+        .await?;
+    assert_eq!(answers[0].header("connection"), Some("keep-alive"));
+    assert_eq!(answers[1].header("connection"), Some("close"));
+    assert_eq!(answers[1].text(), r#"{"request":2,"closes_after":2}"#);
+    let refused = app
+        .exchange(
+            b"POST /probe/expect/417 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            1,
+        )
+        .await?;
+    assert_eq!(refused[0].status, 417);
+    let continued = app
+        .exchange(
+            b"POST /probe/expect/100 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            1,
+        )
+        .await?;
+    assert_eq!(
+        continued[0].text(),
+        r#"{"expect_100_continue":false,"received_bytes":5}"#
+    );
+    Ok(())
+}

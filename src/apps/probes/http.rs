@@ -290,7 +290,7 @@ pub(super) async fn reuse(
     );
     write_all(io, redirect.as_bytes()).await?;
     Ok(match case.id {
-        "redirect-keep-alive" => Next::KeepAlive,
+        "redirect-keep-alive" => Next::KeepAlive(super::KEEP_ALIVE),
         // `stale-keep-alive` promised nothing and closes anyway: the client's next request on
         // this connection meets a closed socket.
         _ => Next::Close,

@@ -12,6 +12,7 @@
 
 pub(crate) mod catalogue;
 mod classics;
+mod connection;
 mod http;
 mod ws;
 
@@ -121,8 +122,8 @@ impl ProbeRequest {
 pub(crate) enum Next {
     /// Closed: the probe is over.
     Close,
-    /// Kept open for the client's next request (the reuse cases).
-    KeepAlive,
+    /// Kept open for the client's next request, this long (the reuse cases).
+    KeepAlive(Duration),
 }
 
 /// How long a kept-alive probe connection waits for the next request.
@@ -133,6 +134,7 @@ impl Probes {
     /// Most probes answer one request and close; the reuse cases keep the connection open.
     pub(crate) async fn run(&self, mut conn: RawConnection) {
         let mut reused = false;
+        let mut served = 0;
         let mut wait = conn.header_timeout;
         loop {
             let head =
@@ -149,19 +151,44 @@ impl Probes {
                 }
                 Err(_) => break,
             };
-            match self.answer(&request, &mut conn, reused).await {
+            match self.answer(&request, &mut conn, reused, served).await {
                 Next::Close => break,
-                Next::KeepAlive => {
+                Next::KeepAlive(idle) => {
                     reused = true;
-                    wait = KEEP_ALIVE;
+                    served += 1;
+                    wait = idle;
                 }
             }
         }
         let _ = conn.io.shutdown().await;
     }
 
-    async fn answer(&self, request: &ProbeRequest, conn: &mut RawConnection, reused: bool) -> Next {
+    /// Answers one request; `served` earlier ones came on this connection.
+    async fn answer(
+        &self,
+        request: &ProbeRequest,
+        conn: &mut RawConnection,
+        reused: bool,
+        served: u32,
+    ) -> Next {
         let case_id = request.path.strip_prefix(PREFIX).unwrap_or_default();
+        if let Some(rest) = case_id.strip_prefix("keep-alive/") {
+            return match Box::pin(connection::keep_alive(rest, request, conn, served)).await {
+                Ok(next) => next,
+                Err(why) => {
+                    conn.log
+                        .note(&conn.label, &format!("probe {case_id}: {why}"));
+                    Next::Close
+                }
+            };
+        }
+        if let Some(rest) = case_id.strip_prefix("expect/") {
+            if let Err(why) = Box::pin(connection::expect(rest, request, conn)).await {
+                conn.log
+                    .note(&conn.label, &format!("probe {case_id}: {why}"));
+            }
+            return Next::Close;
+        }
         if classics::claims(case_id) {
             let answered = match read_body(request, conn).await {
                 Ok(body) => {
@@ -315,7 +342,7 @@ async fn read_head(io: &mut Box<dyn RawIo>, buf: &mut BytesMut) -> Result<ProbeR
 }
 
 /// The request body (Content-Length or chunked), up to [`classics::MAX_BODY`] bytes.
-async fn read_body(
+pub(crate) async fn read_body(
     request: &ProbeRequest,
     conn: &mut RawConnection,
 ) -> Result<Vec<u8>, (u16, String)> {
@@ -402,7 +429,7 @@ pub(crate) async fn write_all(io: &mut Box<dyn RawIo>, bytes: &[u8]) -> Result<(
 }
 
 /// A complete `text/plain` response that closes the connection.
-fn plain(status: u16, reason: &str, text: &str) -> Vec<u8> {
+pub(crate) fn plain(status: u16, reason: &str, text: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
