@@ -152,11 +152,11 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         // One body of the largest size always fits.
         body_budget: BodyBudget::new(args.max_body_memory.max(args.max_body)),
         ws: Arc::new(ws),
+        inspector: inspector.clone(),
     };
     let probes = args.probes.then(|| Arc::new(Probes::default()));
     let app = Site {
         guide,
-        inspector: inspector.clone(),
         probes: probes.clone(),
     };
     let settings = Settings {

@@ -49,6 +49,8 @@ pub(crate) struct App {
     pub(crate) body_budget: BodyBudget,
     /// WebSocket limits, timers and login credentials.
     pub(crate) ws: Arc<WsSettings>,
+    /// The live inspector under `/_duplex/` (`--inspect`), answered before the guide's routes.
+    pub(crate) inspector: Option<Arc<crate::apps::inspector::Inspector>>,
 }
 
 /// A matched route; `Item` carries the decoded `{item_id}` segment.
@@ -115,6 +117,17 @@ impl App {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
+        // Answered at once (no await), so these add nothing to the future.
+        if let Some(inspector) = &self.inspector
+            && crate::apps::inspector::Inspector::claims(request.uri().path())
+        {
+            return inspector.respond(request, exchange);
+        }
+        if let Some(probe) = exchange.tls_probe
+            && request.uri().path() == crate::apps::tls_probes::PATH
+        {
+            return crate::apps::tls_probes::client_hello(probe, request.method());
+        }
         let (mut parts, body) = request.into_parts();
         let closing = wants_close(parts.version, &parts.headers);
         let mut response = match check_head(&parts) {
@@ -483,6 +496,7 @@ mod tests {
         App {
             data_file: PathBuf::from("/nonexistent/data.txt"),
             data_cache: Arc::default(),
+            inspector: None,
             max_body: 1024,
             body_timeout: Duration::from_secs(30),
             body_budget: BodyBudget::new(1 << 20),
