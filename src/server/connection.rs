@@ -23,7 +23,7 @@ use super::access::{Entry, Meter};
 use super::diagnose::{self, Diagnosis};
 use super::listener::{Accepted, Stream};
 use super::log::{ConnLabel, Log, TraceKind, escape};
-use super::raw::{self, RawConnection, Sniffed};
+use super::raw::{self, RawConnection, Resettable, Sniffed};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
 use super::tls_probe::{TlsProbeConn, TlsProbeListener};
 use super::websocket::is_upgrade_request;
@@ -217,7 +217,12 @@ impl<A: Handler> ConnectionContext<A> {
     }
 
     /// TLS first if configured (under its timeout, cut short by shutdown), then HTTP.
-    async fn run_stream<S: Stream>(&self, stream: S, conn: Conn<'_>, guard: ConnectionGuard) {
+    async fn run_stream<S: Stream + Resettable>(
+        &self,
+        stream: S,
+        conn: Conn<'_>,
+        guard: ConnectionGuard,
+    ) {
         let Some(acceptor) = self.tls.clone() else {
             // The common case calls run_http straight: a layer of future less on every poll.
             let Some(prefix) = self.app.raw_prefix() else {
@@ -258,7 +263,7 @@ impl<A: Handler> ConnectionContext<A> {
 
     /// For an application that takes connections to its raw `prefix`: the connection goes to it
     /// if its first request targets the prefix, else to HTTP with the bytes looked at put back.
-    async fn take_over_or_serve<S: Stream>(
+    async fn take_over_or_serve<S: Stream + Resettable>(
         &self,
         io: S,
         prefix: &'static str,

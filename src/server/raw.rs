@@ -19,8 +19,31 @@ use tokio_util::sync::CancellationToken;
 use super::log::{ConnLabel, Log};
 
 /// A byte stream of either kind (TCP, TLS, Unix), boxed for the raw handler.
-pub(crate) trait RawIo: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> RawIo for T {}
+pub(crate) trait RawIo: AsyncRead + AsyncWrite + Unpin + Send + Resettable {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Resettable> RawIo for T {}
+
+/// A stream whose close can be made a reset.
+pub(crate) trait Resettable {
+    /// Makes dropping the stream send a TCP reset (RST) instead of an orderly close; false where
+    /// the transport has no such thing (a Unix socket).
+    fn reset_on_close(&self) -> bool {
+        false
+    }
+}
+
+impl Resettable for tokio::net::TcpStream {
+    fn reset_on_close(&self) -> bool {
+        self.set_zero_linger().is_ok()
+    }
+}
+
+impl Resettable for tokio::net::UnixStream {}
+
+impl<S: Resettable> Resettable for tokio_rustls::server::TlsStream<S> {
+    fn reset_on_close(&self) -> bool {
+        self.get_ref().0.reset_on_close()
+    }
+}
 
 /// A connection handed to the application before any HTTP parsing.
 pub(crate) struct RawConnection {

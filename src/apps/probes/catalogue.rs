@@ -269,6 +269,14 @@ pub(crate) const CASES: &[Case] = &[
         "a head is complete only at its empty line",
     ),
     case(
+        "reset-mid-body",
+        Framing,
+        "a TCP reset (RST) after half the body",
+        Reject,
+        "RFC 9112 §8: a message cut short is incomplete",
+        "a connection reset before the body's end is an error, not the end of the body",
+    ),
+    case(
         "eof-in-chunk",
         Framing,
         "the connection closes in the middle of a chunk",

@@ -66,7 +66,7 @@ pub(super) async fn respond(
     case: &Case,
     _request: &ProbeRequest,
     io: &mut Box<dyn RawIo>,
-) -> Result<(), String> {
+) -> Result<Next, String> {
     let body = body();
     let bytes = body.as_bytes();
     let length = bytes.len().to_string();
@@ -116,13 +116,26 @@ pub(super) async fn respond(
             .concat()
         }
         "one-byte-writes" => {
-            return in_pieces(
+            in_pieces(
                 io,
                 &with_length("HTTP/1.1 200 OK"),
                 1,
                 Duration::from_millis(1),
             )
-            .await;
+            .await?;
+            return Ok(Next::Close);
+        }
+        "reset-mid-body" => {
+            let mut out =
+                head("HTTP/1.1 200 OK", &[("Content-Length", length.clone())]).into_bytes();
+            out.extend_from_slice(&bytes[..bytes.len() / 2]);
+            write_all(io, &out).await?;
+            // Let the half arrive before the reset, which would otherwise discard it.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if !io.reset_on_close() {
+                return Err("this transport cannot send a TCP reset (a Unix socket)".to_owned());
+            }
+            return Ok(Next::Reset);
         }
         "chunked-pieces" => {
             let all = [
@@ -130,7 +143,8 @@ pub(super) async fn respond(
                 chunked(bytes, &SIZES, |n| format!("{n:x}"), ""),
             ]
             .concat();
-            return in_pieces(io, &all, 7, Duration::from_millis(2)).await;
+            in_pieces(io, &all, 7, Duration::from_millis(2)).await?;
+            return Ok(Next::Close);
         }
         "close-delimited" => [head("HTTP/1.1 200 OK", &[]).into_bytes(), bytes.to_vec()].concat(),
         "content-length-and-extra" => {
@@ -255,7 +269,7 @@ pub(super) async fn respond(
     write_all(io, &response).await?;
     // Everything is sent: the close is the end of a close-delimited body.
     let _ = io.shutdown().await;
-    Ok(())
+    Ok(Next::Close)
 }
 
 /// The reuse cases: a 307 to the same case with `step=2` (kept alive, closed with

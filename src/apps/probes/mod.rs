@@ -124,6 +124,8 @@ pub(crate) enum Next {
     Close,
     /// Kept open for the client's next request, this long (the reuse cases).
     KeepAlive(Duration),
+    /// Dropped with a TCP reset: no orderly close.
+    Reset,
 }
 
 /// How long a kept-alive probe connection waits for the next request.
@@ -153,6 +155,8 @@ impl Probes {
             };
             match self.answer(&request, &mut conn, reused, served).await {
                 Next::Close => break,
+                // Dropped as it is: the reset was arranged, a shutdown would send a FIN first.
+                Next::Reset => return,
                 Next::KeepAlive(idle) => {
                     reused = true;
                     served += 1;
@@ -281,8 +285,7 @@ async fn run_case(
 ) -> Result<Next, String> {
     match case.group {
         Group::Framing | Group::Interim | Group::Status => {
-            http::respond(case, request, &mut conn.io).await?;
-            Ok(Next::Close)
+            http::respond(case, request, &mut conn.io).await
         }
         Group::Reuse => http::reuse(case, request, &mut conn.io).await,
         Group::WsHandshake | Group::WsServer => {
