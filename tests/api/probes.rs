@@ -365,3 +365,38 @@ async fn connection_probes_close_when_they_say_and_answer_expectations() -> Test
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_unanswered_close_is_noted_when_the_client_gives_up() -> TestResult {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(false, &["--probes"]).await;
+    let mut io = app.connect().await?;
+    io.write_all(
+        b"GET /probe/ws-driven/no-close-reply HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+          Sec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await?;
+    let mut got = Vec::new();
+    while !got.ends_with(b"duplex probe ok") {
+        let mut chunk = [0u8; 512];
+        let n = io.read(&mut chunk).await?;
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    // A masked close 1000 (zero mask); no reply comes, so the client closes TCP itself.
+    io.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await?;
+    let mut rest = [0u8; 16];
+    let quiet =
+        tokio::time::timeout(std::time::Duration::from_millis(300), io.read(&mut rest)).await;
+    assert!(quiet.is_err(), "the server answered the close: {quiet:?}");
+    drop(io);
+    app.log
+        .wait_for(
+            "closed TCP after its close went unanswered (correct)",
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .ok_or("no note")?;
+    Ok(())
+}

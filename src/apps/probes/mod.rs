@@ -186,6 +186,13 @@ impl Probes {
                 }
             };
         }
+        if case_id == "ws-driven/no-close-reply" {
+            if let Err(why) = Box::pin(ws::no_close_reply(request, conn)).await {
+                conn.log
+                    .note(&conn.label, &format!("probe {case_id}: {why}"));
+            }
+            return Next::Close;
+        }
         if let Some(rest) = case_id.strip_prefix("expect/") {
             if let Err(why) = Box::pin(connection::expect(rest, request, conn)).await {
                 conn.log

@@ -231,6 +231,54 @@ pub(super) async fn respond(
     close_handshake(conn, observation, code, reason, false).await
 }
 
+/// `/probe/ws-driven/no-close-reply`, outside the judged catalogue (the runner's client never
+/// closes first): a correct 101 and one message, then the server never answers the client's
+/// close frame and keeps TCP open up to [`HOLD_OPEN`]. A client must not wait forever for the
+/// reply: RFC 6455 §7.1.1 lets it close TCP once its close went unanswered for a while.
+pub(super) async fn no_close_reply(
+    request: &ProbeRequest,
+    conn: &mut RawConnection,
+) -> Result<(), String> {
+    let Some(key) = request.header("sec-websocket-key") else {
+        return write_all(
+            &mut conn.io,
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+    };
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        accept_key(key.trim().as_bytes())
+    );
+    write_all(&mut conn.io, head.as_bytes()).await?;
+    write_all(&mut conn.io, &frame(FIN | TEXT, MESSAGE.as_bytes())).await?;
+    let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut seen = Observation::default();
+    let stop = conn.stop.clone();
+    let waited = tokio::select! {
+        () = stop.cancelled() => return Ok(()),
+        waited = tokio::time::timeout(HOLD_OPEN, async {
+            read_until_close(&mut conn.io, &mut decoder, &mut buf, &mut seen).await;
+            if seen.client_close.is_some() {
+                // Unanswered: wait for the client to give up and close TCP.
+                let _ = conn.io.read_u8().await;
+            }
+        }) => waited,
+    };
+    let outcome = match (seen.client_close, waited.is_ok()) {
+        (Some(_), true) => "the client closed TCP after its close went unanswered (correct)",
+        (Some(_), false) => "the client waited for the close reply past 15 s (it must give up)",
+        (None, _) => "the client sent no close frame",
+    };
+    conn.log.note(
+        &conn.label,
+        &format!("probe ws-driven/no-close-reply: {outcome}"),
+    );
+    Ok(())
+}
+
 /// Gives the client [`SETTLE`] to react to what it got (a client that refuses a frame closes
 /// now, and its close is echoed), then sends the server's close, reads what the client sends
 /// until its close (pongs are filed), and closes TCP (after [`HOLD_OPEN`] if `hold`).
