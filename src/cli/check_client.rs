@@ -563,15 +563,15 @@ fn row(outcome: &Outcome) -> String {
 
 fn catalogue_table() -> String {
     let mut out = String::new();
-    for case in CASES {
+    let about = CASES
+        .iter()
+        .map(About::of)
+        .chain(TlsCase::ALL.into_iter().map(About::of_tls));
+    for case in about {
         let _ = writeln!(
             out,
             "{:<13} {:<28} {} — {} ({})",
-            case.group.name(),
-            case.id,
-            case.title,
-            case.expect.words(),
-            case.rule
+            case.group, case.id, case.title, case.expect, case.rule
         );
     }
     out
