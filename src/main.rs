@@ -11,7 +11,7 @@ use duplex::server::log::Log;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.log_format;
-    let logging = match Logging::init(&cli.log_level, format) {
+    let logging = match Logging::init(cli.effective_log_level(), format) {
         Ok(logging) => logging,
         Err(err) => {
             eprintln!("duplex: {err}");

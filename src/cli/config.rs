@@ -88,6 +88,15 @@ pub struct CheckClientArgs {
 }
 
 impl Cli {
+    /// `--log-level`, except that `check-client` logs warnings only unless told otherwise: its
+    /// table is its output, and its in-process server's startup lines would be noise.
+    pub fn effective_log_level(&self) -> &str {
+        match self.command {
+            Some(Command::CheckClient(_)) if self.log_level == "info" => "warn",
+            _ => &self.log_level,
+        }
+    }
+
     /// The chosen subcommand; `serve` when none was spelled out.
     pub fn into_command(self) -> Command {
         self.command.unwrap_or(Command::Serve(self.serve))
