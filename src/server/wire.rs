@@ -133,8 +133,17 @@ impl Wire {
 
     /// Logs a trace line for this connection, if tracing; `what` is only built then.
     pub(crate) fn trace(&self, kind: TraceKind, what: impl FnOnce() -> String) {
+        if self.trace.is_some() {
+            self.write_trace(kind, &what());
+        }
+    }
+
+    /// Out of line: the untraced path (every read of every connection) stays a single test.
+    #[cold]
+    #[inline(never)]
+    fn write_trace(&self, kind: TraceKind, what: &str) {
         if let Some((log, conn)) = &self.trace {
-            log.trace(conn, self.opened.elapsed(), kind, &what());
+            log.trace(conn, self.opened.elapsed(), kind, what);
         }
     }
 
@@ -153,6 +162,13 @@ impl Wire {
         if self.left_http.load(Ordering::Relaxed) {
             return;
         }
+        self.keep_read(bytes);
+    }
+
+    /// What HTTP reads add to the kept head and body; out of line, so a WebSocket's reads (which
+    /// skip it) inline only the tests above.
+    #[inline(never)]
+    fn keep_read(&self, bytes: &[u8]) {
         let mut state = self.state();
         state.received += bytes.len() as u64;
         state.flush_unscanned();
