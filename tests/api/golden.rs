@@ -38,7 +38,7 @@ const REDOC_LENGTH: &str = "715";
 
 /// duplex's OpenAPI document: the original's, plus `/echo/raw`.
 const OPENAPI: &str = include_str!("../../src/apps/guide/docs/openapi.json");
-const OPENAPI_LENGTH: &str = "6285";
+const OPENAPI_LENGTH: &str = "8178";
 
 /// duplex's documented answer where it deliberately differs from the original.
 struct Documented {
@@ -233,8 +233,8 @@ fn documented(name: &str) -> Option<Documented> {
         | "17000 B header value"
         | "65000 B header value"
         | "20 KB URL" => HYPER_431,
-        // The OpenAPI document also describes duplex's own routes: /echo/raw and the
-        // inspector's (served with --inspect).
+        // The OpenAPI document also describes duplex's own routes: /echo/raw, the inspector's
+        // (with --inspect), the probes (with --probes) and /tls/clienthello (--tls-probes).
         "GET /openapi.json" => Documented {
             status: 200,
             body: DocBody::Exact(OPENAPI),
@@ -728,8 +728,11 @@ fn the_openapi_document_is_the_originals_plus_duplexs_own_routes() -> TestResult
             "/echo/raw",
             "/items",
             "/items/{item_id}",
+            "/probe/",
+            "/probe/{probe}",
             "/static/data.txt",
-            "/status"
+            "/status",
+            "/tls/clienthello"
         ]
     );
     assert!(
