@@ -1,3 +1,4 @@
 //! What a connection is routed to. [`guide`]: the guide's endpoints.
 
+pub mod fuzzingserver;
 pub mod guide;

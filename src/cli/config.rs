@@ -50,6 +50,9 @@ pub enum Command {
     Client(ClientArgs),
     /// Load generators for the benchmarks (bench/run.sh): bounded in time, loopback or not.
     Bench(BenchArgs),
+    /// A drop-in Autobahn|Testsuite fuzzingserver: test a WebSocket client with Autobahn's
+    /// cases and client drivers (`wstest -m fuzzingserver -s FILE` → `--spec FILE`).
+    Fuzzingserver(crate::cli::fuzzingserver::FuzzingserverArgs),
 }
 
 impl Cli {

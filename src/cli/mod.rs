@@ -4,5 +4,6 @@
 
 pub mod client;
 pub mod config;
+pub mod fuzzingserver;
 pub mod logging;
 pub mod startup;
