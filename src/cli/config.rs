@@ -200,6 +200,19 @@ pub(crate) enum ClientCommand {
         )]
         passphrase: String,
     },
+    /// Run every case of an Autobahn fuzzingserver (`duplex fuzzingserver` or `wstest -m
+    /// fuzzingserver`) with this client, echoing each message; then have it write its reports.
+    Autobahn {
+        /// The fuzzing server [default: ws://127.0.0.1:9001].
+        #[arg(default_value = "ws://127.0.0.1:9001")]
+        url: String,
+        /// The agent name the reports use.
+        #[arg(long, default_value = "duplex")]
+        agent: String,
+        /// Do not offer permessage-deflate (12.* and 13.* are then UNIMPLEMENTED).
+        #[arg(long)]
+        no_compression: bool,
+    },
     /// GET a URL and print the body (like curl).
     Get(HttpArgs),
     /// POST a JSON body and print the response body (like curl --json).

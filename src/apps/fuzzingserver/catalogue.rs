@@ -336,7 +336,7 @@ impl TryFrom<RawPayload> for Payload {
 }
 
 fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(format!("odd-length hex {hex}"));
     }
     (0..hex.len())

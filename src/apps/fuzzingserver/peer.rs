@@ -760,18 +760,10 @@ impl CaseRun {
                     let reason = (payload.len() > 2).then(|| payload[2..].to_vec());
                     self.on_close_frame(code, reason);
                 }
-                9 => {
-                    if self.state == State::Open {
-                        self.send_frame(
-                            10,
-                            true,
-                            0,
-                            &Payload::Bytes(Bytes::from(payload)),
-                            None,
-                            None,
-                            false,
-                        );
-                    }
+                // Autobahn's onPing: a pong, only while open.
+                9 if self.state == State::Open => {
+                    let payload = Payload::Bytes(Bytes::from(payload));
+                    self.send_frame(10, true, 0, &payload, None, None, false);
                 }
                 10 => self.on_pong(Bytes::from(payload)),
                 _ => {}
@@ -803,10 +795,9 @@ impl CaseRun {
         self.remote_close_code = code;
         if let Some(code) = code {
             let allowed = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011];
-            if code < 1000 || (code <= 2999 && !allowed.contains(&code)) || code >= 5000 {
-                if self.protocol_violation(&format!("invalid close code {code}")) {
-                    return;
-                }
+            let invalid = code < 1000 || (code <= 2999 && !allowed.contains(&code)) || code >= 5000;
+            if invalid && self.protocol_violation(&format!("invalid close code {code}")) {
+                return;
             }
         }
         if let Some(reason) = reason {
@@ -1068,5 +1059,135 @@ fn minimal_length(h: &Header) -> bool {
         4 => h.len >= 126,
         10 => h.len >= 65536,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::catalogue::catalogue;
+    use super::*;
+
+    fn run(id: &str) -> CaseRun {
+        let catalogue = catalogue().unwrap_or_else(|err| panic!("{err}"));
+        let case = catalogue
+            .cases
+            .iter()
+            .find(|case| case.id == id)
+            .unwrap_or_else(|| panic!("no case {id}"));
+        CaseRun::new(case, RunSettings::default(), None, None)
+    }
+
+    /// A frame as a client sends it (masked).
+    fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        write_frame(&mut out, first, Some([1, 2, 3, 4]), payload);
+        out.to_vec()
+    }
+
+    fn written(run: &mut CaseRun) -> Vec<u8> {
+        run.take_output()
+            .into_iter()
+            .flat_map(|output| match output {
+                Output::Data { bytes, .. } => bytes.to_vec(),
+                Output::Shutdown => b"<shutdown>".to_vec(),
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_echo_and_a_close_reply_are_ok() {
+        let mut run = run("1.1.2");
+        run.open(Instant::now());
+        let sent = written(&mut run);
+        assert_eq!(&sent[..2], &[0x81, 125]);
+        run.on_bytes(&client_frame(0x81, &[b'*'; 125]));
+        // The echo matched: the server starts the closing handshake with 1000.
+        assert_eq!(written(&mut run), [0x88, 2, 0x03, 0xe8]);
+        run.on_bytes(&client_frame(0x88, &[0x03, 0xe8]));
+        assert!(run.is_closed());
+        let finished = run.finish(Instant::now());
+        let j = finished.judgement;
+        assert_eq!((j.behavior, j.behavior_close), (Verdict::Ok, Verdict::Ok));
+        assert_eq!(finished.explanation, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_failed_after_the_cases_time_and_is_unclean() {
+        let mut run = run("1.1.1");
+        run.open(Instant::now());
+        let _ = written(&mut run);
+        tokio::time::advance(Duration::from_millis(999)).await;
+        run.on_timer(Instant::now());
+        assert!(written(&mut run).is_empty(), "killAfter(1) has not expired");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        run.on_timer(Instant::now());
+        // Autobahn's failConnection: close 1001 "Going Away".
+        let close = written(&mut run);
+        assert_eq!(&close[..4], &[0x88, 12, 0x03, 0xe9]);
+        assert_eq!(&close[4..], b"Going Away");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        run.on_timer(Instant::now());
+        assert_eq!(written(&mut run), b"<shutdown>");
+        let finished = run.finish(Instant::now());
+        let j = finished.judgement;
+        assert_eq!(
+            (j.behavior, j.behavior_close),
+            (Verdict::Failed, Verdict::Unclean)
+        );
+        let why = finished.explanation.unwrap_or_default();
+        assert!(why.contains("a text message of 0 bytes"), "{why}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_fails_on_a_reserved_opcode_is_ok() {
+        let mut run = run("4.1.1");
+        run.open(Instant::now());
+        assert_eq!(written(&mut run), [0x83, 0]);
+        // The client fails the connection with 1002; the server answers and drops TCP.
+        run.on_bytes(&client_frame(0x88, &[0x03, 0xea]));
+        assert_eq!(written(&mut run), b"\x88\x02\x03\xe8<shutdown>");
+        let j = run.finish(Instant::now()).judgement;
+        assert_eq!((j.behavior, j.behavior_close), (Verdict::Ok, Verdict::Ok));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unmasked_client_frame_is_a_protocol_error() {
+        let mut run = run("1.1.1");
+        run.open(Instant::now());
+        let _ = written(&mut run);
+        run.on_bytes(&[0x81, 0x00]);
+        let close = written(&mut run);
+        assert_eq!(&close[..4], &[0x88, 33, 0x03, 0xea]);
+        assert_eq!(&close[4..], b"unmasked client-to-server frame");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn chopped_frames_are_written_chop_by_chop() {
+        let mut run = run("2.6");
+        run.open(Instant::now());
+        let outputs = run.take_output();
+        // 2 header bytes + 125 payload bytes, one byte per write.
+        assert_eq!(outputs.len(), 127);
+        assert!(
+            outputs
+                .iter()
+                .all(|o| matches!(o, Output::Data { bytes, sync: true } if bytes.len() == 1))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn utf8_fail_fast_records_the_first_wait_only_while_open() {
+        let mut run = run("6.4.1");
+        run.open(Instant::now());
+        let _ = written(&mut run);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        run.on_timer(Instant::now());
+        // The wait expired with the connection open: "timeout A" is recorded, part 2 sent.
+        assert_eq!(written(&mut run), [0x00, 4, 0xf4, 0x90, 0x80, 0x80]);
+        // The client fails fast with 1007.
+        run.on_bytes(&client_frame(0x88, &[0x03, 0xef]));
+        let finished = run.finish(Instant::now());
+        let j = finished.judgement;
+        assert_eq!((j.behavior, j.behavior_close), (Verdict::Ok, Verdict::Ok));
     }
 }

@@ -12,6 +12,13 @@ use tokio::time::Instant;
 
 use super::peer::{CaseRun, Finished, Output};
 
+/// The pause after a write of its own (a chop, or a `sync` frame). Autobahn re-enters its
+/// reactor between such writes (`_QUEUED_WRITE_DELAY`), which in practice spaces them by some
+/// tens of microseconds; a client gets that long to act between two chops (3.4 and 4.1.5
+/// judge whether it echoed before failing). Tokio's timer has millisecond granularity, so the
+/// writer yields until the pause is over instead.
+const CHOP_PAUSE: Duration = Duration::from_micros(50);
+
 /// How long the writer may take to finish after the case ended (a client that stopped
 /// reading must not hold the case open).
 const WRITER_GRACE: Duration = Duration::from_secs(2);
@@ -63,6 +70,16 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+async fn pause(pause: Duration) {
+    let start = std::time::Instant::now();
+    loop {
+        tokio::task::yield_now().await;
+        if start.elapsed() >= pause {
+            return;
+        }
+    }
+}
+
 async fn write_outputs<W: AsyncWrite>(writer: W, mut rx: mpsc::UnboundedReceiver<Output>) {
     tokio::pin!(writer);
     let mut pending: Option<Output> = None;
@@ -80,12 +97,15 @@ async fn write_outputs<W: AsyncWrite>(writer: W, mut rx: mpsc::UnboundedReceiver
                     return;
                 }
                 let _ = writer.flush().await;
-                // Give the bytes their own segment before the next write.
-                tokio::task::yield_now().await;
+                pause(CHOP_PAUSE).await;
             }
             Output::Data { bytes, sync: false } => {
-                let mut batch = BytesMut::from(&bytes[..]);
+                let mut batch = BytesMut::new();
+                let mut first = Some(bytes);
                 while let Ok(next) = rx.try_recv() {
+                    if let Some(bytes) = first.take() {
+                        batch.extend_from_slice(&bytes);
+                    }
                     match next {
                         Output::Data { bytes, sync: false } => batch.extend_from_slice(&bytes),
                         other => {
@@ -94,7 +114,12 @@ async fn write_outputs<W: AsyncWrite>(writer: W, mut rx: mpsc::UnboundedReceiver
                         }
                     }
                 }
-                if writer.write_all(&batch).await.is_err() {
+                // A lone write (a 16 MiB message, say) goes out without a copy.
+                let written = match first {
+                    Some(bytes) => writer.write_all(&bytes).await,
+                    None => writer.write_all(&batch).await,
+                };
+                if written.is_err() {
                     return;
                 }
             }
