@@ -35,20 +35,26 @@ pub fn catalogue_listing(verbose: bool) -> Result<String, String> {
     let catalogue = catalogue::catalogue()?;
     let mut out = String::new();
     for case in &catalogue.cases {
+        // 12.* and 13.* groups name their data file and parameters at length.
+        let group = catalogue.group(&case.id);
+        let group = group.split(" (").next().unwrap_or(group);
         let _ = writeln!(
             out,
             "{:<8} {:<40} {}",
             case.id,
-            catalogue.group(&case.id),
+            group,
             case.pretty_description()
         );
         if verbose {
-            let expectation = case
-                .expectation
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            let _ = writeln!(out, "{:<8} expect: {expectation}", "");
+            let words = |text: &str| {
+                let text = text
+                    .replace("<br>", " ")
+                    .replace("<b>", "")
+                    .replace("</b>", "");
+                text.split_whitespace().collect::<Vec<_>>().join(" ")
+            };
+            let _ = writeln!(out, "{:<8} sends:  {}", "", words(&case.description));
+            let _ = writeln!(out, "{:<8} expect: {}", "", words(&case.expectation));
         }
     }
     Ok(out)
