@@ -175,7 +175,7 @@ pub(crate) fn index_html(results: &Results, ids: &[String], title: &str) -> Stri
          body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}\
          td,th{border:1px solid #ccc;padding:2px 6px}\
          .OK,.INFORMATIONAL{background:#cfc}.NON-STRICT{background:#ffc}\
-         .FAILED,.WRONG.CODE,.UNCLEAN{background:#fcc}.UNIMPLEMENTED{background:#ddd}\
+         .FAILED,.WRONG-CODE,.UNCLEAN{background:#fcc}.UNIMPLEMENTED{background:#ddd}\
          </style></head><body>\n",
     );
     let _ = writeln!(html, "<h1>{}</h1>", escape(title));
@@ -198,7 +198,7 @@ pub(crate) fn index_html(results: &Results, ids: &[String], title: &str) -> Stri
                     let _ = write!(
                         html,
                         "<td class=\"{}\" title=\"{}\"><a href=\"{}\">{} / {}</a> {} ms</td>",
-                        class.replace(' ', "."),
+                        class.replace(' ', "-"),
                         escape(s.explanation.as_deref().unwrap_or("")),
                         escape(&s.reportfile),
                         s.behavior.as_str(),

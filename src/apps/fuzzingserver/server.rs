@@ -618,7 +618,9 @@ async fn control(mut stream: TcpStream, leftover: Bytes, messages: Vec<String>, 
     let _ = tokio::time::timeout(timeout, async {
         loop {
             while let Some(header) = parse_header(&buf) {
-                let total = header.header_len + usize::try_from(header.len).unwrap_or(usize::MAX);
+                let total = header
+                    .header_len
+                    .saturating_add(usize::try_from(header.len).unwrap_or(usize::MAX));
                 if header.opcode == 8 {
                     return;
                 }
