@@ -95,7 +95,7 @@ for server in autobahn duplex; do
   port="$(free_port)"
   spec "$port" "$out/reports" > "$out/spec.json"
   if [[ "$server" == autobahn ]]; then
-    (cd "$out" && exec "$abvenv/bin/wstest" -m fuzzingserver -s spec.json) > "$out/server.log" 2>&1 &
+    (cd "$out" && exec "$abvenv/bin/wstest" -m fuzzingserver -s spec.json --webport 0) > "$out/server.log" 2>&1 &
   else
     "$duplex" fuzzingserver --log-level warn --spec "$out/spec.json" > "$out/server.log" 2>&1 &
   fi

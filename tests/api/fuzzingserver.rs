@@ -115,7 +115,7 @@ async fn an_echoing_client_passes_and_the_reports_have_autobahns_shape() -> Test
     run_echoing(&fuzzing.url("/runCase?case=1&agent=my%20client")).await?;
     run_echoing(&fuzzing.url("/runCase?casetuple=1.1.2&agent=my%20client")).await?;
     let status = call(&fuzzing.url("/getCaseStatus?case=2&agent=my%20client")).await?;
-    assert_eq!(status, [r#"{"behavior":"OK"}"#]);
+    assert_eq!(status, [r#"{"behavior": "OK"}"#]);
     call(&fuzzing.url("/updateReports?agent=my%20client")).await?;
     let index = read_index(&fuzzing);
     let case = &index["my client"]["1.1.2"];
@@ -142,7 +142,7 @@ async fn a_client_that_closes_instead_of_echoing_fails_with_an_explanation() -> 
     let conn = ws::connect(&target, None, &options()).await?;
     let _ = conn.close(CloseCode::NORMAL, "bye").await;
     let status = call(&fuzzing.url("/getCaseStatus?case=1&agent=rude")).await?;
-    assert_eq!(status, [r#"{"behavior":"FAILED"}"#]);
+    assert_eq!(status, [r#"{"behavior": "FAILED"}"#]);
     let results = http_get(fuzzing.addr, "/results").await;
     assert!(results.starts_with("HTTP/1.1 200"), "{results}");
     assert!(

@@ -412,7 +412,10 @@ impl FuzzingServer {
             Call::CaseInfo(index) => self
                 .selected(index)
                 .map(|case| {
-                    json!({"id": case.id, "description": case.pretty_description()}).to_string()
+                    python_object(&[
+                        ("id", json!(case.id)),
+                        ("description", json!(case.pretty_description())),
+                    ])
                 })
                 .into_iter()
                 .collect(),
@@ -421,7 +424,10 @@ impl FuzzingServer {
                     return Vec::new();
                 };
                 let record = self.wait_for(&agent, &case.id).await;
-                vec![json!({"behavior": record.summary.behavior}).to_string()]
+                vec![python_object(&[(
+                    "behavior",
+                    json!(record.summary.behavior),
+                )])]
             }
             Call::UpdateReports => {
                 let results = self.lock_results().clone();
@@ -639,6 +645,16 @@ async fn control(mut stream: TcpStream, leftover: Bytes, messages: Vec<String>, 
     let _ = stream.shutdown().await;
 }
 
+/// A JSON object as Python's `json.dumps` writes it (`{"a": 1, "b": 2}`, keys in the given
+/// order), so drivers that compare the control answers as text see Autobahn's.
+fn python_object(fields: &[(&str, serde_json::Value)]) -> String {
+    let fields: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| format!("{}: {value}", json!(name)))
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
 /// Now in UTC, as Autobahn's `utcnow()` writes it: `2026-12-01T12:00:00.123Z`.
 fn utc_now() -> String {
     let now = SystemTime::now()
@@ -680,6 +696,12 @@ mod tests {
         assert_eq!(request.param("case"), Some("3"));
         assert_eq!(request.param("agent"), Some("my client"));
         assert!(request.is_upgrade());
+    }
+
+    #[test]
+    fn control_answers_are_spaced_like_pythons_json() {
+        let answer = python_object(&[("id", json!("1.1.1")), ("description", json!("x"))]);
+        assert_eq!(answer, r#"{"id": "1.1.1", "description": "x"}"#);
     }
 
     #[test]
