@@ -194,3 +194,24 @@ async fn duplex_client_passes_the_framing_ping_and_opcode_cases() -> TestResult 
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn agents_running_at_once_are_judged_apart() -> TestResult {
+    let fuzzing = spawn(r#"["1.1.2"]"#).await;
+    let polite_url = fuzzing.url("/runCase?case=1&agent=polite");
+    let polite = run_echoing(&polite_url);
+    let rude = async {
+        let target = Target::parse(&fuzzing.url("/runCase?case=1&agent=rude"))?;
+        let conn = ws::connect(&target, None, &options()).await?;
+        let _ = conn.close(CloseCode::NORMAL, "").await;
+        Ok::<(), ClientError>(())
+    };
+    let (polite, rude) = tokio::join!(polite, rude);
+    polite?;
+    rude?;
+    let polite = call(&fuzzing.url("/getCaseStatus?case=1&agent=polite")).await?;
+    let rude = call(&fuzzing.url("/getCaseStatus?case=1&agent=rude")).await?;
+    assert_eq!(polite, [r#"{"behavior": "OK"}"#]);
+    assert_eq!(rude, [r#"{"behavior": "FAILED"}"#]);
+    Ok(())
+}
