@@ -94,7 +94,7 @@ pub(crate) fn judge(case: &CaseDef, scripted: Option<&Scripted>, seen: &Observed
         behavior = verdict;
         result = "Actual events match at least one expected.".to_owned();
     }
-    let (mut behavior_close, mut result_close);
+    let (mut behavior_close, result_close);
     if seen.connection_was_open {
         (behavior_close, result_close) = judge_close(&close, seen);
         if close.closed_by_wrong_endpoint_is_fatal && close.closed_by_me != seen.closed_by_me {
@@ -113,21 +113,18 @@ pub(crate) fn judge(case: &CaseDef, scripted: Option<&Scripted>, seen: &Observed
             }
         }
         CloseRule::Informational => {
-            result = match behavior {
-                _ if !case.expected.contains_key("NON-STRICT") => {
-                    "Actual events are undefined by the spec.".to_owned()
-                }
-                Verdict::Ok => "Text message was processed before close.".to_owned(),
-                Verdict::NonStrict => {
-                    "Close was processed before text message could be returned.".to_owned()
-                }
-                _ => result,
+            // 7.1.6 says which order the client processed things in; 7.13.* nothing.
+            result = if !case.expected.contains_key("NON-STRICT") {
+                "Actual events are undefined by the spec.".to_owned()
+            } else if behavior == Verdict::Ok {
+                "Text message was processed before close.".to_owned()
+            } else if behavior == Verdict::NonStrict {
+                "Close was processed before text message could be returned.".to_owned()
+            } else {
+                result
             };
             behavior = Verdict::Informational;
             behavior_close = Verdict::Informational;
-            if !case.expected.contains_key("NON-STRICT") {
-                result_close = result_close.clone();
-            }
         }
     }
     Judgement {
@@ -162,11 +159,10 @@ fn judge_close(close: &ExpectedClose, seen: &Observed) -> (Verdict, String) {
             Verdict::Unclean,
             "The spec requires the connection to be failed cleanly here".to_owned(),
         )
-    } else if let Some(code) = seen
+    } else if seen
         .remote_close_code
-        .filter(|code| !close.close_code.contains(code))
+        .is_some_and(|code| !close.close_code.contains(&code))
     {
-        let _ = code;
         let codes: Vec<String> = close.close_code.iter().map(u16::to_string).collect();
         (
             Verdict::WrongCode,
