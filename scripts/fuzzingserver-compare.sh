@@ -97,7 +97,10 @@ for server in autobahn duplex; do
   if [[ "$server" == autobahn ]]; then
     (cd "$out" && exec "$abvenv/bin/wstest" -m fuzzingserver -s spec.json --webport 0) > "$out/server.log" 2>&1 &
   else
-    "$duplex" fuzzingserver --log-level warn --spec "$out/spec.json" > "$out/server.log" 2>&1 &
+    # Autobahn's own 12.*/13.* payload files, so both servers send the same bytes.
+    "$duplex" fuzzingserver --log-level warn --spec "$out/spec.json" \
+      --testdata "$("$abvenv/bin/python" -c 'import autobahntestsuite, os; print(os.path.join(os.path.dirname(autobahntestsuite.__file__), "testdata"))')" \
+      > "$out/server.log" 2>&1 &
   fi
   pid=$!
   for _ in $(seq 1 100); do

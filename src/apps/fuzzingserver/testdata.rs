@@ -101,58 +101,47 @@ impl Rng {
     }
 }
 
-const WORDS: &[&str] = &[
-    "der",
-    "die",
-    "und",
-    "nicht",
-    "Geist",
-    "Welt",
-    "Faust",
-    "Mephistopheles",
-    "Gretchen",
-    "Himmel",
-    "Erde",
-    "Nacht",
-    "über",
-    "schön",
-    "Größe",
-    "Mädchen",
-    "Träume",
-    "Grüße",
-    "naïve",
-    "café",
-    "Zoë",
-    "東京",
-    "€",
-    "data",
-    "value",
-    "server",
-    "client",
-    "message",
-    "frame",
-    "window",
-    "deflate",
-    "context",
-    "takeover",
-    "payload",
-    "binary",
-    "text",
-    "Ärger",
-    "Öl",
-    "ça",
-    "señor",
+/// Syllables the generated words are made of; some not ASCII, so text exercises UTF-8.
+const SYLLABLES: &[&str] = &[
+    "ge", "ist", "wel", "t", "fau", "st", "me", "phi", "sto", "gre", "tchen", "him", "mel", "er",
+    "de", "nacht", "ü", "ber", "schö", "n", "grö", "ße", "mä", "dchen", "trä", "ume", "da", "ta",
+    "va", "lue", "ser", "ver", "cli", "ent", "fra", "me", "win", "dow", "ça", "se", "ñor", "ö",
+    "l", "ä", "rger", "na", "ïve", "ca", "fé", "zo", "ë", "東", "京", "€",
 ];
 
-fn sentence(rng: &mut Rng, words: usize) -> String {
-    (0..words)
-        .map(|_| rng.pick(WORDS))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A vocabulary of natural-text size, drawn with a skew (a few words are frequent, most
+/// rare), so the stand-ins compress like prose and JSON rather than like a short word list
+/// repeated, which makes zlib's matching far slower than real data does.
+struct Words(Vec<String>);
+
+impl Words {
+    fn new(rng: &mut Rng) -> Self {
+        let words = (0..4000)
+            .map(|_| {
+                let syllables = 1 + rng.below(4);
+                (0..syllables).map(|_| rng.pick(SYLLABLES)).collect()
+            })
+            .collect();
+        Self(words)
+    }
+
+    fn pick<'a>(&'a self, rng: &mut Rng) -> &'a str {
+        // The product of two uniform draws favours small indexes: a Zipf-like skew.
+        let i = rng.below(self.0.len()) * rng.below(self.0.len()) / self.0.len();
+        &self.0[i]
+    }
+
+    fn sentence(&self, rng: &mut Rng, words: usize) -> String {
+        (0..words)
+            .map(|_| self.pick(rng))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 fn generate(which: TestData) -> Vec<u8> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ which as u64);
+    let words = Words::new(&mut rng);
     let mut out = String::new();
     match which {
         TestData::JsonData1 => {
@@ -162,16 +151,16 @@ fn generate(which: TestData) -> Vec<u8> {
                 if id > 0 {
                     out.push_str(",\n");
                 }
-                let words = 3 + rng.below(12);
+                let count = 3 + rng.below(12);
                 out.push_str(&format!(
                     "{{\"id\": {id}, \"name\": \"{}\", \"score\": {}.{}, \"active\": {}, \"tags\": [\"{}\", \"{}\"], \"text\": \"{}\"}}",
-                    rng.pick(WORDS),
+                    words.pick(&mut rng),
                     rng.below(1000),
                     rng.below(100),
                     rng.below(2) == 1,
-                    rng.pick(WORDS),
-                    rng.pick(WORDS),
-                    sentence(&mut rng, words)
+                    words.pick(&mut rng),
+                    words.pick(&mut rng),
+                    words.sentence(&mut rng, count)
                 ));
                 id += 1;
             }
@@ -181,12 +170,12 @@ fn generate(which: TestData) -> Vec<u8> {
         TestData::HtmlData1 => {
             out.push_str("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>data1</title></head><body>\n");
             while out.len() < 263_000 {
-                let words = 8 + rng.below(40);
+                let count = 8 + rng.below(40);
                 let tag = ["p", "li", "td", "h2", "span"][rng.below(5)];
                 out.push_str(&format!(
                     "<{tag} class=\"c{}\">{}</{tag}>\n",
                     rng.below(20),
-                    sentence(&mut rng, words)
+                    words.sentence(&mut rng, count)
                 ));
             }
             out.push_str("</body></html>\n");
@@ -194,8 +183,8 @@ fn generate(which: TestData) -> Vec<u8> {
         }
         TestData::GutenbergFaust => {
             while out.len() < 222_000 {
-                let words = 4 + rng.below(10);
-                out.push_str(&sentence(&mut rng, words));
+                let count = 4 + rng.below(10);
+                out.push_str(&words.sentence(&mut rng, count));
                 out.push_str(if rng.below(4) == 0 {
                     ".\r\n\r\n"
                 } else {
@@ -227,12 +216,12 @@ fn generate(which: TestData) -> Vec<u8> {
             let mut bytes = b"%PDF-1.4\n".to_vec();
             while bytes.len() < 1_042_000 {
                 if rng.below(3) == 0 {
-                    let words = 20 + rng.below(60);
+                    let count = 20 + rng.below(60);
                     bytes.extend_from_slice(
                         format!(
                             "{} 0 obj\n({})\nendobj\n",
                             rng.below(9999),
-                            sentence(&mut rng, words)
+                            words.sentence(&mut rng, count)
                         )
                         .as_bytes(),
                     );
