@@ -984,14 +984,21 @@ impl CaseRun {
         let size = fragment_size.or((self.auto_fragment > 0).then_some(self.auto_fragment));
         match size {
             Some(size) if size > 0 && payload.len() > size => {
-                let chunks: Vec<Bytes> = (0..payload.len())
-                    .step_by(size)
-                    .map(|start| payload.slice(start..(start + size).min(payload.len())))
-                    .collect();
-                let last = chunks.len() - 1;
-                for (i, chunk) in chunks.into_iter().enumerate() {
-                    let (op, rsv) = if i == 0 { (opcode, rsv) } else { (0, 0) };
-                    self.send_frame(op, i == last, rsv, &Payload::Bytes(chunk), None, None, sync);
+                // Autobahn's loop, exactly: a payload that is a multiple of the fragment size
+                // ends with an empty final fragment (9.3.2 sends 16384 + 1 frames, which is
+                // what trips ws's and websockets' fragment limits).
+                let n = payload.len();
+                let mut start = 0;
+                loop {
+                    let end = start + size;
+                    let done = end > n;
+                    let chunk = Payload::Bytes(payload.slice(start..end.min(n)));
+                    let (op, rsv) = if start == 0 { (opcode, rsv) } else { (0, 0) };
+                    self.send_frame(op, done, rsv, &chunk, None, None, sync);
+                    if done {
+                        break;
+                    }
+                    start = end;
                 }
             }
             _ => self.send_frame(
@@ -1173,6 +1180,18 @@ mod tests {
                 .iter()
                 .all(|o| matches!(o, Output::Data { bytes, sync: true } if bytes.len() == 1))
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fragments_end_as_autobahns_do_with_an_empty_frame_after_an_exact_multiple() {
+        let mut run = run("1.1.1");
+        run.send_message(Bytes::from_static(b"abcd"), false, Some(2), false);
+        assert_eq!(
+            written(&mut run),
+            [0x01, 2, b'a', b'b', 0x00, 2, b'c', b'd', 0x80, 0]
+        );
+        run.send_message(Bytes::from_static(b"abc"), true, Some(2), false);
+        assert_eq!(written(&mut run), [0x02, 2, b'a', b'b', 0x80, 1, b'c']);
     }
 
     #[tokio::test(start_paused = true)]
