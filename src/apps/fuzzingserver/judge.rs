@@ -61,6 +61,8 @@ pub(crate) struct Observed {
     pub(crate) closed_by_me: bool,
     pub(crate) was_clean: bool,
     pub(crate) remote_close_code: Option<u16>,
+    /// The client's close reason, for explanations.
+    pub(crate) remote_close_reason: Option<String>,
     pub(crate) received: Vec<Event>,
 }
 
@@ -260,7 +262,16 @@ fn close_difference(close: &ExpectedClose, seen: &Observed) -> String {
     let codes = codes.join(" or ");
     if close.closed_by_me != seen.closed_by_me {
         if close.closed_by_me {
-            return "The server was to start the closing handshake, but the client closed or failed the connection first.".to_owned();
+            let how = match (seen.remote_close_code, seen.remote_close_reason.as_deref()) {
+                (Some(code), Some(reason)) if !reason.is_empty() => {
+                    format!(" (close {code} {reason:?})")
+                }
+                (Some(code), _) => format!(" (close {code})"),
+                (None, _) => String::new(),
+            };
+            return format!(
+                "The server was to start the closing handshake, but the client closed or failed the connection first{how}."
+            );
         }
         return format!(
             "The client should have failed the connection itself (close code {codes}), but it did not; the server had to close it when the case timed out."
@@ -340,6 +351,7 @@ mod tests {
             closed_by_me: true,
             was_clean: true,
             remote_close_code: Some(1000),
+            remote_close_reason: None,
             received,
         }
     }
@@ -397,6 +409,7 @@ mod tests {
             closed_by_me: false,
             was_clean: false,
             remote_close_code: Some(1002),
+            remote_close_reason: None,
             received: vec![],
         };
         let j = judge(case("3.2"), None, &seen);

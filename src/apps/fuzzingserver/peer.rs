@@ -365,6 +365,7 @@ impl CaseRun {
             closed_by_me: self.closed_by_me,
             was_clean: self.was_clean,
             remote_close_code: self.remote_close_code,
+            remote_close_reason: self.remote_close_reason.clone(),
             received: std::mem::take(&mut self.received),
         };
         let judgement = judge::judge(self.case, self.scripted.as_ref(), &observed);
