@@ -17,6 +17,7 @@
 //!   whatever takes it over, WebSocket upgrades, graceful shutdown, response bodies.
 //! - [`apps`]: what a request is routed to. `apps::guide` holds the guide's endpoints: `/items`,
 //!   `/static/data.txt`, the docs, the lifespan, and the WebSocket routes in `apps::guide::ws`.
+//!   `apps::fuzzingserver` is `duplex fuzzingserver`, a drop-in Autobahn fuzzingserver.
 //! - [`cli`]: flags and environment variables, and `duplex serve`'s startup, which wires the
 //!   layers together.
 //! - [`client`]: `duplex client` and `duplex bench`: the HTTP and WebSocket client the tests and

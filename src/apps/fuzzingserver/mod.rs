@@ -4,13 +4,13 @@
 //! Autobahn's 517 cases with their ids, descriptions and verdict rules, and writes reports in
 //! Autobahn's shape, plus a plain-English explanation for every case that is not OK.
 //!
-//! - [`catalogue`]: the cases, generated from Autobahn's own sources (`catalogue.json`).
-//! - [`spec`]: the spec file and case patterns.
-//! - [`peer`]: one case run, Autobahn's protocol bookkeeping without I/O; [`session`] does
-//!   its I/O. [`deflate`] and [`testdata`] serve the compression cases.
-//! - [`judge`]: the verdicts and the explanations. [`report`]: `index.json`, case reports,
+//! - `catalogue`: the cases, generated from Autobahn's own sources (`catalogue.json`).
+//! - `spec`: the spec file and case patterns.
+//! - `peer`: one case run, Autobahn's protocol bookkeeping without I/O; `session` does
+//!   its I/O. `deflate` and `testdata` serve the compression cases.
+//! - `judge`: the verdicts and the explanations. `report`: `index.json`, case reports,
 //!   `index.html`.
-//! - [`server`]: the listener, the handshake and the driver protocol.
+//! - `server`: the listener, the handshake and the driver protocol.
 
 mod catalogue;
 mod deflate;
