@@ -19,7 +19,9 @@
 //!   TLS probe listeners that judge each handshake.
 //! - [`apps`]: what a request is routed to. `apps::guide` holds the guide's endpoints: `/items`,
 //!   `/static/data.txt`, the docs, the lifespan, and the WebSocket routes in `apps::guide::ws`;
-//!   `apps::tls_probes` answers `/tls/clienthello` on the probe ports.
+//!   `apps::tls_probes` answers `/tls/clienthello` on the probe ports; `apps::probes` are the
+//!   client probes (`--probes`) and `apps::inspector` the live inspector (`--inspect`).
+//!   `apps::fuzzingserver` is `duplex fuzzingserver`, a drop-in Autobahn fuzzingserver.
 //! - [`cli`]: flags and environment variables, and `duplex serve`'s startup, which wires the
 //!   layers together.
 //! - [`client`]: `duplex client` and `duplex bench`: the HTTP and WebSocket client the tests and

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Client(args) => client(args),
         Command::Bench(args) => bench(args),
         Command::CheckClient(args) => check_client(args),
+        Command::Fuzzingserver(args) => fuzzingserver(args),
     }
 }
 
@@ -133,4 +134,11 @@ fn bench(args: BenchArgs) -> ExitCode {
         Err(code) => return code,
     };
     ExitCode::from(runtime.block_on(duplex::cli::client::run_bench(args)))
+}
+
+fn fuzzingserver(args: duplex::cli::fuzzingserver::FuzzingserverArgs) -> ExitCode {
+    match multi_thread_runtime(None) {
+        Ok(runtime) => runtime.block_on(duplex::cli::fuzzingserver::run(args)),
+        Err(code) => code,
+    }
 }

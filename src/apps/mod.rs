@@ -3,6 +3,7 @@
 //! the TLS probe ports (`--tls-probes`) `/tls/clienthello` (`tls_probes`). [`Site`] puts them
 //! on one server.
 
+pub mod fuzzingserver;
 pub mod guide;
 pub(crate) mod inspector;
 pub(crate) mod probes;

@@ -85,6 +85,27 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
                 crate::protocol::login::login_request(&api_key, &secret, &passphrase, &timestamp);
             private(conn, &login, args.timeout).await
         }
+        ClientCommand::Autobahn {
+            url,
+            agent,
+            no_compression,
+        } => {
+            let target = Target::parse(&url)?;
+            let config = if target.tls {
+                Some(tls.client_config()?)
+            } else {
+                None
+            };
+            let driven = crate::client::autobahn::drive(
+                &url,
+                &agent,
+                config.as_ref(),
+                &ws_options(no_compression),
+            )
+            .await?;
+            eprintln!("duplex client: ran {} cases as {agent}", driven.cases);
+            Ok(0)
+        }
         ClientCommand::Get(http) => send(http, Outgoing::get(), &tls, args.timeout).await,
         ClientCommand::Post { http, json } => {
             send(http, Outgoing::post_json(json), &tls, args.timeout).await

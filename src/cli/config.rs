@@ -53,6 +53,9 @@ pub enum Command {
     /// Test an HTTP or WebSocket client against the client probes: runs it once per case with
     /// the case's URL and judges what it did (`duplex check-client -- ./myclient {url}`).
     CheckClient(CheckClientArgs),
+    /// A drop-in Autobahn|Testsuite fuzzingserver: test a WebSocket client with Autobahn's
+    /// cases and client drivers (`wstest -m fuzzingserver -s FILE` → `--spec FILE`).
+    Fuzzingserver(crate::cli::fuzzingserver::FuzzingserverArgs),
 }
 
 /// `duplex check-client`.
@@ -253,6 +256,19 @@ pub(crate) enum ClientCommand {
             hide_env_values = true
         )]
         passphrase: String,
+    },
+    /// Run every case of an Autobahn fuzzingserver (`duplex fuzzingserver` or `wstest -m
+    /// fuzzingserver`) with this client, echoing each message; then have it write its reports.
+    Autobahn {
+        /// The fuzzing server [default: ws://127.0.0.1:9001].
+        #[arg(default_value = "ws://127.0.0.1:9001")]
+        url: String,
+        /// The agent name the reports use.
+        #[arg(long, default_value = "duplex")]
+        agent: String,
+        /// Do not offer permessage-deflate (12.* and 13.* are then UNIMPLEMENTED).
+        #[arg(long)]
+        no_compression: bool,
     },
     /// GET a URL and print the body (like curl).
     Get(HttpArgs),

@@ -5,5 +5,6 @@
 pub mod check_client;
 pub mod client;
 pub mod config;
+pub mod fuzzingserver;
 pub mod logging;
 pub mod startup;

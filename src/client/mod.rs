@@ -6,6 +6,7 @@
 //! verification is on unless [`TlsOptions::insecure`] says otherwise; `--cacert` replaces the
 //! system's trust store, like curl's.
 
+pub mod autobahn;
 pub mod bench;
 pub mod http;
 pub(crate) mod target;

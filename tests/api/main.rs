@@ -4,6 +4,7 @@ mod binary;
 mod cli;
 mod diagnose;
 mod framing;
+mod fuzzingserver;
 mod golden;
 mod guide;
 mod helpers;

@@ -1,0 +1,217 @@
+//! `duplex fuzzingserver`: Autobahn's driver protocol over real sockets, driven by duplex's
+//! own WebSocket client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use duplex::apps::fuzzingserver::{FuzzingServer, Overrides, serve};
+use duplex::client::ws::{self, Received, WsOptions};
+use duplex::client::{ClientError, Target};
+use duplex::protocol::ws::CloseCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+use crate::helpers::TestResult;
+
+struct Fuzzing {
+    addr: SocketAddr,
+    outdir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Fuzzing {
+    fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+}
+
+async fn spawn(cases: &str) -> Fuzzing {
+    let outdir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let spec = format!(r#"{{"url": "ws://127.0.0.1:9001", "cases": {cases}}}"#);
+    let overrides = Overrides {
+        outdir: Some(outdir.path().to_path_buf()),
+        ..Overrides::default()
+    };
+    let server = Arc::new(FuzzingServer::new(&spec, overrides).unwrap_or_else(|e| panic!("{e}")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, server, async {
+        let _ = stopped.await;
+    }));
+    Fuzzing {
+        addr,
+        outdir,
+        _stop: stop,
+    }
+}
+
+fn options() -> WsOptions {
+    WsOptions::default()
+}
+
+/// Connects to a control call and returns its messages until the server closes.
+async fn call(url: &str) -> Result<Vec<String>, ClientError> {
+    let mut conn = ws::connect(&Target::parse(url)?, None, &options()).await?;
+    let mut messages = Vec::new();
+    while let Received::Message(message) = conn.recv().await? {
+        messages.push(String::from_utf8_lossy(message.as_bytes()).into_owned());
+    }
+    Ok(messages)
+}
+
+/// Runs one case, echoing text messages.
+async fn run_echoing(url: &str) -> Result<(), ClientError> {
+    let mut conn = ws::connect(&Target::parse(url)?, None, &options()).await?;
+    while let Ok(Received::Message(message)) = conn.recv().await {
+        let text = String::from_utf8_lossy(message.as_bytes()).into_owned();
+        conn.send_text(&text).await?;
+    }
+    Ok(())
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+}
+
+fn read_index(fuzzing: &Fuzzing) -> serde_json::Value {
+    let text = std::fs::read_to_string(fuzzing.outdir.path().join("index.json"))
+        .unwrap_or_else(|e| panic!("index.json: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("index.json: {e}"))
+}
+
+#[tokio::test]
+async fn get_case_count_answers_the_number_of_selected_cases() -> TestResult {
+    let fuzzing = spawn(r#"["1.1.*", "2.1"]"#).await;
+    assert_eq!(call(&fuzzing.url("/getCaseCount")).await?, ["9"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn get_case_info_answers_the_id_and_description() -> TestResult {
+    let fuzzing = spawn(r#"["2.*"]"#).await;
+    let info = call(&fuzzing.url("/getCaseInfo?case=2")).await?;
+    let info: serde_json::Value = serde_json::from_str(&info[0])?;
+    assert_eq!(info["id"], "2.2");
+    assert_eq!(info["description"], "Send ping with small text payload.");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_echoing_client_passes_and_the_reports_have_autobahns_shape() -> TestResult {
+    let fuzzing = spawn(r#"["1.1.1", "1.1.2"]"#).await;
+    run_echoing(&fuzzing.url("/runCase?case=1&agent=my%20client")).await?;
+    run_echoing(&fuzzing.url("/runCase?casetuple=1.1.2&agent=my%20client")).await?;
+    let status = call(&fuzzing.url("/getCaseStatus?case=2&agent=my%20client")).await?;
+    assert_eq!(status, [r#"{"behavior": "OK"}"#]);
+    call(&fuzzing.url("/updateReports?agent=my%20client")).await?;
+    let index = read_index(&fuzzing);
+    let case = &index["my client"]["1.1.2"];
+    assert_eq!(case["behavior"], "OK");
+    assert_eq!(case["behaviorClose"], "OK");
+    assert_eq!(case["remoteCloseCode"], 1000);
+    assert_eq!(case["reportfile"], "my_client_case_1_1_2.json");
+    let report = std::fs::read_to_string(fuzzing.outdir.path().join("my_client_case_1_1_2.json"))?;
+    let report: serde_json::Value = serde_json::from_str(&report)?;
+    assert_eq!(report["expectedClose"]["closeCode"][0], 1000);
+    assert!(
+        report["wirelog"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty())
+    );
+    assert!(fuzzing.outdir.path().join("index.html").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_closes_instead_of_echoing_fails_with_an_explanation() -> TestResult {
+    let fuzzing = spawn(r#"["1.1.2"]"#).await;
+    let target = Target::parse(&fuzzing.url("/runCase?case=1&agent=rude"))?;
+    let conn = ws::connect(&target, None, &options()).await?;
+    let _ = conn.close(CloseCode::NORMAL, "bye").await;
+    let status = call(&fuzzing.url("/getCaseStatus?case=1&agent=rude")).await?;
+    assert_eq!(status, [r#"{"behavior": "FAILED"}"#]);
+    let results = http_get(fuzzing.addr, "/results").await;
+    assert!(results.starts_with("HTTP/1.1 200"), "{results}");
+    assert!(
+        results.contains("\"behaviorClose\": \"FAILED\""),
+        "{results}"
+    );
+    assert!(
+        results.contains("The server was to start the closing handshake"),
+        "{results}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_cases_and_calls_are_refused() -> TestResult {
+    let fuzzing = spawn(r#"["1.1.1"]"#).await;
+    let refused = |url: String| async move {
+        match ws::connect(&Target::parse(&url)?, None, &options()).await {
+            Err(ClientError::Refused { status, .. }) => Ok::<String, ClientError>(status),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    };
+    assert!(
+        refused(fuzzing.url("/runCase?case=2&agent=a"))
+            .await?
+            .starts_with("400")
+    );
+    assert!(
+        refused(fuzzing.url("/runCase?case=1"))
+            .await?
+            .starts_with("400")
+    );
+    assert!(refused(fuzzing.url("/nope")).await?.starts_with("404"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn duplex_client_passes_the_framing_ping_and_opcode_cases() -> TestResult {
+    let fuzzing = spawn(r#"["1.*", "2.*", "3.*", "4.*"]"#).await;
+    let driven =
+        duplex::client::autobahn::drive(&fuzzing.url(""), "duplex", None, &options()).await?;
+    assert_eq!(driven.cases, 16 + 11 + 7 + 10);
+    let index = read_index(&fuzzing);
+    let cases = index["duplex"].as_object().map_or(0, |cases| cases.len());
+    assert_eq!(cases, 44);
+    for (id, case) in index["duplex"].as_object().into_iter().flatten() {
+        assert_eq!(case["behavior"], "OK", "{id}: {case}");
+        assert_eq!(case["behaviorClose"], "OK", "{id}: {case}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn agents_running_at_once_are_judged_apart() -> TestResult {
+    let fuzzing = spawn(r#"["1.1.2"]"#).await;
+    let polite_url = fuzzing.url("/runCase?case=1&agent=polite");
+    let polite = run_echoing(&polite_url);
+    let rude = async {
+        let target = Target::parse(&fuzzing.url("/runCase?case=1&agent=rude"))?;
+        let conn = ws::connect(&target, None, &options()).await?;
+        let _ = conn.close(CloseCode::NORMAL, "").await;
+        Ok::<(), ClientError>(())
+    };
+    let (polite, rude) = tokio::join!(polite, rude);
+    polite?;
+    rude?;
+    let polite = call(&fuzzing.url("/getCaseStatus?case=1&agent=polite")).await?;
+    let rude = call(&fuzzing.url("/getCaseStatus?case=1&agent=rude")).await?;
+    assert_eq!(polite, [r#"{"behavior": "OK"}"#]);
+    assert_eq!(rude, [r#"{"behavior": "FAILED"}"#]);
+    Ok(())
+}
