@@ -512,24 +512,15 @@ impl CaseRun {
             } => {
                 if binary != *want_binary || payload.len() != *len {
                     let shown = if binary { "True" } else { "False" };
-                    self.set_result(
+                    self.conclude(
                         Verdict::Failed,
                         format!(
                             "Echo'ed message type or length differs from what I sent (got binary = {shown}, payload length = {}).",
                             payload.len()
                         ),
                     );
-                    self.enable_wirelog(true);
-                    self.send_close(Some(1000), None);
-                } else if self.count < *count {
-                    self.send_one();
                 } else {
-                    self.set_result(
-                        Verdict::Ok,
-                        "Ok, received all echo'ed messages in time.".to_owned(),
-                    );
-                    self.enable_wirelog(true);
-                    self.send_close(Some(1000), None);
+                    self.next_round(*count);
                 }
             }
             Script::Compression {
@@ -554,18 +545,9 @@ impl CaseRun {
                     } else {
                         "Echo'ed message contents differs from what I sent.".to_owned()
                     };
-                    self.set_result(Verdict::Failed, result);
-                    self.enable_wirelog(true);
-                    self.send_close(Some(1000), None);
-                } else if self.count < *count {
-                    self.send_one();
+                    self.conclude(Verdict::Failed, result);
                 } else {
-                    self.set_result(
-                        Verdict::Ok,
-                        "Ok, received all echo'ed messages in time.".to_owned(),
-                    );
-                    self.enable_wirelog(true);
-                    self.send_close(Some(1000), None);
+                    self.next_round(*count);
                 }
             }
         }
@@ -573,6 +555,25 @@ impl CaseRun {
 
     fn set_result(&mut self, behavior: Verdict, result: String) {
         self.scripted = Some(Scripted { behavior, result });
+    }
+
+    /// Ends a round-trip case with its verdict: the wire log back on, then a normal close.
+    fn conclude(&mut self, behavior: Verdict, result: String) {
+        self.set_result(behavior, result);
+        self.enable_wirelog(true);
+        self.send_close(Some(1000), None);
+    }
+
+    /// An echo came back right: the next message, or OK after the `count`th.
+    fn next_round(&mut self, count: u32) {
+        if self.count < count {
+            self.send_one();
+        } else {
+            self.conclude(
+                Verdict::Ok,
+                "Ok, received all echo'ed messages in time.".to_owned(),
+            );
+        }
     }
 
     fn on_pong(&mut self, payload: Bytes) {
