@@ -165,22 +165,11 @@ impl Inspector {
 
     /// The ring as one JSON array, only connection `conn`'s events when given.
     fn recent_json(&self, conn: Option<u64>) -> String {
-        let events = self.feed.recent();
-        let mut out = String::with_capacity(2 + events.iter().map(|e| e.len() + 1).sum::<usize>());
-        out.push('[');
-        let mut first = true;
-        for event in events
-            .iter()
-            .filter(|event| conn.is_none_or(|id| of_conn(event, id)))
-        {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(event);
+        let mut events = self.feed.recent();
+        if let Some(id) = conn {
+            events.retain(|event| of_conn(event, id));
         }
-        out.push(']');
-        out
+        json_array(&events)
     }
 }
 

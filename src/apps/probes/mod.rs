@@ -438,21 +438,26 @@ pub(crate) async fn write_all(io: &mut Box<dyn RawIo>, bytes: &[u8]) -> Result<(
     io.flush().await.map_err(|e| format!("writing: {e}"))
 }
 
-/// A complete `text/plain` response that closes the connection.
-pub(crate) fn plain(status: u16, reason: &str, text: &str) -> Vec<u8> {
+/// A complete response of `content_type` that closes the connection.
+pub(crate) fn complete(status_line: &str, content_type: &str, text: &str) -> Vec<u8> {
     format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        "HTTP/1.1 {status_line}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     )
     .into_bytes()
 }
 
-fn json(status: u16, reason: &str, text: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-        text.len()
+/// A complete `text/plain` response that closes the connection.
+pub(crate) fn plain(status: u16, reason: &str, text: &str) -> Vec<u8> {
+    complete(
+        &format!("{status} {reason}"),
+        "text/plain; charset=utf-8",
+        text,
     )
-    .into_bytes()
+}
+
+fn json(status: u16, reason: &str, text: &str) -> Vec<u8> {
+    complete(&format!("{status} {reason}"), "application/json", text)
 }
 
 #[cfg(test)]

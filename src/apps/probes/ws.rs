@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::catalogue::{Case, MESSAGE, long_message};
-use super::{Observation, ProbeRequest, write_all};
+use super::{Observation, ProbeRequest, complete, write_all};
 use crate::protocol::ws::handshake::accept_key;
 use crate::protocol::ws::{Decoder, Inbound, Role, write_frame};
 use crate::server::raw::{RawConnection, RawIo};
@@ -48,11 +48,11 @@ pub(super) async fn respond(
 ) -> Result<(), String> {
     let Some(key) = request.header("sec-websocket-key") else {
         let text = "this probe is a WebSocket: send an upgrade request with Sec-WebSocket-Key";
-        let response = format!(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-            text.len()
-        );
-        return write_all(&mut conn.io, response.as_bytes()).await;
+        return write_all(
+            &mut conn.io,
+            &complete("400 Bad Request", "text/plain", text),
+        )
+        .await;
     };
     let accept = accept_key(key.trim().as_bytes());
     let switching = |upgrade: &str, connection: &str, extra: &str| {
@@ -136,12 +136,7 @@ pub(super) async fn respond(
             } else {
                 "401 Unauthorized"
             };
-            let text = MESSAGE;
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            );
-            return write_all(io, response.as_bytes()).await;
+            return write_all(io, &complete(status, "text/plain", MESSAGE)).await;
         }
         other => return Err(format!("no WebSocket probe {other}")),
     };
