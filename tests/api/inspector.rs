@@ -199,11 +199,12 @@ async fn the_inspectors_own_stream_is_not_traced_into_itself() -> TestResult {
         is(e, "http") && e["request"] == 1 && e["conn"] != own
     })
     .await?;
-    // Give a feedback loop time to show itself.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Everything that arrives for half a second: a feedback loop would keep sending (and a
+    // drain-until-quiet loop would then never end).
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
     let mut later = Vec::new();
     while let Ok(Ok(Received::Message(Message::Text(text)))) =
-        tokio::time::timeout(Duration::from_millis(300), events.recv()).await
+        tokio::time::timeout_at(deadline, events.recv()).await
     {
         later.extend(serde_json::from_str::<Vec<Value>>(text.as_str())?);
     }
