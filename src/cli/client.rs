@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 use tokio::io::AsyncBufReadExt;
 
 use super::config::{BenchArgs, BenchCommand, ClientArgs, ClientCommand, HttpArgs};
-use crate::client::bench::{self, EchoLoad, StreamLoad, WorkerCommand};
+use crate::client::bench::{self, EchoLoad, IdleLoad, StreamLoad, WorkerCommand};
 use crate::client::http::{self as client_http, Outgoing, Response};
 use crate::client::ws::{self, Connection, Received, WsOptions};
 use crate::client::{ClientError, Target, TlsOptions};
@@ -157,6 +157,22 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
             };
             bench_stream(url.as_deref(), &tls, &load, json).await
         }
+        BenchCommand::Idle {
+            url,
+            server_pid,
+            connections,
+            websocket,
+            settle,
+            json,
+        } => {
+            let load = IdleLoad {
+                connections: connections as usize,
+                websocket,
+                server_pid,
+                settle,
+            };
+            bench_idle(url.as_deref(), &tls, &load, json).await
+        }
         BenchCommand::StreamWorker {
             url,
             subscribers,
@@ -192,6 +208,25 @@ async fn bench_echo(
             "failed": report.failed,
         })
         .to_string())
+    } else {
+        say(&report.to_string())
+    }
+}
+
+async fn bench_idle(
+    url: Option<&str>,
+    tls: &TlsOptions,
+    load: &IdleLoad,
+    json: bool,
+) -> Result<(), ClientError> {
+    let target = Target::parse_or(url, "/status")?;
+    let config = tls_config(&target, tls)?;
+    let report = bench::idle(&target, config.as_ref(), load).await?;
+    if json {
+        let mut value = serde_json::to_value(&report)
+            .map_err(|err| ClientError::Bench(format!("cannot encode the result: {err}")))?;
+        value["bytes_per_connection"] = serde_json::json!(report.bytes_per_connection());
+        say(&value.to_string())
     } else {
         say(&report.to_string())
     }

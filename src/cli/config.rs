@@ -349,6 +349,27 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Server memory per idle connection: opens N connections, each after one keep-alive
+    /// request (or a WebSocket handshake), and reads the server's RSS before and after (Linux).
+    Idle {
+        /// [default: wss://localhost:8000/status]
+        url: Option<String>,
+        /// The server's process id.
+        #[arg(long, value_name = "PID")]
+        server_pid: u32,
+        /// Connections to open and hold.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        connections: u32,
+        /// Open WebSocket connections (a handshake on the URL) instead of HTTP keep-alives.
+        #[arg(long)]
+        websocket: bool,
+        /// Seconds the connections stay idle before the memory is read.
+        #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = parse_seconds)]
+        settle: Duration,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// One worker process of `stream` (started by it).
     #[command(hide = true)]
     StreamWorker {
