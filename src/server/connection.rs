@@ -144,7 +144,9 @@ impl<A: Handler> ConnectionContext<A> {
                                  HTTP/2.0\"); this server speaks HTTP/1.1 only, so clients must \
                                  not assume prior knowledge of HTTP/2 here (RFC 9113 §3.3)",
                             );
-                            return refuse_h2(stream, &info).await;
+                            // Boxed, as every path but plain HTTP: the connection's future is as
+                            // large as its largest path, and it lives as long as the connection.
+                            return Box::pin(refuse_h2(stream, &info)).await;
                         }
                         // Silent that long: the fate hyper's timers would give it.
                         None => return,
@@ -174,14 +176,16 @@ impl<A: Handler> ConnectionContext<A> {
                     first_bytes: &first_bytes[..seen],
                 };
                 if let Some(probe) = probe {
-                    let handshake = probe
-                        .handshake(stream, handshake_deadline, &self.stop, &self.log, &label)
-                        .await;
-                    if let Some((stream, probe)) = handshake {
-                        self.trace_tls(&conn, stream.get_ref().1);
-                        self.run_http(stream, conn, guard, Some(probe)).await;
-                    }
-                    return;
+                    return Box::pin(async {
+                        let handshake = probe
+                            .handshake(stream, handshake_deadline, &self.stop, &self.log, &label)
+                            .await;
+                        if let Some((stream, probe)) = handshake {
+                            self.trace_tls(&conn, stream.get_ref().1);
+                            self.run_http(stream, conn, guard, Some(probe)).await;
+                        }
+                    })
+                    .await;
                 }
                 self.run_stream(stream, conn, guard).await;
             }
@@ -211,7 +215,7 @@ impl<A: Handler> ConnectionContext<A> {
                         + self.settings.tls_handshake_timeout,
                     first_bytes: &[],
                 };
-                self.run_stream(stream, conn, guard).await;
+                Box::pin(self.run_stream(stream, conn, guard)).await;
             }
         }
     }
@@ -228,8 +232,21 @@ impl<A: Handler> ConnectionContext<A> {
             let Some(prefix) = self.app.raw_prefix() else {
                 return self.run_http(stream, conn, guard, None).await;
             };
-            return self.take_over_or_serve(stream, prefix, conn, guard).await;
+            return Box::pin(self.take_over_or_serve(stream, prefix, conn, guard)).await;
         };
+        // Boxed: the TLS path's future (rustls' state, the handshake, hyper over TLS) is several
+        // times the plain one's, and inline it would size every connection's task.
+        Box::pin(self.run_tls(acceptor, stream, conn, guard)).await;
+    }
+
+    /// The TLS handshake (under its timeout, cut short by shutdown), then HTTP over it.
+    async fn run_tls<S: Stream + Resettable>(
+        &self,
+        acceptor: TlsAcceptor,
+        stream: S,
+        conn: Conn<'_>,
+        guard: ConnectionGuard,
+    ) {
         let handshake = tokio::time::timeout_at(conn.handshake_deadline, acceptor.accept(stream));
         let stream = tokio::select! {
             () = self.stop.cancelled() => return,
