@@ -362,10 +362,7 @@ impl<A: Handler> ConnectionContext<A> {
             requests: AtomicU64::new(0),
             tls_probe: probe,
         });
-        let service = service_fn(move |request: Request<Incoming>| {
-            let connection = Arc::clone(&connection);
-            async move { Ok::<_, Infallible>(connection.serve(request).await) }
-        });
+        let service = service_fn(move |request: Request<Incoming>| connection.serve(request));
         let activity = Arc::new(Activity::new());
         let io = Watched {
             inner: io,
@@ -513,7 +510,15 @@ struct Conn<'a> {
 impl<A: Handler> PerConnection<A> {
     /// Answers one request: its raw head taken off the wire, the handler, then the access line,
     /// the diagnosis of a refusal and the notes.
-    async fn serve(&self, request: Request<Incoming>) -> Response<Body> {
+    ///
+    /// What needs no waiting happens before the future is made, and the future holds the
+    /// request once: hyper keeps a box of this future's size for every connection (its memory
+    /// when idle) and moves each request's future into it. As an `async fn` (and again in a
+    /// closure's `async move`) each layer kept its own copy of the 248-byte request.
+    fn serve(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+    ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + use<A> {
         // Requests on one connection come one at a time.
         let number = self.requests.load(Ordering::Relaxed) + 1;
         self.requests.store(number, Ordering::Relaxed);
@@ -532,16 +537,30 @@ impl<A: Handler> PerConnection<A> {
                 websocket: is_upgrade_request(request.headers()),
             })
         });
-        let exchange = Exchange {
-            conn: &self.info,
-            guard: &self.guard,
-            log: &self.log,
-            label: self.label,
-            request: number,
-            wire: Some(&self.wire),
-            tls_probe: self.tls_probe.as_deref(),
-        };
-        let mut response = self.app.handle(request, &exchange).await;
+        let connection = Arc::clone(self);
+        async move {
+            let exchange = Exchange {
+                conn: &connection.info,
+                guard: &connection.guard,
+                log: &connection.log,
+                label: connection.label,
+                request: number,
+                wire: Some(&connection.wire),
+                tls_probe: connection.tls_probe.as_deref(),
+            };
+            let response = connection.app.handle(request, &exchange).await;
+            Ok(connection.answered(response, number, access, described))
+        }
+    }
+
+    /// After the handler: the diagnosis or notes, the access line (when the body is done).
+    fn answered(
+        &self,
+        mut response: Response<Body>,
+        number: u64,
+        access: bool,
+        described: Option<Box<Described>>,
+    ) -> Response<Body> {
         let status = response.status();
         if diagnose::is_refusal(status) {
             let diagnosis = match response.extensions().get::<Diagnosis>() {
