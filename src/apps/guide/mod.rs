@@ -29,7 +29,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use crate::protocol::http1::{TransferCodingError, check_transfer_encoding, has_token};
 use crate::server::diagnose::Diagnosis;
 use crate::server::response::{self, bad_request};
-use crate::server::websocket::is_upgrade_request;
+use crate::server::websocket::is_websocket_request;
 use crate::server::{Body, ConnInfo, Exchange, Handler};
 use request_body::{BodyBudget, BodyError, BoxError};
 use ws::WsSettings;
@@ -132,7 +132,7 @@ impl App {
         let closing = wants_close(parts.version, &parts.headers);
         let mut response = match check_head(&parts) {
             Err(err) => err.response(),
-            Ok(()) if is_upgrade_request(&parts.headers) => {
+            Ok(()) if is_websocket_request(&parts.method, &parts.headers, &parts.extensions) => {
                 let path = decode_path(parts.uri.path()).into_owned();
                 let response = ws::upgrade(&mut parts, &path, &self.ws, exchange);
                 // A 101 leaves HTTP: no `connection: close`, no HTTP/1.0 status line.
