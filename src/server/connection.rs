@@ -700,7 +700,16 @@ impl<A: Handler> PerConnection<A> {
             wire: None,
             tls_probe: None,
         };
-        let response = self.app.handle(request, &exchange).await;
+        let head = request.method() == http::Method::HEAD;
+        let mut response = self.app.handle(request, &exchange).await;
+        if head {
+            // RFC 9110 §9.3.2: headers only. hyper's HTTP/1.1 drops the body of a HEAD
+            // answer; its HTTP/2 would send it as DATA.
+            *response.body_mut() = Body::empty();
+        }
+        // Connection-specific (RFC 9113 §8.2.2): the routes' `connection: close` means nothing
+        // here, and hyper would warn about it on every such answer.
+        response.headers_mut().remove(http::header::CONNECTION);
         let status = response.status();
         if diagnose::is_refusal(status) {
             let diagnosis = response.extensions().get::<Diagnosis>().map_or_else(

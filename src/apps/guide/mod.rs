@@ -430,9 +430,12 @@ const LOCATION_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
 fn redirect(parts: &http::request::Parts, path: &str, conn: ConnInfo) -> Response<Body> {
     let scheme =
         forwarded_proto(&parts.headers, conn).unwrap_or(if conn.tls { "https" } else { "http" });
-    let host = match parts.headers.get(HOST) {
-        Some(host) => String::from_utf8_lossy(host.as_bytes()).into_owned(),
-        None => {
+    // HTTP/2 names the host in `:authority`, which hyper puts in the URI (RFC 9113 §8.3.1).
+    let authority = parts.uri.authority().map(http::uri::Authority::as_str);
+    let host = match (parts.headers.get(HOST), authority) {
+        (Some(host), _) => String::from_utf8_lossy(host.as_bytes()).into_owned(),
+        (None, Some(authority)) => authority.to_owned(),
+        (None, None) => {
             let default_port = if scheme == "https" { 443 } else { 80 };
             match conn.local {
                 Some(local) => {
