@@ -415,3 +415,14 @@ async fn a_shutdown_closes_a_websocket_over_h2_with_1001() -> TestResult {
     tokio::time::timeout(READ_TIMEOUT, stopping).await???;
     Ok(())
 }
+
+/// The raw echo has no text head to show over HTTP/2: a 501 that says so, not a 500.
+#[tokio::test]
+async fn the_raw_echo_over_h2_says_it_shows_http_1_heads_only() -> TestResult {
+    let app = spawn_app(false).await;
+    let (mut sender, _connection) = h2_connect(&app).await?;
+    let (status, _, body) = h2_request(&app, &mut sender, "GET", "/echo/raw", &[], b"").await?;
+    assert_eq!(status, 501);
+    assert!(String::from_utf8(body)?.contains("over HTTP/2 there is no text head"));
+    Ok(())
+}
