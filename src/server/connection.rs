@@ -152,8 +152,9 @@ impl<A: Handler> ConnectionContext<A> {
                                 &label,
                                 "505",
                                 "the client opened with the HTTP/2 connection preface (\"PRI * \
-                                 HTTP/2.0\"); this server speaks HTTP/1.1 only, so clients must \
-                                 not assume prior knowledge of HTTP/2 here (RFC 9113 §3.3)",
+                                 HTTP/2.0\"); this server speaks HTTP/1.1 only (--no-http2), so \
+                                 clients must not assume prior knowledge of HTTP/2 here (RFC \
+                                 9113 §3.3)",
                             );
                             return refuse_h2(stream, &info).await;
                         }
@@ -576,7 +577,7 @@ impl<A: Handler> ConnectionContext<A> {
                 &conn.label,
                 "closed",
                 "the client sent the HTTP/2 connection preface over TLS without negotiating h2 \
-                 by ALPN (RFC 9113 §3.2); this server speaks HTTP/1.1 only",
+                 by ALPN (RFC 9113 §3.2); this connection speaks HTTP/1.1",
             );
         } else {
             wire.trace(TraceKind::HttpEnd, || format!("connection ended: {err}"));
