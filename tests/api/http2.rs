@@ -116,7 +116,15 @@ async fn h1_request(
 
 /// Requests of every kind of route: JSON, 404, 405, 422, 307, HEAD, the static file with
 /// Range and conditions.
-const REQUESTS: &[(&str, &str, &[(&str, &str)], &[u8])] = &[
+/// Method, path, headers, body.
+type Sent = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [u8],
+);
+
+const REQUESTS: &[Sent] = &[
     ("GET", "/", &[], b""),
     ("GET", "/status", &[], b""),
     ("HEAD", "/status", &[], b""),
