@@ -25,7 +25,7 @@ const NOT_COMPARED: [&str; 3] = ["connection", "keep-alive", "date"];
 
 /// An HTTP/2 connection to the app: ALPN `h2` over TLS (asserted chosen), prior knowledge on
 /// the plain port. The connection's task ends when the server closes it.
-async fn h2_connect(
+pub async fn h2_connect(
     app: &TestApp,
 ) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<hyper::Result<()>>), Box<dyn std::error::Error>> {
     let tcp = TcpStream::connect(app.addr).await?;
@@ -46,6 +46,9 @@ async fn h2_connect(
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io)).await?;
     Ok((sender, tokio::spawn(connection)))
 }
+
+/// A connection to the app and its driver task.
+pub type H2Connection = (SendRequest<Full<Bytes>>, JoinHandle<hyper::Result<()>>);
 
 /// Status, headers (lower-case names, sorted, without [`NOT_COMPARED`]) and body.
 type Answer = (u16, Vec<(String, String)>, Vec<u8>);
