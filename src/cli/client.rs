@@ -142,6 +142,7 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
             warmup,
             duration,
             compression,
+            http2,
             json,
         } => {
             let load = EchoLoad {
@@ -150,6 +151,7 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
                 warmup,
                 duration,
                 compression,
+                http2,
             };
             bench_echo(url.as_deref(), &tls, &load, json).await
         }

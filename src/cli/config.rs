@@ -328,6 +328,10 @@ pub(crate) enum BenchCommand {
         /// Offer permessage-deflate.
         #[arg(long)]
         compression: bool,
+        /// Each connection a WebSocket over HTTP/2 (RFC 8441): ALPN h2 over TLS, prior
+        /// knowledge over plain TCP.
+        #[arg(long)]
+        http2: bool,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,

@@ -522,6 +522,15 @@ async fn shutdown_sends_1001_to_open_sessions() -> TestResult {
 /// measured by the benchmarks, not here.)
 #[tokio::test]
 async fn echo_load_generator_counts_round_trips() -> TestResult {
+    echo_load_generator_counts_round_trips_over(false).await
+}
+
+#[tokio::test]
+async fn echo_load_generator_counts_round_trips_over_h2() -> TestResult {
+    echo_load_generator_counts_round_trips_over(true).await
+}
+
+async fn echo_load_generator_counts_round_trips_over(http2: bool) -> TestResult {
     use duplex::client::bench::{EchoLoad, echo};
     let app = spawn_app(true).await;
     let tls = app.client_tls();
@@ -531,6 +540,7 @@ async fn echo_load_generator_counts_round_trips() -> TestResult {
         warmup: Duration::ZERO,
         duration: Duration::from_millis(300),
         compression: false,
+        http2,
     };
     let report = echo(&app.target("/ws/echo"), tls.as_ref(), &load).await?;
     assert_eq!(report.failed, 0, "{report}");
