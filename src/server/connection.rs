@@ -379,7 +379,8 @@ impl<A: Handler> ConnectionContext<A> {
             .http
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
-        // An HTTP/1.1 connection is busy only while hyper has it: an upgrade ends its future.
+        // Never busy: hyper's graceful shutdown lets the request in flight finish, and an
+        // upgrade ends this future (the session holds the guard from then on).
         let Some(result) = self
             .drive(connection, &activity, &wire, label, || false)
             .await
