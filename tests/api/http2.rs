@@ -437,3 +437,20 @@ async fn the_raw_echo_over_h2_says_it_shows_http_1_heads_only() -> TestResult {
     assert!(String::from_utf8(body)?.contains("over HTTP/2 there is no text head"));
     Ok(())
 }
+
+/// `duplex client --http2` speaks HTTP/2 where the server chooses it and falls back to HTTP/1.1
+/// by ALPN where it does not.
+#[tokio::test]
+async fn the_library_client_over_http2_falls_back_to_http_1_1_by_alpn() -> TestResult {
+    use duplex::client::http::Outgoing;
+    for args in [&[][..], &["--no-http2"]] {
+        let app = spawn_app_with(true, args).await;
+        let response = app.send("/items/1", Outgoing::get().over_http2()).await?;
+        assert_eq!(response.status, 200, "{args:?}");
+        assert_eq!(
+            &response.body[..],
+            br#"{"item_id":1,"name":"The One Item"}"#
+        );
+    }
+    Ok(())
+}
