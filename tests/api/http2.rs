@@ -25,9 +25,7 @@ const NOT_COMPARED: [&str; 3] = ["connection", "keep-alive", "date"];
 
 /// An HTTP/2 connection to the app: ALPN `h2` over TLS (asserted chosen), prior knowledge on
 /// the plain port. The connection's task ends when the server closes it.
-pub async fn h2_connect(
-    app: &TestApp,
-) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<hyper::Result<()>>), Box<dyn std::error::Error>> {
+pub async fn h2_connect(app: &TestApp) -> Result<H2Connection, Box<dyn std::error::Error>> {
     let tcp = TcpStream::connect(app.addr).await?;
     tcp.set_nodelay(true)?;
     let io: Box<dyn duplex::client::Io> = match app.client_tls() {
