@@ -45,7 +45,15 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
     let ws_options = |no_compression: bool| WsOptions {
         compression: !no_compression,
         timeout: args.timeout,
+        http2: args.http2,
         ..WsOptions::default()
+    };
+    let outgoing = |outgoing: Outgoing| {
+        if args.http2 {
+            outgoing.over_http2()
+        } else {
+            outgoing
+        }
     };
     match args.command {
         ClientCommand::Echo {
@@ -106,9 +114,15 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             eprintln!("duplex client: ran {} cases as {agent}", driven.cases);
             Ok(0)
         }
-        ClientCommand::Get(http) => send(http, Outgoing::get(), &tls, args.timeout).await,
+        ClientCommand::Get(http) => send(http, outgoing(Outgoing::get()), &tls, args.timeout).await,
         ClientCommand::Post { http, json } => {
-            send(http, Outgoing::post_json(json), &tls, args.timeout).await
+            send(
+                http,
+                outgoing(Outgoing::post_json(json)),
+                &tls,
+                args.timeout,
+            )
+            .await
         }
     }
 }
@@ -128,6 +142,7 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
             warmup,
             duration,
             compression,
+            http2,
             json,
         } => {
             let load = EchoLoad {
@@ -136,6 +151,7 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
                 warmup,
                 duration,
                 compression,
+                http2,
             };
             bench_echo(url.as_deref(), &tls, &load, json).await
         }
@@ -567,7 +583,10 @@ async fn send(
         }
         // RFC 9110 §15.4: 303 always, and 301/302 after a POST by custom, become GET.
         if status == 303 || (matches!(status, 301 | 302) && outgoing.method == http::Method::POST) {
-            outgoing = Outgoing::get();
+            outgoing = Outgoing {
+                http2: outgoing.http2,
+                ..Outgoing::get()
+            };
         }
         target = if location.starts_with('/') {
             Target::parse(&format!(

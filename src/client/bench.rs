@@ -25,6 +25,8 @@ pub struct EchoLoad {
     pub warmup: Duration,
     pub duration: Duration,
     pub compression: bool,
+    /// WebSockets over HTTP/2 (RFC 8441), one connection each.
+    pub http2: bool,
 }
 
 /// What a run measured.
@@ -75,6 +77,7 @@ pub async fn echo(
 ) -> Result<EchoReport, ClientError> {
     let options = WsOptions {
         compression: load.compression,
+        http2: load.http2,
         ..WsOptions::default()
     };
     let mut connections = Vec::with_capacity(load.connections);
