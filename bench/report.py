@@ -389,12 +389,37 @@ def main():
     p.add_argument("markdown")
     p.add_argument("svg")
     p.add_argument("--pipeline", type=int, default=16, help="the pipelined rows' depth")
+    p.add_argument("--readme", help="a README whose targets table (between the "
+                   f"'{README_START}' and '{README_END}' lines) is rewritten from the results")
     args = p.parse_args()
     http, echo, idle, stream, meta = load(args.results)
     with open(args.markdown, "w") as f:
         f.write(markdown(http, echo, idle, stream, meta, args.pipeline))
     with open(args.svg, "w") as f:
         f.write(svg(http, echo, idle, stream))
+    if args.readme:
+        rewrite_readme(args.readme, targets(http, echo, idle, stream), meta)
+
+
+README_START = "<!-- bench targets: written by bench/report.py -->"
+README_END = "<!-- end of bench targets -->"
+
+
+def rewrite_readme(path, found, meta):
+    """Replaces the README's targets table with this run's, so the two never disagree."""
+    with open(path) as f:
+        text = f.read()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{path}: no '{README_START}' ... '{README_END}' block to rewrite")
+    lines = [README_START, "",
+             f"The last run, finished {meta.get('finished', '?')} "
+             "(full tables, latencies and the machine in [bench/results.md](bench/results.md)):", "",
+             "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {name} | {measured} | {'yes' if met else '**no**'} |" for name, measured, met in found]
+    lines += ["", ""]
+    with open(path, "w") as f:
+        f.write(text[:start] + "\n".join(lines) + text[end:])
 
 
 if __name__ == "__main__":

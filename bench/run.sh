@@ -307,5 +307,6 @@ python3 -c 'import json, sys, datetime
 print(json.dumps({"kind": "meta", "machine": sys.argv[1], "versions": sys.argv[2], "settings": sys.argv[3],
                   "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}))' \
   "$machine" "$versions" "$settings" >>"$results"
-python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" --pipeline "$pipeline"
+python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" --pipeline "$pipeline" \
+  --readme "$root/README.md"
 log "wrote bench/results.md and bench/results.svg"
