@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ClientError, Target};
 use crate::protocol::ws::Role;
 use crate::protocol::ws::handshake::{self, CLIENT_OFFER};
-use crate::protocol::ws::{Agreement, CloseCode, CloseFrame, Message};
+use crate::protocol::ws::{Agreement, CloseCode, CloseFrame, DEFAULT_COMPRESSION_LEVEL, Message};
 use crate::transport::ws::{self, End, WebSocket};
 
 /// Connection options.
@@ -38,6 +38,8 @@ pub struct WsOptions {
     pub(crate) close_timeout: Duration,
     /// Local address to connect from (the system's choice when `None`).
     pub(crate) bind: Option<IpAddr>,
+    /// The zlib level of the messages this client compresses, when compression is agreed.
+    pub(crate) compression_level: u32,
 }
 
 impl Default for WsOptions {
@@ -48,6 +50,7 @@ impl Default for WsOptions {
             timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             bind: None,
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
         }
     }
 }
@@ -137,10 +140,9 @@ pub async fn connect(
         };
         // Nothing stops a client from outside; its user closes it.
         let never = CancellationToken::new();
-        Ok(Connection {
-            ws: WebSocket::new(TokioIo::new(upgraded), &config, compression.as_ref(), never),
-            compression,
-        })
+        let mut ws = WebSocket::new(TokioIo::new(upgraded), &config, compression.as_ref(), never);
+        ws.set_compression_level(options.compression_level);
+        Ok(Connection { ws, compression })
     };
     tokio::time::timeout(options.timeout, handshake)
         .await
