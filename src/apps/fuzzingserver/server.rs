@@ -16,9 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -34,6 +35,11 @@ use crate::protocol::ws::handshake::accept_key;
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 
+/// A connection's byte stream: TCP for ws://, TLS over TCP for wss://.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+
 /// Command-line settings that override or extend the spec.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -47,6 +53,10 @@ pub struct Overrides {
     pub timeout_scale: Option<f64>,
     /// Autobahn's `testdata` directory, for byte-identical 12.*/13.* payloads.
     pub testdata: Option<PathBuf>,
+    /// The certificate (PEM) for a wss:// url, instead of the spec's `cert`.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM), instead of the spec's `key`.
+    pub key: Option<PathBuf>,
 }
 
 /// A fuzzing server: the spec, the catalogue and every agent's results so far.
@@ -62,6 +72,8 @@ pub struct FuzzingServer {
     results: Mutex<Results>,
     finished: Notify,
     stop: CancellationToken,
+    /// Set for a wss:// url.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl FuzzingServer {
@@ -72,9 +84,20 @@ impl FuzzingServer {
     pub fn new(spec_text: &str, overrides: Overrides) -> Result<Self, SpecError> {
         let catalogue = catalogue::catalogue().map_err(SpecError::Json)?;
         let mut spec = Spec::parse(spec_text, catalogue)?;
-        if spec.tls {
-            return Err(SpecError::Tls);
-        }
+        // As wstest: the command line's key and certificate before the spec's; needed (and
+        // read) only for a wss:// url.
+        let tls = if spec.tls {
+            let cert = overrides.cert.clone().or_else(|| spec.cert.clone());
+            let key = overrides.key.clone().or_else(|| spec.key.clone());
+            let (Some(cert), Some(key)) = (cert, key) else {
+                return Err(SpecError::TlsNeedsCert);
+            };
+            let loaded = crate::transport::tls::load(&cert, &key)
+                .map_err(|err| SpecError::TlsSetup(err.to_string()))?;
+            Some(loaded.config)
+        } else {
+            None
+        };
         if let Some(port) = overrides.port {
             spec.port = port;
         }
@@ -100,6 +123,7 @@ impl FuzzingServer {
             results: Mutex::default(),
             finished: Notify::new(),
             stop: CancellationToken::new(),
+            tls,
             spec,
         })
     }
@@ -107,6 +131,12 @@ impl FuzzingServer {
     /// Where the spec asks to listen (`--port` applied).
     pub fn listen_addr(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::new(self.spec.host, self.spec.port)
+    }
+
+    /// The url drivers connect to: `ws://` or `wss://`, the listening address.
+    pub fn url(&self, addr: std::net::SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{addr}")
     }
 
     /// How many cases each agent runs.
@@ -183,7 +213,7 @@ pub async fn serve(
                     tracker.spawn(async move {
                         // Chopped writes must leave as separate segments.
                         let _ = stream.set_nodelay(true);
-                        server.connection(stream).await;
+                        server.accepted(stream).await;
                     });
                 }
                 Err(err) => {
@@ -287,7 +317,24 @@ enum Call {
 }
 
 impl FuzzingServer {
-    async fn connection(self: Arc<Self>, mut stream: TcpStream) {
+    /// A new TCP connection: the TLS handshake first for wss:// (within the opening
+    /// handshake's time limit, which covers it in Autobahn too).
+    async fn accepted(self: Arc<Self>, stream: TcpStream) {
+        match self.tls.clone() {
+            Some(config) => {
+                let acceptor = TlsAcceptor::from(config).accept(stream);
+                let handshake = tokio::time::timeout(self.open_timeout, acceptor);
+                match handshake.await {
+                    Ok(Ok(stream)) => self.connection(stream).await,
+                    Ok(Err(err)) => tracing::info!("TLS handshake failed: {err}"),
+                    Err(_) => tracing::info!("TLS handshake timed out"),
+                }
+            }
+            None => self.connection(stream).await,
+        }
+    }
+
+    async fn connection<S: Stream>(self: Arc<Self>, mut stream: S) {
         let mut buf = BytesMut::with_capacity(4096);
         let head_len =
             match tokio::time::timeout(self.open_timeout, read_head(&mut stream, &mut buf)).await {
@@ -470,9 +517,9 @@ impl FuzzingServer {
         }
     }
 
-    async fn run_case(
+    async fn run_case<S: Stream>(
         &self,
-        mut stream: TcpStream,
+        mut stream: S,
         leftover: Bytes,
         request: &Request,
         accept: &str,
@@ -521,7 +568,7 @@ impl FuzzingServer {
         self.finished.notify_waiters();
     }
 
-    async fn http(&self, stream: &mut TcpStream, request: &Request) {
+    async fn http<S: Stream>(&self, stream: &mut S, request: &Request) {
         let _ = match request.path.as_str() {
             "/results" => respond(stream, "200 OK", "application/json", &self.results_json()).await,
             "/cases" => {
@@ -562,7 +609,7 @@ impl FuzzingServer {
 
 /// Reads until the end of the request head; its length, or `None` if the connection ended
 /// or the head is too long.
-async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<usize> {
+async fn read_head<S: Stream>(stream: &mut S, buf: &mut BytesMut) -> Option<usize> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             return Some(end + 4);
@@ -577,8 +624,8 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<usize> 
     }
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+async fn respond<S: Stream>(
+    stream: &mut S,
     status: &str,
     content_type: &str,
     body: &str,
@@ -593,8 +640,8 @@ async fn respond(
 }
 
 /// The 101 answer.
-async fn switch(
-    stream: &mut TcpStream,
+async fn switch<S: Stream>(
+    stream: &mut S,
     accept: &str,
     extension: Option<&str>,
 ) -> std::io::Result<()> {
@@ -611,7 +658,12 @@ async fn switch(
 
 /// A control connection: the answer messages, then Autobahn's `sendClose()` (a close frame
 /// without a code); then the client's close frame is awaited (up to `timeout`) and TCP closed.
-async fn control(mut stream: TcpStream, leftover: Bytes, messages: Vec<String>, timeout: Duration) {
+async fn control<S: Stream>(
+    mut stream: S,
+    leftover: Bytes,
+    messages: Vec<String>,
+    timeout: Duration,
+) {
     let mut out = BytesMut::new();
     for message in &messages {
         crate::protocol::ws::write_frame(&mut out, 0x81, None, message.as_bytes());
