@@ -26,13 +26,19 @@ impl Fuzzing {
 }
 
 async fn spawn(cases: &str) -> Fuzzing {
+    spawn_spec(&format!(
+        r#"{{"url": "ws://127.0.0.1:9001", "cases": {cases}}}"#
+    ))
+    .await
+}
+
+async fn spawn_spec(spec: &str) -> Fuzzing {
     let outdir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let spec = format!(r#"{{"url": "ws://127.0.0.1:9001", "cases": {cases}}}"#);
     let overrides = Overrides {
         outdir: Some(outdir.path().to_path_buf()),
         ..Overrides::default()
     };
-    let server = Arc::new(FuzzingServer::new(&spec, overrides).unwrap_or_else(|e| panic!("{e}")));
+    let server = Arc::new(FuzzingServer::new(spec, overrides).unwrap_or_else(|e| panic!("{e}")));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
@@ -131,7 +137,11 @@ async fn an_echoing_client_passes_and_the_reports_have_autobahns_shape() -> Test
             .as_array()
             .is_some_and(|rows| !rows.is_empty())
     );
-    assert!(fuzzing.outdir.path().join("index.html").exists());
+    let index_html = std::fs::read_to_string(fuzzing.outdir.path().join("index.html"))?;
+    assert!(index_html.contains("href=\"my_client_case_1_1_2.html\""));
+    let page = std::fs::read_to_string(fuzzing.outdir.path().join("my_client_case_1_1_2.html"))?;
+    assert!(page.contains("<h1>Case 1.1.2</h1>"), "{page}");
+    assert!(page.contains("<h2>Wire log</h2>"), "{page}");
     Ok(())
 }
 
@@ -214,4 +224,54 @@ async fn agents_running_at_once_are_judged_apart() -> TestResult {
     assert_eq!(polite, [r#"{"behavior": "OK"}"#]);
     assert_eq!(rude, [r#"{"behavior": "FAILED"}"#]);
     Ok(())
+}
+
+/// A wss:// spec with Autobahn's `cert` and `key`: duplex's client, trusting only that
+/// certificate, runs plain, ping and compressed cases over TLS.
+#[tokio::test]
+async fn a_wss_url_with_a_certificate_serves_the_cases_over_tls() -> TestResult {
+    use duplex::transport::tls::{KeyKind, write_cert_files};
+    duplex::transport::tls::install_crypto_provider();
+    let dir = tempfile::tempdir()?;
+    let written = write_cert_files(dir.path(), KeyKind::Ed25519, &[], 1, false)?;
+    let spec = serde_json::json!({
+        "url": "wss://127.0.0.1:9001",
+        "cert": written.cert_path,
+        "key": written.key_path,
+        "cases": ["1.1.1", "2.2", "12.1.3"],
+    });
+    let fuzzing = spawn_spec(&spec.to_string()).await;
+    let tls = duplex::client::TlsOptions {
+        cacert: Some(written.cert_path.clone()),
+        ..duplex::client::TlsOptions::default()
+    }
+    .client_config()?;
+    let base = format!("wss://{}", fuzzing.addr);
+    let driven = duplex::client::autobahn::drive(&base, "tls", Some(&tls), &options()).await?;
+    assert_eq!(driven.cases, 3);
+    let index = read_index(&fuzzing);
+    for id in ["1.1.1", "2.2", "12.1.3"] {
+        let case = &index["tls"][id];
+        assert_eq!(
+            (&case["behavior"], &case["behaviorClose"]),
+            (&"OK".into(), &"OK".into()),
+            "{id}: {case}"
+        );
+    }
+    // Plain WebSocket to a wss:// server gets no answer it could take for a handshake.
+    let plain = format!("ws://{}/getCaseCount", fuzzing.addr);
+    assert!(call(&plain).await.is_err());
+    Ok(())
+}
+
+#[test]
+fn a_wss_url_without_a_certificate_is_refused_with_the_reason() {
+    let spec = r#"{"url": "wss://127.0.0.1:9001", "cases": ["1.1.1"]}"#;
+    let err = FuzzingServer::new(spec, Overrides::default()).err();
+    let text = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(text.contains("needs a certificate and key"), "{text}");
+    let spec = r#"{"url": "wss://127.0.0.1:9001", "cert": "/nonexistent/c.pem", "key": "/nonexistent/k.pem"}"#;
+    let err = FuzzingServer::new(spec, Overrides::default()).err();
+    let text = err.map(|e| e.to_string()).unwrap_or_default();
+    assert!(text.contains("cannot read /nonexistent/c.pem"), "{text}");
 }
