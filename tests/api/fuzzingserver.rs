@@ -275,3 +275,139 @@ fn a_wss_url_without_a_certificate_is_refused_with_the_reason() {
     let text = err.map(|e| e.to_string()).unwrap_or_default();
     assert!(text.contains("cannot read /nonexistent/c.pem"), "{text}");
 }
+
+const DUPLEX: &str = env!("CARGO_BIN_EXE_duplex");
+
+/// Runs `duplex check-client --autobahn ARGS --json FILE -- DRIVER...`; its exit code, the
+/// JSON report and stderr.
+fn check_autobahn(
+    args: &[&str],
+    driver: &[&str],
+) -> Result<(i32, serde_json::Value, String), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let report = dir.path().join("report.json");
+    let output = std::process::Command::new(DUPLEX)
+        .args(["check-client", "--autobahn"])
+        .args(args)
+        .arg("--json")
+        .arg(&report)
+        .arg("--")
+        .args(driver)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let code = output.status.code().ok_or("killed by a signal")?;
+    let text =
+        std::fs::read_to_string(&report).map_err(|e| format!("no report ({e}): {stderr}"))?;
+    Ok((code, serde_json::from_str(&text)?, stderr))
+}
+
+/// duplex's own client as the driver: every selected case passes, the table has one line per
+/// case, and the reports are written where asked.
+#[test]
+fn check_client_autobahn_runs_a_driver_and_passes_a_good_client() -> TestResult {
+    let reports = tempfile::tempdir()?;
+    let reports_dir = reports.path().display().to_string();
+    let (code, report, stderr) = check_autobahn(
+        &[
+            "--cases",
+            "1.1.1,2.2,7.1.1,12.1.1",
+            "--reports",
+            &reports_dir,
+        ],
+        &[
+            DUPLEX,
+            "client",
+            "--log-level",
+            "warn",
+            "autobahn",
+            "{url}",
+            "--agent",
+            "{agent}",
+        ],
+    )?;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(4), Some(0))
+    );
+    assert_eq!(report["cases"][3]["id"], "12.1.1");
+    assert_eq!(report["cases"][3]["behavior"], "OK");
+    assert!(stderr.contains("PASS  7.1.1 "), "{stderr}");
+    assert!(stderr.contains("4 cases, 4 passed, 0 failed"), "{stderr}");
+    assert!(reports.path().join("client_case_12_1_1.html").exists());
+    Ok(())
+}
+
+/// A client without permessage-deflate fails the compression cases, with the reason.
+#[test]
+fn check_client_autobahn_fails_a_case_with_its_explanation() -> TestResult {
+    let (code, report, stderr) = check_autobahn(
+        &["--cases", "1.1.1,12.1.1"],
+        &[
+            DUPLEX,
+            "client",
+            "--log-level",
+            "warn",
+            "autobahn",
+            "{url}",
+            "--agent",
+            "{agent}",
+            "--no-compression",
+        ],
+    )?;
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["cases"][0]["verdict"], "pass");
+    assert_eq!(report["cases"][1]["verdict"], "fail");
+    assert_eq!(report["cases"][1]["behavior"], "UNIMPLEMENTED");
+    assert!(stderr.contains("FAIL  12.1.1 "), "{stderr}");
+    assert!(
+        stderr.contains("did not offer permessage-deflate"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+/// A driver that runs nothing, fails, or hangs is a failure, bounded by --timeout.
+#[test]
+fn check_client_autobahn_catches_broken_and_hung_drivers() -> TestResult {
+    let (code, report, stderr) = check_autobahn(&["--cases", "1.1.1"], &["false"])?;
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["driver_exit_code"], 1);
+    assert!(
+        stderr.contains("the driver did not run this case"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the driver exited with status 1"),
+        "{stderr}"
+    );
+    let started = std::time::Instant::now();
+    let (code, report, stderr) = check_autobahn(
+        &["--cases", "1.1.1", "--timeout", "1"],
+        &["sh", "-c", "sleep 30", "{url}"],
+    )?;
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["driver_timed_out"], true);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    Ok(())
+}
+
+#[test]
+fn check_client_autobahn_usage_errors_exit_2() -> TestResult {
+    let run = |args: &[&str]| std::process::Command::new(DUPLEX).args(args).output();
+    let unknown = run(&[
+        "check-client",
+        "--autobahn",
+        "--cases",
+        "99.9",
+        "--",
+        "true",
+    ])?;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("99.9"));
+    let no_driver = run(&["check-client", "--autobahn"])?;
+    assert_eq!(no_driver.status.code(), Some(2));
+    let without_autobahn = run(&["check-client", "--cases", "1.1.1", "--", "true"])?;
+    assert_eq!(without_autobahn.status.code(), Some(2));
+    Ok(())
+}

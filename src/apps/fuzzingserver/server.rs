@@ -59,6 +59,29 @@ pub struct Overrides {
     pub key: Option<PathBuf>,
 }
 
+/// One selected case and how an agent did in it.
+#[derive(Debug, Clone)]
+pub struct CaseOutcome {
+    pub id: String,
+    pub description: String,
+    /// `None`: the agent did not run the case.
+    pub verdicts: Option<CaseVerdicts>,
+}
+
+/// Autobahn's verdicts on one case run.
+#[derive(Debug, Clone)]
+pub struct CaseVerdicts {
+    pub behavior: &'static str,
+    pub behavior_close: &'static str,
+    /// Both verdicts are OK, NON-STRICT or INFORMATIONAL.
+    pub passed: bool,
+    pub duration_ms: u64,
+    /// Why the case is not OK, in a sentence.
+    pub explanation: Option<String>,
+    /// The case's HTML report in the output directory (once the reports are written).
+    pub reportfile: String,
+}
+
 /// A fuzzing server: the spec, the catalogue and every agent's results so far.
 #[derive(Debug)]
 pub struct FuzzingServer {
@@ -157,6 +180,40 @@ impl FuzzingServer {
     /// The results so far, as `index.json` plus an `explanation` for each case not OK.
     pub fn results_json(&self) -> String {
         report::index_json(&self.lock_results(), true)
+    }
+
+    /// The agents that have run cases so far, sorted.
+    pub fn agents(&self) -> Vec<String> {
+        self.lock_results().keys().cloned().collect()
+    }
+
+    /// Every selected case, in order, with `agent`'s verdicts where it ran.
+    pub fn outcomes(&self, agent: &str) -> Vec<CaseOutcome> {
+        let results = self.lock_results();
+        let ran = results.get(agent);
+        self.spec
+            .cases
+            .iter()
+            .map(|&i| {
+                let case = &self.catalogue.cases[i];
+                let record = ran.and_then(|cases| cases.get(&case.id));
+                CaseOutcome {
+                    id: case.id.clone(),
+                    description: case.pretty_description(),
+                    verdicts: record.map(|record| {
+                        let s = &record.summary;
+                        CaseVerdicts {
+                            behavior: s.behavior.as_str(),
+                            behavior_close: s.behavior_close.as_str(),
+                            passed: s.behavior.passes() && s.behavior_close.passes(),
+                            duration_ms: s.duration,
+                            explanation: s.explanation.clone(),
+                            reportfile: report::html_filename(&s.reportfile),
+                        }
+                    }),
+                }
+            })
+            .collect()
     }
 
     /// Writes the reports for every agent so far.
