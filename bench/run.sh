@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Side-by-side benchmarks: duplex vs the FastAPI original vs a bare-hyper ceiling, one run, one
-# machine. Writes bench/results.md and bench/results.svg (README embeds both).
+# Side-by-side benchmarks: duplex vs the FastAPI original vs bare-library ceilings (hyper;
+# tokio-tungstenite and fastwebsockets for WebSockets), one run, one machine. Every row reports
+# the server's CPU time per request (utime + stime from /proc/PID/stat around the load; a
+# one-core wrk saturates near 150k req/s, so throughput alone stops measuring the server) with
+# throughput beside it. Writes bench/results.md and bench/results.svg (README embeds both).
 #
-#   bench/run.sh                      # everything (~25 min)
-#   BENCH_ONLY=http bench/run.sh      # http | echo | stream (comma-separated)
+#   bench/run.sh                      # everything (~35 min)
+#   BENCH_ONLY=http bench/run.sh      # http | echo | idle | stream (comma-separated)
 #   BENCH_SECONDS=3 BENCH_RUNS=1 bench/run.sh   # a quick look, not for publishing
 #
 # Settings (environment): BENCH_SECONDS (10) per run, BENCH_RUNS (3, the median is reported),
 # BENCH_WARMUP (3 s), BENCH_CONNECTIONS (64, wrk), BENCH_STREAM_STEPS ("1000 5000 10000 19000"),
-# BENCH_STREAM_WINDOW (10 s), BENCH_PORT (18443), SERVER_CORE (0), LOAD_CORE (1).
+# BENCH_STREAM_WINDOW (10 s), BENCH_IDLE_CONNECTIONS (10000), BENCH_PIPELINE (16),
+# BENCH_PORT (18443, and the next six ports), SERVER_CORE (0), LOAD_CORE (1).
 #
 # Servers listen on 127.0.0.1 (BENCH_PORT and the next three ports), pinned to SERVER_CORE with
 # one worker (duplex and the ceiling get a 1-thread runtime, uvicorn is one process); the load
@@ -29,9 +33,13 @@ window="${BENCH_STREAM_WINDOW:-10}"
 port="${BENCH_PORT:-18443}"
 server_core="${SERVER_CORE:-0}"
 load_core="${LOAD_CORE:-1}"
-only="${BENCH_ONLY:-http,echo,stream}"
+idle_connections="${BENCH_IDLE_CONNECTIONS:-10000}"
+pipeline="${BENCH_PIPELINE:-16}"
+only="${BENCH_ONLY:-http,echo,idle,stream}"
 duplex="$root/target/release/duplex"
 ceiling="$root/target/release/examples/ceiling"
+ws_ceiling="$root/target/release/examples/ws_ceiling"
+ticks_per_s="$(getconf CLK_TCK)"
 venv="$bench/.venv"
 results="$work/results.jsonl"
 
@@ -64,8 +72,8 @@ source "$root/scripts/lib.sh"
 for tool in taskset python3 cargo; do command -v "$tool" >/dev/null || die "$tool is needed"; done
 "$root/scripts/apt-install.sh" wrk || exit 2
 mkdir -p "$work"
-log "building duplex and the ceiling (release)"
-(cd "$root" && cargo build --release --quiet --bin duplex --example ceiling)
+log "building duplex and the ceilings (release)"
+(cd "$root" && cargo build --release --quiet --bin duplex --example ceiling --example ws_ceiling)
 setup_venv "$root" || die "could not create $venv"
 rm -f "$work/cert.pem" "$work/key.pem"
 "$duplex" cert --out-dir "$work" >/dev/null
@@ -79,7 +87,8 @@ read -r steal_start total_start < <(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+
 port_of() {
   case "$1" in
     duplex) echo "$port" ;; fastapi) echo $((port + 1)) ;; ceiling) echo $((port + 2)) ;;
-    duplex-h100) echo $((port + 3)) ;; *) die "unknown server $1" ;;
+    duplex-h100) echo $((port + 3)) ;; tungstenite) echo $((port + 4)) ;;
+    fastwebsockets) echo $((port + 5)) ;; duplex-log) echo $((port + 6)) ;; *) die "unknown server $1" ;;
   esac
 }
 
@@ -94,14 +103,20 @@ wait_for_port() {
   done
 }
 
-# start_server NAME TRANSPORT: NAME is duplex | duplex-h100 | fastapi | ceiling, TRANSPORT
-# plain | tls.
+# start_server NAME TRANSPORT [FLAGS...]: NAME is duplex | duplex-h100 | duplex-log | fastapi |
+# ceiling | tungstenite | fastwebsockets, TRANSPORT plain | tls; FLAGS go to duplex.
 start_server() {
-  local name="$1" transport="$2" p cmd=()
+  local name="$1" transport="$2" p cmd=() tls_files=(--cert "$work/cert.pem" --key "$work/key.pem")
+  shift 2
   p="$(port_of "$name")"
   case "$name/$transport" in
     duplex/plain) cmd=("$duplex" serve --no-tls) ;;
-    duplex/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem") ;;
+    duplex/tls) cmd=("$duplex" serve "${tls_files[@]}") ;;
+    # duplex with its access log on (the lines go to the server's log file).
+    duplex-log/plain) cmd=("$duplex" serve --no-tls) ;;
+    duplex-log/tls) cmd=("$duplex" serve "${tls_files[@]}") ;;
+    tungstenite/plain | fastwebsockets/plain) cmd=("$ws_ceiling" --lib "$name") ;;
+    tungstenite/tls | fastwebsockets/tls) cmd=("$ws_ceiling" --lib "$name" "${tls_files[@]}") ;;
     # duplex with hyper's fast header limit instead of room for the original's 200 headers.
     duplex-h100/plain) cmd=("$duplex" serve --no-tls --max-headers 100) ;;
     duplex-h100/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem" --max-headers 100) ;;
@@ -114,8 +129,10 @@ start_server() {
   esac
   case "$name" in
     duplex | duplex-h100) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --static-dir "$work/static-$name"
-      --shutdown-timeout 2 --log-level warn) ;;
-    ceiling) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
+      --shutdown-timeout 2 --log-level warn "$@") ;;
+    duplex-log) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --static-dir "$work/static-$name"
+      --shutdown-timeout 2 --log-level info "$@") ;;
+    ceiling | tungstenite | fastwebsockets) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
     # The guide's server: one process, access log off; its lifespan writes ./static/data.txt.
     fastapi) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --no-access-log --log-level warning) ;;
   esac
@@ -127,19 +144,39 @@ start_server() {
 
 scheme() { [[ "$1" == tls ]] && echo "$2s" || echo "$2"; }
 
+# The server's CPU time so far, in clock ticks (utime + stime).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${server_pids[$1]}/stat"; }
+
+# with_cpu SERVER TICKS_BEFORE COUNT_KEY: adds "cpu_us" (server CPU per counted unit) to the
+# JSON line on stdin.
+with_cpu() {
+  local line after
+  line="$(cat)" # the load has ended once its output is complete
+  after="$(cpu_ticks "$1")"
+  printf '%s' "$line" | python3 -c 'import json, sys
+row = json.loads(sys.stdin.read())
+n = row.get(sys.argv[1]) or 0
+row["cpu_us"] = (int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / n) if n else None
+print(json.dumps(row))' "$3" "$((after - $2))" "$ticks_per_s"
+}
+
 # --- HTTP with wrk ---------------------------------------------------------------------------
 post_body='{"name":"Test Item","is_offer":true}'
 
-# wrk_once SERVER TRANSPORT MODE ENDPOINT SECONDS: one wrk run, its JSON line on stdout.
+# wrk_once SERVER TRANSPORT MODE ENDPOINT SECONDS: one wrk run, its JSON line (with the
+# server's CPU time per request) on stdout. MODE is keep-alive, close (a `Connection: close`
+# request, so a new connection each) or pipelined (BENCH_PIPELINE requests per write).
 wrk_once() {
   local server="$1" transport="$2" mode="$3" endpoint="$4" secs="$5"
-  local method="${endpoint%% *}" path="${endpoint#* }" body="" extra=()
+  local method="${endpoint%% *}" path="${endpoint#* }" body="" extra=() depth=1 before
   [[ "$method" == POST ]] && body="$post_body"
   [[ "$mode" == close ]] && extra=(-H "Connection: close")
+  [[ "$mode" == pipelined ]] && depth="$pipeline"
   local url
   url="$(scheme "$transport" http)://127.0.0.1:$(port_of "$server")$path"
-  WRK_BODY="$body" taskset -c "$load_core" wrk -t1 -c"$conns" -d"${secs}s" --latency \
-    -s "$bench/wrk.lua" "${extra[@]}" "$url" | grep '^{' | tail -1
+  before="$(cpu_ticks "$server")"
+  WRK_BODY="$body" WRK_PIPELINE="$depth" taskset -c "$load_core" wrk -t1 -c"$conns" -d"${secs}s" --latency \
+    -s "$bench/wrk.lua" "${extra[@]}" "$url" | grep '^{' | tail -1 | with_cpu "$server" "$before" requests
 }
 
 # http_row TRANSPORT MODE ENDPOINT SERVER...: a warm-up per server, then BENCH_RUNS rounds in
@@ -158,49 +195,87 @@ http_row() {
   for server in "$@"; do
     printf '{"kind":"http","server":"%s","transport":"%s","mode":"%s","endpoint":"%s","runs":[%s]}\n' \
       "$server" "$transport" "$mode" "$endpoint" "${by_server[$server]}" >>"$results"
-    log "$server $transport $mode $endpoint: $(grep -o '"rps":[0-9.]*' <<<"${by_server[$server]}" | tr '\n' ' ')"
+    log "$server $transport $mode $endpoint: $(grep -o '"cpu_us": [0-9.]*\|"rps": [0-9.]*' <<<"${by_server[$server]}" | tr '\n' ' ')"
   done
 }
 
 if wants http; then
   for transport in plain tls; do
-    for server in duplex fastapi ceiling duplex-h100; do start_server "$server" "$transport"; done
-    http_row "$transport" keep-alive "GET /status" duplex fastapi ceiling duplex-h100
+    for server in duplex fastapi ceiling duplex-h100 duplex-log; do start_server "$server" "$transport"; done
+    http_row "$transport" keep-alive "GET /status" duplex fastapi ceiling duplex-h100 duplex-log
     for endpoint in "GET /" "GET /items/1" "POST /items" "GET /static/data.txt"; do
       http_row "$transport" keep-alive "$endpoint" duplex fastapi
     done
     http_row "$transport" close "GET /status" duplex fastapi ceiling
+    [[ "$transport" == plain ]] && http_row plain pipelined "GET /status" duplex ceiling
     stop_servers
   done
 fi
 
 # --- WebSocket echo with duplex bench echo ---------------------------------------------------
+# echo_once SERVER TRANSPORT PATH SECONDS: one run, its JSON line (with the server's CPU time
+# per round trip) on stdout.
 echo_once() {
-  local server="$1" transport="$2" secs="$3"
+  local server="$1" transport="$2" path="$3" secs="$4" before
+  before="$(cpu_ticks "$server")"
   taskset -c "$load_core" "$duplex" bench echo \
-    "$(scheme "$transport" ws)://127.0.0.1:$(port_of "$server")/ws/echo" -k --threads 1 \
-    --connections 32 --size 20 --warmup 0 --duration "$secs" --json
+    "$(scheme "$transport" ws)://127.0.0.1:$(port_of "$server")$path" -k --threads 1 \
+    --connections 32 --size 20 --warmup 0 --duration "$secs" --json | with_cpu "$server" "$before" round_trips
+}
+
+# echo_row TRANSPORT PATH SERVER...: as http_row, for the echo load on PATH.
+echo_row() {
+  local transport="$1" path="$2" server
+  shift 2
+  declare -A echo_runs=()
+  for server in "$@"; do echo_once "$server" "$transport" "$path" "$warmup" >/dev/null; done
+  for _ in $(seq "$runs"); do
+    for server in "$@"; do
+      echo_runs[$server]+="${echo_runs[$server]:+,}$(echo_once "$server" "$transport" "$path" "$seconds")"
+    done
+  done
+  for server in "$@"; do
+    printf '{"kind":"echo","server":"%s","transport":"%s","path":"%s","runs":[%s]}\n' \
+      "$server" "$transport" "$path" "${echo_runs[$server]}" >>"$results"
+    log "$server $transport echo $path: $(grep -o '"cpu_us": [0-9.]*\|"round_trips_per_s": [0-9.]*' <<<"${echo_runs[$server]}" | tr '\n' ' ')"
+  done
 }
 
 if wants echo; then
   for transport in plain tls; do
-    declare -A echo_runs=()
-    for server in duplex fastapi; do
-      start_server "$server" "$transport"
-      echo_once "$server" "$transport" "$warmup" >/dev/null
-    done
-    for _ in $(seq "$runs"); do
-      for server in duplex fastapi; do
-        echo_runs[$server]+="${echo_runs[$server]:+,}$(echo_once "$server" "$transport" "$seconds")"
-      done
-    done
-    for server in duplex fastapi; do
-      printf '{"kind":"echo","server":"%s","transport":"%s","runs":[%s]}\n' \
-        "$server" "$transport" "${echo_runs[$server]}" >>"$results"
-      log "$server $transport echo: $(grep -o '"round_trips_per_s":[0-9.]*' <<<"${echo_runs[$server]}" | tr '\n' ' ')"
-    done
-    unset echo_runs
+    for server in duplex fastapi tungstenite fastwebsockets; do start_server "$server" "$transport"; done
+    # The guide's /ws/echo against the original; /ws/mirror (the message back as is, as the
+    # ceilings answer on any path) against the bare libraries.
+    echo_row "$transport" /ws/echo duplex fastapi
+    echo_row "$transport" /ws/mirror duplex tungstenite fastwebsockets
     stop_servers
+  done
+fi
+
+# --- memory per idle connection with duplex bench idle ---------------------------------------
+# A fresh server per measurement, so its growth is measured from its own baseline.
+if wants idle; then
+  for kind in plain tls websocket; do
+    case "$kind" in
+      websocket) servers=(duplex tungstenite fastwebsockets) transport=plain ;;
+      *) servers=(duplex ceiling) transport="$kind" ;;
+    esac
+    for server in "${servers[@]}"; do
+      # No keep-alive timeout may close the connections while they are counted.
+      start_server "$server" "$transport" --keep-alive-timeout 3600
+      sleep 1 # the baseline memory is read after start-up settles
+      path=/status url_scheme=http flags=()
+      if [[ "$kind" == websocket ]]; then
+        path=/ws/mirror url_scheme=ws flags=(--websocket)
+      fi
+      line="$(taskset -c "$load_core" "$duplex" bench idle \
+        "$(scheme "$transport" "$url_scheme")://127.0.0.1:$(port_of "$server")$path" -k "${flags[@]}" \
+        --connections "$idle_connections" --server-pid "${server_pids[$server]}" --json)" ||
+        line='{"connections":'"$idle_connections"',"opened":0,"first_error":"the load generator failed"}'
+      printf '{"kind":"idle","server":"%s","transport":"%s","result":%s}\n' "$server" "$kind" "$line" >>"$results"
+      log "$server idle $kind: $line"
+      stop_servers
+    done
   done
 fi
 
@@ -226,11 +301,11 @@ read -r steal_end total_end < <(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}'
 steal="$(awk -v s=$((steal_end - steal_start)) -v t=$((total_end - total_start)) 'BEGIN{printf "%.0f", t ? 100*s/t : 0}')"
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, Linux $(uname -r); ${steal} % of CPU time stolen by the hypervisor during the run"
 versions="duplex $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$venv/bin/python" -c 'import sys,fastapi,uvicorn,websockets; print(f"Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, websockets {websockets.__version__}")'); $({ wrk --version 2>&1 || true; } | head -1 | cut -d' ' -f1-2)"
-settings="runs=$runs seconds=$seconds warmup=$warmup connections=$conns stream_window=$window server_core=$server_core load_core=$load_core"
+settings="runs=$runs seconds=$seconds warmup=$warmup connections=$conns pipeline=$pipeline idle_connections=$idle_connections stream_window=$window server_core=$server_core load_core=$load_core"
 # The run's own description goes into the results file, so the report can be rebuilt from it.
 python3 -c 'import json, sys, datetime
 print(json.dumps({"kind": "meta", "machine": sys.argv[1], "versions": sys.argv[2], "settings": sys.argv[3],
                   "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}))' \
   "$machine" "$versions" "$settings" >>"$results"
-python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg"
+python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" --pipeline "$pipeline"
 log "wrote bench/results.md and bench/results.svg"

@@ -1,10 +1,26 @@
--- wrk script for bench/run.sh: an optional JSON POST (WRK_BODY set) and one JSON line of
+-- wrk script for bench/run.sh: an optional JSON POST (WRK_BODY set), optional pipelining
+-- (WRK_PIPELINE requests written at once, wrk's own pipeline example), and one JSON line of
 -- results at the end, so the harness never scrapes wrk's human output.
 local body = os.getenv("WRK_BODY")
 if body and body ~= "" then
   wrk.method = "POST"
   wrk.body = body
   wrk.headers["Content-Type"] = "application/json"
+end
+
+local depth = tonumber(os.getenv("WRK_PIPELINE") or "1") or 1
+if depth > 1 then
+  local batch
+  init = function(args)
+    local r = {}
+    for i = 1, depth do
+      r[i] = wrk.format()
+    end
+    batch = table.concat(r)
+  end
+  request = function()
+    return batch
+  end
 end
 
 function done(summary, latency, requests)

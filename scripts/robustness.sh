@@ -4,7 +4,7 @@
 #      30 s each, via ../shared/tools/slowloris.sh (slowhttptest, installed from Debian if
 #      missing), while our own probe sends `GET /status` on a fresh TLS connection every 0.5 s;
 #   3. TLS policy via ../shared/tools/tls-check.sh: TLS 1.0/1.1 refused, 1.2/1.3 accepted,
-#      ALPN http/1.1 negotiated.
+#      ALPN h2 and http/1.1 negotiated.
 # Prints one summary line per check and exits 0 only when every check passes.
 #
 # usage: scripts/robustness.sh            (about 2 minutes)
@@ -100,7 +100,7 @@ run_attack "slow body (R-U-Dead-Yet)" B /items POST
 
 log "TLS policy"
 tls_out="$work/tls-check.txt"
-bash "$tools/tls-check.sh" -A http/1.1 "127.0.0.1:$port" >"$tls_out" 2>&1
+bash "$tools/tls-check.sh" -A h2,http/1.1 "127.0.0.1:$port" >"$tls_out" 2>&1
 tls_rc=$?
 versions=$(awk '/^   tls1/ {printf "%s%s %s", sep, $1, $2; sep=", "}' "$tls_out")
 alpn=$(grep -E "^   (PASS|FAIL) ALPN" "$tls_out" | sed 's/^ *//' | paste -sd, -)

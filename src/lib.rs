@@ -1,6 +1,7 @@
-//! duplex: the HTTP/1.1 + WebSocket server of the guide "A First-Principles Guide to HTTP and
-//! WebSockets in FastAPI", over TLS, byte-compatible with the FastAPI original where the guide
-//! defines the behaviour and strict (RFC 9110/9112, 6455, 7692) where it does not.
+//! duplex: the HTTP/1.1, HTTP/2 and WebSocket server of the guide "A First-Principles Guide to
+//! HTTP and WebSockets in FastAPI", over TLS, byte-compatible with the FastAPI original where the
+//! guide defines the behaviour and strict (RFC 9110/9112/9113, 6455, 7692, 8441) where it does
+//! not.
 //!
 //! # Layout
 //! Layers, bottom to top; each imports only from the layers below it, and [`client`] sits beside

@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 use tokio::io::AsyncBufReadExt;
 
 use super::config::{BenchArgs, BenchCommand, ClientArgs, ClientCommand, HttpArgs};
-use crate::client::bench::{self, EchoLoad, StreamLoad, WorkerCommand};
+use crate::client::bench::{self, EchoLoad, IdleLoad, StreamLoad, WorkerCommand};
 use crate::client::http::{self as client_http, Outgoing, Response};
 use crate::client::ws::{self, Connection, Received, WsOptions};
 use crate::client::{ClientError, Target, TlsOptions};
@@ -45,7 +45,15 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
     let ws_options = |no_compression: bool| WsOptions {
         compression: !no_compression,
         timeout: args.timeout,
+        http2: args.http2,
         ..WsOptions::default()
+    };
+    let outgoing = |outgoing: Outgoing| {
+        if args.http2 {
+            outgoing.over_http2()
+        } else {
+            outgoing
+        }
     };
     match args.command {
         ClientCommand::Echo {
@@ -106,9 +114,15 @@ async fn run_command(args: ClientArgs) -> Result<u8, ClientError> {
             eprintln!("duplex client: ran {} cases as {agent}", driven.cases);
             Ok(0)
         }
-        ClientCommand::Get(http) => send(http, Outgoing::get(), &tls, args.timeout).await,
+        ClientCommand::Get(http) => send(http, outgoing(Outgoing::get()), &tls, args.timeout).await,
         ClientCommand::Post { http, json } => {
-            send(http, Outgoing::post_json(json), &tls, args.timeout).await
+            send(
+                http,
+                outgoing(Outgoing::post_json(json)),
+                &tls,
+                args.timeout,
+            )
+            .await
         }
     }
 }
@@ -128,6 +142,7 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
             warmup,
             duration,
             compression,
+            http2,
             json,
         } => {
             let load = EchoLoad {
@@ -136,6 +151,7 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
                 warmup,
                 duration,
                 compression,
+                http2,
             };
             bench_echo(url.as_deref(), &tls, &load, json).await
         }
@@ -156,6 +172,22 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
                 server_pid,
             };
             bench_stream(url.as_deref(), &tls, &load, json).await
+        }
+        BenchCommand::Idle {
+            url,
+            server_pid,
+            connections,
+            websocket,
+            settle,
+            json,
+        } => {
+            let load = IdleLoad {
+                connections: connections as usize,
+                websocket,
+                server_pid,
+                settle,
+            };
+            bench_idle(url.as_deref(), &tls, &load, json).await
         }
         BenchCommand::StreamWorker {
             url,
@@ -192,6 +224,25 @@ async fn bench_echo(
             "failed": report.failed,
         })
         .to_string())
+    } else {
+        say(&report.to_string())
+    }
+}
+
+async fn bench_idle(
+    url: Option<&str>,
+    tls: &TlsOptions,
+    load: &IdleLoad,
+    json: bool,
+) -> Result<(), ClientError> {
+    let target = Target::parse_or(url, "/status")?;
+    let config = tls_config(&target, tls)?;
+    let report = bench::idle(&target, config.as_ref(), load).await?;
+    if json {
+        let mut value = serde_json::to_value(&report)
+            .map_err(|err| ClientError::Bench(format!("cannot encode the result: {err}")))?;
+        value["bytes_per_connection"] = serde_json::json!(report.bytes_per_connection());
+        say(&value.to_string())
     } else {
         say(&report.to_string())
     }
@@ -532,7 +583,10 @@ async fn send(
         }
         // RFC 9110 §15.4: 303 always, and 301/302 after a POST by custom, become GET.
         if status == 303 || (matches!(status, 301 | 302) && outgoing.method == http::Method::POST) {
-            outgoing = Outgoing::get();
+            outgoing = Outgoing {
+                http2: outgoing.http2,
+                ..Outgoing::get()
+            };
         }
         target = if location.starts_with('/') {
             Target::parse(&format!(

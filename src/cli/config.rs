@@ -239,6 +239,12 @@ pub struct ClientArgs {
     #[arg(long, global = true, default_value = "10", value_name = "SECONDS",
           value_parser = parse_seconds)]
     pub(crate) timeout: Duration,
+
+    /// Speak HTTP/2 where the server takes it: ALPN `h2` over TLS (HTTP/1.1 when the server
+    /// does not choose it), prior knowledge over plain TCP; WebSockets by extended CONNECT
+    /// (RFC 8441).
+    #[arg(long, global = true)]
+    pub(crate) http2: bool,
 }
 
 /// What `duplex client` does. URL arguments take a full URL (http, https, ws, wss) or a path
@@ -354,6 +360,10 @@ pub(crate) enum BenchCommand {
         /// Offer permessage-deflate.
         #[arg(long)]
         compression: bool,
+        /// Each connection a WebSocket over HTTP/2 (RFC 8441): ALPN h2 over TLS, prior
+        /// knowledge over plain TCP.
+        #[arg(long)]
+        http2: bool,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -377,6 +387,27 @@ pub(crate) enum BenchCommand {
         /// Offer permessage-deflate.
         #[arg(long)]
         compression: bool,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Server memory per idle connection: opens N connections, each after one keep-alive
+    /// request (or a WebSocket handshake), and reads the server's RSS before and after (Linux).
+    Idle {
+        /// [default: wss://localhost:8000/status]
+        url: Option<String>,
+        /// The server's process id.
+        #[arg(long, value_name = "PID")]
+        server_pid: u32,
+        /// Connections to open and hold.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        connections: u32,
+        /// Open WebSocket connections (a handshake on the URL) instead of HTTP keep-alives.
+        #[arg(long)]
+        websocket: bool,
+        /// Seconds the connections stay idle before the memory is read.
+        #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = parse_seconds)]
+        settle: Duration,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -515,6 +546,46 @@ pub struct ServeArgs {
     #[arg(long, env = "DUPLEX_MAX_HEADERS", default_value_t = crate::server::DEFAULT_MAX_HEADERS,
           value_name = "COUNT", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=4096), usize::from))]
     pub(crate) max_headers: usize,
+
+    /// Speak HTTP/1.1 only: ALPN offers only `http/1.1` and the HTTP/2 preface on the plain
+    /// port gets a 505.
+    #[arg(long, env = "DUPLEX_NO_HTTP2")]
+    pub(crate) no_http2: bool,
+
+    /// HTTP/2: most streams (requests and WebSockets) open at once on one connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "DUPLEX_H2_MAX_STREAMS", default_value_t = 100, value_name = "COUNT",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) h2_max_streams: u32,
+
+    /// HTTP/2: largest request header list in bytes (SETTINGS_MAX_HEADER_LIST_SIZE; RFC 7541
+    /// counts 32 bytes per field on top); larger gets 431, and a header block spread over
+    /// CONTINUATION frames is never buffered past it.
+    #[arg(long, env = "DUPLEX_H2_MAX_HEADER_LIST", default_value_t = 16 * 1024, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
+    pub(crate) h2_max_header_list: u32,
+
+    /// HTTP/2: flow-control window of each stream in bytes (SETTINGS_INITIAL_WINDOW_SIZE).
+    #[arg(long, env = "DUPLEX_H2_STREAM_WINDOW", default_value_t = 1024 * 1024, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647))]
+    pub(crate) h2_stream_window: u32,
+
+    /// HTTP/2: flow-control window of the whole connection in bytes.
+    #[arg(long, env = "DUPLEX_H2_CONNECTION_WINDOW", default_value_t = 1024 * 1024, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(65_535..=2_147_483_647))]
+    pub(crate) h2_connection_window: u32,
+
+    /// HTTP/2: streams a client may open and reset before the server serves them; past it the
+    /// connection gets GOAWAY (rapid reset, CVE-2023-44487).
+    #[arg(long, env = "DUPLEX_H2_MAX_PENDING_RESETS", default_value_t = 20, value_name = "COUNT",
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..), |n| n as usize))]
+    pub(crate) h2_max_pending_resets: usize,
+
+    /// HTTP/2: streams the server may reset for a client's protocol errors before the
+    /// connection gets GOAWAY.
+    #[arg(long, env = "DUPLEX_H2_MAX_ERROR_RESETS", default_value_t = 1024, value_name = "COUNT",
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u32).range(1..), |n| n as usize))]
+    pub(crate) h2_max_error_resets: usize,
 
     /// Largest accepted request body in bytes; larger ones get 413. The default takes every
     /// body the guide's captures send the original (and matches the WebSocket message limit).

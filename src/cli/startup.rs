@@ -19,7 +19,7 @@ use crate::protocol::login::{Credentials, CredentialsError};
 use crate::server::TlsProbeListener;
 use crate::server::log::Log;
 use crate::server::{
-    Endpoint, Listener, Server, Settings, SocketFile, UnixSocket, UnixSocketError,
+    Endpoint, Http2Limits, Listener, Server, Settings, SocketFile, UnixSocket, UnixSocketError,
 };
 use crate::transport::tls::{self, TlsError};
 use crate::transport::tls_probes::{self, Observations, ProbeEndpoint, TlsCase, TlsProbes};
@@ -170,6 +170,14 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
         shutdown_timeout: args.shutdown_timeout,
         max_head: args.max_head,
         max_headers: args.max_headers,
+        http2: (!args.no_http2).then_some(Http2Limits {
+            max_concurrent_streams: args.h2_max_streams,
+            max_header_list_size: args.h2_max_header_list,
+            stream_window: args.h2_stream_window,
+            connection_window: args.h2_connection_window,
+            max_pending_resets: args.h2_max_pending_resets,
+            max_error_resets: args.h2_max_error_resets,
+        }),
     };
     let uses_tls = tls.is_some();
     let server = Server::new(listeners, tls.map(|cert| cert.config), app, settings, log);

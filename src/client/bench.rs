@@ -1,8 +1,10 @@
-//! `duplex bench echo`: WebSocket echo load. Each connection sends one message, waits for its
+//! `duplex bench echo`: WebSocket echo load (`stream` and `idle` are in their own modules). Each connection sends one message, waits for its
 //! echo, and sends the next, for a fixed time; the report counts round trips and their latency.
 
+mod idle;
 mod stream;
 
+pub(crate) use idle::{IdleLoad, idle};
 pub(crate) use stream::{READY, StreamLoad, WorkerCommand, stream, worker as stream_worker};
 
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub struct EchoLoad {
     pub warmup: Duration,
     pub duration: Duration,
     pub compression: bool,
+    /// WebSockets over HTTP/2 (RFC 8441), one connection each.
+    pub http2: bool,
 }
 
 /// What a run measured.
@@ -73,6 +77,7 @@ pub async fn echo(
 ) -> Result<EchoReport, ClientError> {
     let options = WsOptions {
         compression: load.compression,
+        http2: load.http2,
         ..WsOptions::default()
     };
     let mut connections = Vec::with_capacity(load.connections);

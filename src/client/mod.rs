@@ -123,7 +123,7 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
-    /// The rustls configuration for these options, ALPN `http/1.1`.
+    /// The rustls configuration for these options, ALPN `http/1.1` (HTTP/2 adds `h2`).
     ///
     /// # Errors
     /// [`ClientError::CaFile`] when the CA file cannot be read or holds no certificate.
@@ -272,6 +272,42 @@ pub(crate) async fn connect_from(
     timeout: Duration,
     local: Option<IpAddr>,
 ) -> Result<Box<dyn Io>, ClientError> {
+    Ok(open(target, tls, timeout, local).await?.0)
+}
+
+/// [`connect_from`] for HTTP/2 where the server takes it: over TLS, ALPN offers `h2` before
+/// `http/1.1` and the server's choice decides; plain TCP assumes prior knowledge (h2c, RFC
+/// 9113 §3.3). The stream, and whether it speaks HTTP/2.
+///
+/// # Errors
+/// As [`connect`].
+pub(crate) async fn connect_h2(
+    target: &Target,
+    tls: Option<&Arc<ClientConfig>>,
+    timeout: Duration,
+    local: Option<IpAddr>,
+) -> Result<(Box<dyn Io>, bool), ClientError> {
+    if !target.tls {
+        let (io, _) = open(target, None, timeout, local).await?;
+        return Ok((io, true));
+    }
+    let base = match tls {
+        Some(config) => Arc::clone(config),
+        None => TlsOptions::default().client_config()?,
+    };
+    let mut config = Arc::unwrap_or_clone(base);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let (io, alpn) = open(target, Some(&Arc::new(config)), timeout, local).await?;
+    Ok((io, alpn.as_deref() == Some(b"h2")))
+}
+
+/// TCP, then TLS when the target wants it; the stream and the protocol ALPN chose.
+async fn open(
+    target: &Target,
+    tls: Option<&Arc<ClientConfig>>,
+    timeout: Duration,
+    local: Option<IpAddr>,
+) -> Result<(Box<dyn Io>, Option<Vec<u8>>), ClientError> {
     let addr = format!("{}:{}", target.host, target.port);
     let open = async {
         let addrs: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
@@ -298,7 +334,7 @@ pub(crate) async fn connect_from(
         })?;
         let _ = tcp.set_nodelay(true);
         if !target.tls {
-            return Ok(Box::new(tcp) as Box<dyn Io>);
+            return Ok((Box::new(tcp) as Box<dyn Io>, None));
         }
         let config = match tls {
             Some(config) => Arc::clone(config),
@@ -315,7 +351,8 @@ pub(crate) async fn connect_from(
                 host: target.host.clone(),
                 reason: tls_reason(&err),
             })?;
-        Ok(Box::new(stream) as Box<dyn Io>)
+        let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+        Ok((Box::new(stream) as Box<dyn Io>, alpn))
     };
     tokio::time::timeout(timeout, open)
         .await

@@ -12,10 +12,10 @@ use http::header::{
     CONNECTION, HOST, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
     USER_AGENT,
 };
-use http::{Request, StatusCode};
+use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +40,25 @@ pub struct WsOptions {
     pub(crate) bind: Option<IpAddr>,
     /// The zlib level of the messages this client compresses, when compression is agreed.
     pub(crate) compression_level: u32,
+    /// An HTTP/2 extended CONNECT (RFC 8441) where the server takes HTTP/2: ALPN `h2` over
+    /// TLS, prior knowledge over plain TCP.
+    pub(crate) http2: bool,
+}
+
+impl WsOptions {
+    /// Over HTTP/2 where the server takes it (RFC 8441).
+    #[must_use]
+    pub fn over_http2(mut self) -> Self {
+        self.http2 = true;
+        self
+    }
+
+    /// Without offering permessage-deflate.
+    #[must_use]
+    pub fn without_compression(mut self) -> Self {
+        self.compression = false;
+        self
+    }
 }
 
 impl Default for WsOptions {
@@ -51,6 +70,7 @@ impl Default for WsOptions {
             close_timeout: Duration::from_secs(5),
             bind: None,
             compression_level: DEFAULT_COMPRESSION_LEVEL,
+            http2: false,
         }
     }
 }
@@ -88,48 +108,125 @@ pub async fn connect(
     options: &WsOptions,
 ) -> Result<Connection, ClientError> {
     let handshake = async {
+        if options.http2 {
+            let (io, h2) = super::connect_h2(target, tls, options.timeout, options.bind).await?;
+            if h2 {
+                return open_h2(io, target, options).await;
+            }
+            return open_h1(io, target, options).await;
+        }
         let io = super::connect_from(target, tls, options.timeout, options.bind).await?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-        tokio::spawn(connection.with_upgrades());
-        let mut nonce = [0u8; 16];
-        rand::fill(&mut nonce);
-        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
-        let mut request = Request::builder()
-            .uri(target.path_and_query.as_str())
-            .header(HOST, target.authority.as_str())
-            .header(UPGRADE, "websocket")
-            .header(CONNECTION, "Upgrade")
-            .header(SEC_WEBSOCKET_KEY, key.as_str())
-            .header(SEC_WEBSOCKET_VERSION, "13")
-            .header(USER_AGENT, super::http::USER_AGENT_VALUE);
-        if options.compression {
-            request = request.header(SEC_WEBSOCKET_EXTENSIONS, CLIENT_OFFER);
-        }
-        let request = request
-            .body(Empty::<Bytes>::new())
-            .map_err(|err| ClientError::Url {
-                input: target.ws_url(),
-                why: err.to_string(),
-            })?;
-        let response = sender.send_request(request).await?;
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            let body = String::from_utf8_lossy(&body);
-            return Err(ClientError::Refused {
-                status: format!(
-                    "{} {}",
-                    status.as_u16(),
-                    status.canonical_reason().unwrap_or("")
-                ),
-                body: body.chars().take(200).collect(),
-            });
-        }
-        let compression =
-            handshake::check_acceptance(response.headers(), key.as_bytes(), options.compression)
-                .map_err(|err| ClientError::BadHandshake(err.to_string()))?;
-        let upgraded = hyper::upgrade::on(response).await?;
+        open_h1(io, target, options).await
+    };
+    tokio::time::timeout(options.timeout, handshake)
+        .await
+        .map_err(|_| ClientError::Timeout {
+            what: format!("opening {}", target.ws_url()),
+            after: options.timeout,
+        })?
+}
+
+/// The RFC 6455 handshake: a GET with `Upgrade`, answered 101.
+async fn open_h1(
+    io: Box<dyn super::Io>,
+    target: &Target,
+    options: &WsOptions,
+) -> Result<Connection, ClientError> {
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(connection.with_upgrades());
+    let mut nonce = [0u8; 16];
+    rand::fill(&mut nonce);
+    let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+    let mut request = Request::builder()
+        .uri(target.path_and_query.as_str())
+        .header(HOST, target.authority.as_str())
+        .header(UPGRADE, "websocket")
+        .header(CONNECTION, "Upgrade")
+        .header(SEC_WEBSOCKET_KEY, key.as_str())
+        .header(SEC_WEBSOCKET_VERSION, "13")
+        .header(USER_AGENT, super::http::USER_AGENT_VALUE);
+    if options.compression {
+        request = request.header(SEC_WEBSOCKET_EXTENSIONS, CLIENT_OFFER);
+    }
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|err| ClientError::Url {
+            input: target.ws_url(),
+            why: err.to_string(),
+        })?;
+    let response = sender.send_request(request).await?;
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(refused(response).await);
+    }
+    let compression = handshake::check_acceptance(
+        response.headers(),
+        Some(key.as_bytes()),
+        options.compression,
+    )
+    .map_err(|err| ClientError::BadHandshake(err.to_string()))?;
+    let upgraded = hyper::upgrade::on(response).await?;
+    Ok(Connection::over(upgraded, compression, options))
+}
+
+/// The RFC 8441 handshake: an extended CONNECT with `:protocol` `websocket`, answered 200; the
+/// WebSocket is that HTTP/2 stream.
+async fn open_h2(
+    io: Box<dyn super::Io>,
+    target: &Target,
+    options: &WsOptions,
+) -> Result<Connection, ClientError> {
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io)).await?;
+    tokio::spawn(connection);
+    let mut request = Request::builder()
+        .method(Method::CONNECT)
+        .version(Version::HTTP_2)
+        .uri(target.http_url())
+        .header(SEC_WEBSOCKET_VERSION, "13")
+        .header(USER_AGENT, super::http::USER_AGENT_VALUE);
+    if options.compression {
+        request = request.header(SEC_WEBSOCKET_EXTENSIONS, CLIENT_OFFER);
+    }
+    let mut request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|err| ClientError::Url {
+            input: target.ws_url(),
+            why: err.to_string(),
+        })?;
+    request
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let response = sender.send_request(request).await?;
+    if response.status() != StatusCode::OK {
+        return Err(refused(response).await);
+    }
+    let compression = handshake::check_acceptance(response.headers(), None, options.compression)
+        .map_err(|err| ClientError::BadHandshake(err.to_string()))?;
+    let upgraded = hyper::upgrade::on(response).await?;
+    Ok(Connection::over(upgraded, compression, options))
+}
+
+/// The error for a handshake the server answered with anything but an acceptance.
+async fn refused(response: http::Response<hyper::body::Incoming>) -> ClientError {
+    let status = response.status();
+    let body = match response.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) => return err.into(),
+    };
+    let body = String::from_utf8_lossy(&body);
+    ClientError::Refused {
+        status: format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ),
+        body: body.chars().take(200).collect(),
+    }
+}
+
+impl Connection {
+    /// The client side of a WebSocket on an accepted connection (or HTTP/2 stream).
+    fn over(upgraded: Upgraded, compression: Option<Agreement>, options: &WsOptions) -> Self {
         let config = ws::Config {
             role: Role::Client,
             max_message: options.max_message,
@@ -142,17 +239,9 @@ pub async fn connect(
         let never = CancellationToken::new();
         let mut ws = WebSocket::new(TokioIo::new(upgraded), &config, compression.as_ref(), never);
         ws.set_compression_level(options.compression_level);
-        Ok(Connection { ws, compression })
-    };
-    tokio::time::timeout(options.timeout, handshake)
-        .await
-        .map_err(|_| ClientError::Timeout {
-            what: format!("opening {}", target.ws_url()),
-            after: options.timeout,
-        })?
-}
+        Self { ws, compression }
+    }
 
-impl Connection {
     /// The agreed permessage-deflate parameters, if any.
     pub fn compression(&self) -> Option<&Agreement> {
         self.compression.as_ref()

@@ -62,7 +62,7 @@ fn version_text(version: Version) -> &'static str {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_11 => "HTTP/1.1",
-        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_2 => "HTTP/2.0",
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/?",
     }

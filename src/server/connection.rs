@@ -1,20 +1,22 @@
 //! One connection's task: the TLS handshake (in the task, under its timeout), HTTP/1.1 through
-//! hyper with upgrades, and the idle timer that closes a silent keep-alive connection.
+//! hyper with upgrades or HTTP/2 (chosen once per connection: by ALPN over TLS, by the
+//! connection preface on the plain port), and the idle timer that closes a silent connection.
 
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
-use http_body::Body as _;
+use hyper::body::Body as HttpBody;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::rt::bounds::Http2ServerConnExec;
+use hyper::server::conn::{http1, http2};
+use hyper::service::{HttpService, service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -26,13 +28,17 @@ use super::log::{ConnLabel, Log, TraceKind, escape};
 use super::raw::{self, RawConnection, Resettable, Sniffed};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
 use super::tls_probe::{TlsProbeConn, TlsProbeListener};
-use super::websocket::is_upgrade_request;
+use super::websocket::{is_upgrade_request, is_websocket_request};
 use super::wire::{Framing, Wire};
-use super::{Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Settings};
+use super::{
+    Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Http2Limits, Settings,
+};
 
 /// What every connection task needs.
 pub(super) struct ConnectionContext<A> {
     http: http1::Builder,
+    /// `None` with `--no-http2`.
+    h2: Option<http2::Builder<TokioExecutor>>,
     tls: Option<TlsAcceptor>,
     app: Arc<A>,
     settings: Settings,
@@ -53,6 +59,8 @@ struct PerConnection<A> {
     max_head: usize,
     /// Requests received on this connection so far.
     requests: AtomicU64,
+    /// HTTP/2 requests being answered (their handlers running).
+    open: AtomicUsize,
     /// On a TLS probe's port: the case and the client's ClientHello.
     tls_probe: Option<Arc<TlsProbeConn>>,
 }
@@ -76,6 +84,7 @@ impl<A: Handler> ConnectionContext<A> {
         }
         Self {
             http,
+            h2: settings.http2.map(http2_builder),
             tls,
             app,
             settings,
@@ -128,6 +137,7 @@ impl<A: Handler> ConnectionContext<A> {
                     .settings
                     .header_read_timeout
                     .min(self.settings.keep_alive_timeout);
+                let mut h2c = false;
                 if !info.tls {
                     let sniffed = tokio::select! {
                         // A silent new connection must not hold up a graceful stop.
@@ -136,15 +146,19 @@ impl<A: Handler> ConnectionContext<A> {
                     };
                     match sniffed {
                         Some(false) => {}
+                        Some(true) if self.h2.is_some() => h2c = true,
                         Some(true) => {
                             self.log.refused(
                                 &label,
                                 "505",
                                 "the client opened with the HTTP/2 connection preface (\"PRI * \
-                                 HTTP/2.0\"); this server speaks HTTP/1.1 only, so clients must \
-                                 not assume prior knowledge of HTTP/2 here (RFC 9113 §3.3)",
+                                 HTTP/2.0\"); this server speaks HTTP/1.1 only (--no-http2), so \
+                                 clients must not assume prior knowledge of HTTP/2 here (RFC \
+                                 9113 §3.3)",
                             );
-                            return refuse_h2(stream, &info).await;
+                            // Boxed, as every path but plain HTTP: the connection's future is as
+                            // large as its largest path, and it lives as long as the connection.
+                            return Box::pin(refuse_h2(stream, &info)).await;
                         }
                         // Silent that long: the fate hyper's timers would give it.
                         None => return,
@@ -173,15 +187,20 @@ impl<A: Handler> ConnectionContext<A> {
                     handshake_deadline,
                     first_bytes: &first_bytes[..seen],
                 };
+                if h2c {
+                    return Box::pin(self.run_h2(stream, conn, guard)).await;
+                }
                 if let Some(probe) = probe {
-                    let handshake = probe
-                        .handshake(stream, handshake_deadline, &self.stop, &self.log, &label)
-                        .await;
-                    if let Some((stream, probe)) = handshake {
-                        self.trace_tls(&conn, stream.get_ref().1);
-                        self.run_http(stream, conn, guard, Some(probe)).await;
-                    }
-                    return;
+                    return Box::pin(async {
+                        let handshake = probe
+                            .handshake(stream, handshake_deadline, &self.stop, &self.log, &label)
+                            .await;
+                        if let Some((stream, probe)) = handshake {
+                            self.trace_tls(&conn, stream.get_ref().1);
+                            self.run_http(stream, conn, guard, Some(probe)).await;
+                        }
+                    })
+                    .await;
                 }
                 self.run_stream(stream, conn, guard).await;
             }
@@ -211,7 +230,7 @@ impl<A: Handler> ConnectionContext<A> {
                         + self.settings.tls_handshake_timeout,
                     first_bytes: &[],
                 };
-                self.run_stream(stream, conn, guard).await;
+                Box::pin(self.run_stream(stream, conn, guard)).await;
             }
         }
     }
@@ -228,8 +247,21 @@ impl<A: Handler> ConnectionContext<A> {
             let Some(prefix) = self.app.raw_prefix() else {
                 return self.run_http(stream, conn, guard, None).await;
             };
-            return self.take_over_or_serve(stream, prefix, conn, guard).await;
+            return Box::pin(self.take_over_or_serve(stream, prefix, conn, guard)).await;
         };
+        // Boxed: the TLS path's future (rustls' state, the handshake, hyper over TLS) is several
+        // times the plain one's, and inline it would size every connection's task.
+        Box::pin(self.run_tls(acceptor, stream, conn, guard)).await;
+    }
+
+    /// The TLS handshake (under its timeout, cut short by shutdown), then HTTP over it.
+    async fn run_tls<S: Stream + Resettable>(
+        &self,
+        acceptor: TlsAcceptor,
+        stream: S,
+        conn: Conn<'_>,
+        guard: ConnectionGuard,
+    ) {
         let handshake = tokio::time::timeout_at(conn.handshake_deadline, acceptor.accept(stream));
         let stream = tokio::select! {
             () = self.stop.cancelled() => return,
@@ -255,6 +287,9 @@ impl<A: Handler> ConnectionContext<A> {
             },
         };
         self.trace_tls(&conn, stream.get_ref().1);
+        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            return self.run_h2(stream, conn, guard).await;
+        }
         let Some(prefix) = self.app.raw_prefix() else {
             return self.run_http(stream, conn, guard, None).await;
         };
@@ -343,12 +378,10 @@ impl<A: Handler> ConnectionContext<A> {
             wire: Arc::clone(&wire),
             max_head: self.settings.max_head,
             requests: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
             tls_probe: probe,
         });
-        let service = service_fn(move |request: Request<Incoming>| {
-            let connection = Arc::clone(&connection);
-            async move { Ok::<_, Infallible>(connection.serve(request).await) }
-        });
+        let service = service_fn(move |request: Request<Incoming>| connection.serve(request));
         let activity = Arc::new(Activity::new());
         let io = Watched {
             inner: io,
@@ -360,45 +393,13 @@ impl<A: Handler> ConnectionContext<A> {
             .http
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
-        tokio::pin!(connection);
-        let keep_alive = self.settings.keep_alive_timeout;
-        // Past this much silence even a request in progress is given up: its response cannot
-        // be written (the client does not read) or its body stopped coming before the body
-        // timeout could answer.
-        let abandon_after = keep_alive
-            + self
-                .settings
-                .header_read_timeout
-                .max(self.settings.body_timeout);
-        let mut closing = false;
-        let result = loop {
-            let silent = activity.silent_for();
-            let wait = if closing { abandon_after } else { keep_alive };
-            tokio::select! {
-                result = connection.as_mut() => break result,
-                () = self.stop.cancelled(), if !closing => {
-                    // Finish the request in flight, then close; idle keep-alives close now.
-                    connection.as_mut().graceful_shutdown();
-                    closing = true;
-                }
-                () = tokio::time::sleep(wait.saturating_sub(silent)) => {
-                    if activity.silent_for() < wait {
-                        continue;
-                    }
-                    if closing {
-                        self.log.note(
-                            &label,
-                            &format!("connection silent for {abandon_after:?} with a request \
-                                      in progress; dropped"),
-                        );
-                        return;
-                    }
-                    wire.trace(TraceKind::HttpEnd, || format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
-                    // Idle keep-alives close now; a request in progress finishes first.
-                    connection.as_mut().graceful_shutdown();
-                    closing = true;
-                }
-            }
+        // Never busy: hyper's graceful shutdown lets the request in flight finish, and an
+        // upgrade ends this future (the session holds the guard from then on).
+        let Some(result) = self
+            .drive(connection, &activity, &wire, label, || false)
+            .await
+        else {
+            return;
         };
         match result {
             Ok(()) if wire.upgraded() => wire.trace(TraceKind::HttpEnd, || {
@@ -411,6 +412,124 @@ impl<A: Handler> ConnectionContext<A> {
                 format!("connection closed; {} bytes received", wire.received())
             }),
             Err(err) => self.connection_error(&err, &wire, &conn),
+        }
+    }
+
+    /// Drives `connection` to its end: on shutdown, or once it has been silent (no byte in or
+    /// out) for the keep-alive timeout while not `busy`, it is asked to finish gracefully; past
+    /// that, silent even longer, it is dropped (`None`).
+    async fn drive<C: Graceful>(
+        &self,
+        connection: C,
+        activity: &Activity,
+        wire: &Wire,
+        label: ConnLabel,
+        busy: impl Fn() -> bool,
+    ) -> Option<hyper::Result<()>> {
+        tokio::pin!(connection);
+        let keep_alive = self.settings.keep_alive_timeout;
+        // Past this much silence even a request in progress is given up: its response cannot
+        // be written (the client does not read) or its body stopped coming before the body
+        // timeout could answer.
+        let abandon_after = keep_alive
+            + self
+                .settings
+                .header_read_timeout
+                .max(self.settings.body_timeout);
+        let mut closing = false;
+        loop {
+            let silent = activity.silent_for();
+            let wait = if closing { abandon_after } else { keep_alive };
+            tokio::select! {
+                result = connection.as_mut() => return Some(result),
+                () = self.stop.cancelled(), if !closing => {
+                    // Finish the requests in flight, then close; idle keep-alives close now.
+                    // HTTP/2 says so with GOAWAY.
+                    connection.as_mut().shut_down();
+                    closing = true;
+                }
+                () = tokio::time::sleep(wait.saturating_sub(silent)) => {
+                    if activity.silent_for() < wait || (!closing && busy()) {
+                        continue;
+                    }
+                    if closing {
+                        self.log.note(
+                            &label,
+                            &format!("connection silent for {abandon_after:?} with a request \
+                                      in progress; dropped"),
+                        );
+                        return None;
+                    }
+                    wire.trace(TraceKind::HttpEnd, || format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
+                    // Idle keep-alives close now; a request in progress finishes first.
+                    connection.as_mut().shut_down();
+                    closing = true;
+                }
+            }
+        }
+    }
+
+    /// Serves HTTP/2 on a connection that chose it. The requests are the same hyper requests
+    /// the routes get over HTTP/1.1; a WebSocket is an extended CONNECT stream (RFC 8441).
+    async fn run_h2<I: Stream>(&self, io: I, conn: Conn<'_>, guard: ConnectionGuard) {
+        let Some(h2) = &self.h2 else {
+            return;
+        };
+        let label = conn.label;
+        let tracing = self.log.tracing();
+        let wire = Wire::new(
+            self.settings.max_head,
+            tracing.then(|| (self.log.clone(), label)),
+        );
+        // Frames, not text heads: the wire counts (and traces) bytes only.
+        wire.leave_http();
+        wire.trace(TraceKind::Other, || "HTTP/2 (RFC 9113)".to_owned());
+        let connection = Arc::new(PerConnection {
+            app: Arc::clone(&self.app),
+            info: conn.info,
+            guard,
+            log: self.log.clone(),
+            label,
+            wire: Arc::clone(&wire),
+            max_head: self.settings.max_head,
+            requests: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
+            tls_probe: None,
+        });
+        let streams = Arc::clone(&connection);
+        let service = service_fn(move |request: Request<Incoming>| {
+            let connection = Arc::clone(&connection);
+            async move { Ok::<_, Infallible>(connection.serve_h2(request).await) }
+        });
+        let activity = Arc::new(Activity::new());
+        let io = Watched {
+            inner: io,
+            activity: Arc::clone(&activity),
+            wire: Arc::clone(&wire),
+            trace_writes: tracing,
+        };
+        let connection = h2.serve_connection(TokioIo::new(io), service);
+        // Busy while a handler runs or a WebSocket session holds the connection's guard.
+        let busy = || streams.open.load(Ordering::Relaxed) > 0 || streams.guard.is_handed_on();
+        match self.drive(connection, &activity, &wire, label, busy).await {
+            None => {}
+            Some(Ok(())) => wire.trace(TraceKind::HttpEnd, || {
+                format!(
+                    "HTTP/2 connection closed after {} requests; {} bytes received",
+                    streams.requests.load(Ordering::Relaxed),
+                    wire.received()
+                )
+            }),
+            // Includes the GOAWAY of a client over a limit (rapid resets, a header block
+            // over the list size, a flood of CONTINUATION frames).
+            Some(Err(err)) => self.log.note(
+                &label,
+                &format!(
+                    "the HTTP/2 connection ended with an error after {} requests: {}",
+                    streams.requests.load(Ordering::Relaxed),
+                    error_chain(&err)
+                ),
+            ),
         }
     }
 
@@ -473,7 +592,7 @@ impl<A: Handler> ConnectionContext<A> {
                 &conn.label,
                 "closed",
                 "the client sent the HTTP/2 connection preface over TLS without negotiating h2 \
-                 by ALPN (RFC 9113 §3.2); this server speaks HTTP/1.1 only",
+                 by ALPN (RFC 9113 §3.2); this connection speaks HTTP/1.1",
             );
         } else {
             wire.trace(TraceKind::HttpEnd, || format!("connection ended: {err}"));
@@ -496,7 +615,15 @@ struct Conn<'a> {
 impl<A: Handler> PerConnection<A> {
     /// Answers one request: its raw head taken off the wire, the handler, then the access line,
     /// the diagnosis of a refusal and the notes.
-    async fn serve(&self, request: Request<Incoming>) -> Response<Body> {
+    ///
+    /// What needs no waiting happens before the future is made, and the future holds the
+    /// request once: hyper keeps a box of this future's size for every connection (its memory
+    /// when idle) and moves each request's future into it. As an `async fn` (and again in a
+    /// closure's `async move`) each layer kept its own copy of the 248-byte request.
+    fn serve(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+    ) -> impl Future<Output = Result<Response<Body>, Infallible>> + Send + use<A> {
         // Requests on one connection come one at a time.
         let number = self.requests.load(Ordering::Relaxed) + 1;
         self.requests.store(number, Ordering::Relaxed);
@@ -515,16 +642,30 @@ impl<A: Handler> PerConnection<A> {
                 websocket: is_upgrade_request(request.headers()),
             })
         });
-        let exchange = Exchange {
-            conn: &self.info,
-            guard: &self.guard,
-            log: &self.log,
-            label: self.label,
-            request: number,
-            wire: Some(&self.wire),
-            tls_probe: self.tls_probe.as_deref(),
-        };
-        let mut response = self.app.handle(request, &exchange).await;
+        let connection = Arc::clone(self);
+        async move {
+            let exchange = Exchange {
+                conn: &connection.info,
+                guard: &connection.guard,
+                log: &connection.log,
+                label: connection.label,
+                request: number,
+                wire: Some(&connection.wire),
+                tls_probe: connection.tls_probe.as_deref(),
+            };
+            let response = connection.app.handle(request, &exchange).await;
+            Ok(connection.answered(response, number, access, described))
+        }
+    }
+
+    /// After the handler: the diagnosis or notes, the access line (when the body is done).
+    fn answered(
+        &self,
+        response: Response<Body>,
+        number: u64,
+        access: bool,
+        described: Option<Box<Described>>,
+    ) -> Response<Body> {
         let status = response.status();
         if diagnose::is_refusal(status) {
             let diagnosis = match response.extensions().get::<Diagnosis>() {
@@ -561,6 +702,83 @@ impl<A: Handler> PerConnection<A> {
             );
             return response;
         }
+        self.metered(response, *described, number)
+    }
+
+    /// Answers one HTTP/2 request (streams come concurrently): the handler, then the access
+    /// line and the diagnosis of a refusal. There is no raw head to show: HPACK decoded it.
+    async fn serve_h2(&self, request: Request<Incoming>) -> Response<Body> {
+        let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let _open = Open::new(&self.open);
+        let access = self.log.access();
+        let described = access.then(|| {
+            Box::new(Described {
+                started: Instant::now(),
+                method: request.method().clone(),
+                // The path as an HTTP/1.1 request line has it; `:scheme` and `:authority`
+                // are not part of the target.
+                target: request
+                    .uri()
+                    .path_and_query()
+                    .map_or_else(|| request.uri().clone(), |path| path.clone().into()),
+                version: request.version(),
+                websocket: is_websocket_request(
+                    request.method(),
+                    request.headers(),
+                    request.extensions(),
+                ),
+            })
+        });
+        let exchange = Exchange {
+            conn: &self.info,
+            guard: &self.guard,
+            log: &self.log,
+            label: self.label,
+            request: number,
+            wire: None,
+            tls_probe: None,
+        };
+        let head = request.method() == http::Method::HEAD;
+        let mut response = self.app.handle(request, &exchange).await;
+        if head {
+            // RFC 9110 §9.3.2: headers only. hyper's HTTP/1.1 drops the body of a HEAD
+            // answer; its HTTP/2 would send it as DATA.
+            *response.body_mut() = Body::empty();
+        }
+        // Connection-specific (RFC 9113 §8.2.2): the routes' `connection: close` means nothing
+        // here, and hyper would warn about it on every such answer.
+        response.headers_mut().remove(http::header::CONNECTION);
+        let status = response.status();
+        if diagnose::is_refusal(status) {
+            let diagnosis = response.extensions().get::<Diagnosis>().map_or_else(
+                || "refused; no rule found to explain it".to_owned(),
+                |diagnosis| diagnosis.0.clone(),
+            );
+            self.log.refused(&self.label, status.as_str(), &diagnosis);
+        }
+        let Some(described) = described else {
+            return response;
+        };
+        // RFC 8441 §5: a 200 to the extended CONNECT opens the WebSocket.
+        if described.websocket && status == StatusCode::OK {
+            self.log.ws_accepted(
+                &self.label,
+                number,
+                &super::access::target_text(&described.target),
+            );
+            return response;
+        }
+        self.metered(response, *described, number)
+    }
+
+    /// Has the response's body write the access line once it is sent.
+    fn metered(
+        &self,
+        mut response: Response<Body>,
+        described: Described,
+        number: u64,
+    ) -> Response<Body> {
+        let status = response.status();
         let entry = Entry {
             log: self.log.clone(),
             conn: self.label,
@@ -591,6 +809,81 @@ fn framing(body: &Incoming) -> Framing {
         Some(len) => Framing::Length(len),
         None => Framing::Chunked,
     }
+}
+
+/// Counts an HTTP/2 handler while it runs.
+struct Open<'a>(&'a AtomicUsize);
+
+impl<'a> Open<'a> {
+    fn new(open: &'a AtomicUsize) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An HTTP connection of either version that can be asked to finish what it has and close.
+trait Graceful: Future<Output = hyper::Result<()>> {
+    fn shut_down(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Graceful for http1::UpgradeableConnection<I, S>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: HttpBody + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, B, E> Graceful for http2::Connection<I, S, E>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: HttpBody + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: Http2ServerConnExec<S::Future, B>,
+{
+    fn shut_down(self: Pin<&mut Self>) {
+        // Sends GOAWAY; the streams already open are answered.
+        self.graceful_shutdown();
+    }
+}
+
+/// hyper's HTTP/2 server with duplex's limits, and the extended CONNECT of RFC 8441 on.
+fn http2_builder(limits: Http2Limits) -> http2::Builder<TokioExecutor> {
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .enable_connect_protocol()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(limits.max_header_list_size)
+        .initial_stream_window_size(limits.stream_window)
+        .initial_connection_window_size(limits.connection_window)
+        .max_pending_accept_reset_streams(limits.max_pending_resets)
+        .max_local_error_reset_streams(limits.max_error_resets);
+    h2
+}
+
+/// An error and its causes, `: `-separated (hyper's own text often hides the h2 reason).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// What the access line says about a request, taken before the handler consumes it.

@@ -69,6 +69,11 @@ impl ConnectionGuard {
         let _ = self.inner.close.set((log, label, opened));
     }
 
+    /// Whether a clone lives elsewhere (a WebSocket session took the connection over).
+    pub(crate) fn is_handed_on(&self) -> bool {
+        Arc::strong_count(&self.inner) > 1
+    }
+
     /// Cancelled when the server starts shutting down.
     pub(crate) fn stop_token(&self) -> CancellationToken {
         self.inner.tasks.stop.clone()

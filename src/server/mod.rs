@@ -41,7 +41,7 @@ pub(crate) use guard::ConnectionGuard;
 pub(crate) use listener::{Endpoint, Listener, UnixSocket};
 pub use listener::{SocketFile, UnixSocketError};
 pub(crate) use settings::{
-    DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, Settings, default_max_connections,
+    DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, Http2Limits, Settings, default_max_connections,
 };
 pub(crate) use tls_probe::{TlsProbeConn, TlsProbeListener};
 
@@ -198,6 +198,15 @@ impl<A: Handler> Server<A> {
         settings: Settings,
         log: Log,
     ) -> Self {
+        // h2 first: a client offering both gets HTTP/2 (RFC 9113 §3.2).
+        let tls = match (tls, settings.http2.is_some()) {
+            (Some(config), true) => {
+                let mut config = Arc::unwrap_or_clone(config);
+                config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                Some(Arc::new(config))
+            }
+            (tls, _) => tls,
+        };
         Self {
             listeners,
             tls_probes: Vec::new(),

@@ -24,6 +24,40 @@ pub(crate) struct Settings {
     pub(crate) max_head: usize,
     /// Header lines above this get 431.
     pub(crate) max_headers: usize,
+    /// HTTP/2's limits; `None` speaks HTTP/1.1 only (`--no-http2`).
+    pub(crate) http2: Option<Http2Limits>,
+}
+
+/// The limits of an HTTP/2 connection (RFC 9113 §6.5.2), each a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Http2Limits {
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`: requests (and WebSockets) open at once per connection.
+    pub(crate) max_concurrent_streams: u32,
+    /// `SETTINGS_MAX_HEADER_LIST_SIZE`: a larger header block (also one spread over
+    /// CONTINUATION frames) is refused with 431 and never buffered whole.
+    pub(crate) max_header_list_size: u32,
+    /// `SETTINGS_INITIAL_WINDOW_SIZE`: bytes a client may send on one stream unacknowledged.
+    pub(crate) stream_window: u32,
+    /// Bytes a client may send on the whole connection unacknowledged.
+    pub(crate) connection_window: u32,
+    /// Streams the client opened and reset before they were served; past it, GOAWAY
+    /// (ENHANCE_YOUR_CALM). The rapid-reset attack's bound (CVE-2023-44487).
+    pub(crate) max_pending_resets: usize,
+    /// Streams the server had to reset for the client's errors; past it, GOAWAY.
+    pub(crate) max_error_resets: usize,
+}
+
+impl Default for Http2Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 100,
+            max_header_list_size: 16 * 1024,
+            stream_window: 1024 * 1024,
+            connection_window: 1024 * 1024,
+            max_pending_resets: 20,
+            max_error_resets: 1024,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -37,6 +71,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(10),
             max_head: DEFAULT_MAX_HEAD,
             max_headers: DEFAULT_MAX_HEADERS,
+            http2: Some(Http2Limits::default()),
         }
     }
 }

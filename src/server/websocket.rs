@@ -10,7 +10,8 @@ use http::header::{
     SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_VERSION, SERVER, UPGRADE,
 };
 use http::request::Parts;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Method, Response, StatusCode};
+use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
@@ -23,6 +24,22 @@ use crate::protocol::ws::negotiate::DeflateConfig;
 use crate::transport::ws::{self, WebSocket};
 
 pub(crate) use crate::protocol::ws::handshake::is_upgrade_request;
+
+/// Whether a request asks for a WebSocket: an HTTP/1.1 upgrade, or an HTTP/2 extended CONNECT
+/// with `:protocol` `websocket` (RFC 8441 §4). The method is compared first: cheap, and GET on
+/// the hot path never looks further.
+pub(crate) fn is_websocket_request(
+    method: &Method,
+    headers: &http::HeaderMap,
+    extensions: &http::Extensions,
+) -> bool {
+    if method == Method::CONNECT {
+        return extensions
+            .get::<Protocol>()
+            .is_some_and(|protocol| protocol.as_str().eq_ignore_ascii_case("websocket"));
+    }
+    is_upgrade_request(headers)
+}
 
 /// The byte stream of an upgraded connection.
 pub(crate) type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
@@ -39,9 +56,10 @@ pub(crate) struct UpgradeConfig {
     pub(crate) transport: ws::Config,
 }
 
-/// Answers an upgrade request: 101 and `session` run on the upgraded connection as a task of
-/// the server (holding the connection's guard), or the handshake's error with its diagnosis.
-/// `name` labels the log lines.
+/// Answers an upgrade request: 101 (over HTTP/2, for an extended CONNECT: 200) and `session`
+/// run on the upgraded connection (an HTTP/2 stream) as a task of the server (holding the
+/// connection's guard), or the handshake's error with its diagnosis. `name` labels the log
+/// lines.
 pub(crate) fn accept<F, Fut>(
     parts: &mut Parts,
     exchange: &Exchange<'_>,
@@ -53,18 +71,23 @@ where
     F: FnOnce(ServerSocket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let accepted =
-        match handshake::validate(&parts.method, parts.version, &parts.headers, config.deflate) {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                let mut response = refusal(&err);
-                response.extensions_mut().insert(Diagnosis::new(format!(
-                    "WebSocket handshake: {err} ({})",
-                    err.rule()
-                )));
-                return response;
-            }
-        };
+    // Only an extended CONNECT gets here with CONNECT (`is_websocket_request`).
+    let validated = if parts.method == Method::CONNECT {
+        handshake::validate_extended_connect(&parts.headers, config.deflate)
+    } else {
+        handshake::validate(&parts.method, parts.version, &parts.headers, config.deflate)
+    };
+    let accepted = match validated {
+        Ok(accepted) => accepted,
+        Err(err) => {
+            let mut response = refusal(&err);
+            response.extensions_mut().insert(Diagnosis::new(format!(
+                "WebSocket handshake: {err} ({})",
+                err.rule()
+            )));
+            return response;
+        }
+    };
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
         // Only in-process callers lack the connection; there is nothing to switch.
         tracing::error!("upgrade requested on a connection that cannot be upgraded");
@@ -77,7 +100,11 @@ where
         log: exchange.log.clone(),
         conn: exchange.label,
         request: exchange.request,
-        target: parts.uri.to_string(),
+        // Over HTTP/2 the URI carries `:scheme` and `:authority`; the log shows the path.
+        target: match parts.uri.path_and_query() {
+            Some(path) if parts.version == http::Version::HTTP_2 => path.to_string(),
+            _ => parts.uri.to_string(),
+        },
         opened: std::time::Instant::now(),
         connected: exchange.connected(),
     });
@@ -104,13 +131,18 @@ where
     response
 }
 
-/// The 101 in the original's header order.
+/// The 101 in the original's header order; over HTTP/2 a 200 with the same headers minus the
+/// connection-specific ones and the accept key (RFC 8441 §5), and no `content-length`, which
+/// a successful CONNECT must not have (RFC 9110 §9.3.6).
 fn switching_protocols(accepted: &Accepted) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(UPGRADE, "websocket")
-        .header(CONNECTION, "Upgrade")
-        .header(SEC_WEBSOCKET_ACCEPT, accepted.accept.as_str());
+    let mut builder = match &accepted.accept {
+        Some(accept) => Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(UPGRADE, "websocket")
+            .header(CONNECTION, "Upgrade")
+            .header(SEC_WEBSOCKET_ACCEPT, accept.as_str()),
+        None => Response::builder().status(StatusCode::OK),
+    };
     if let Some(agreement) = &accepted.deflate {
         builder = builder.header(SEC_WEBSOCKET_EXTENSIONS, agreement.response.as_str());
     }

@@ -428,3 +428,36 @@ fn bench_stream_adds_up_its_worker_processes() -> TestResult {
     assert!(number("server_rss_during_kib")? > 0, "{report}");
     Ok(())
 }
+
+/// `duplex bench idle` holds every connection it opened (HTTP keep-alives over TLS, and
+/// WebSockets) until it has read the server's memory, and reports it before and after.
+#[test]
+fn bench_idle_holds_its_connections_while_it_reads_the_servers_memory() -> TestResult {
+    let served = Served::start(&[])?;
+    for (path, extra) in [("/status", None), ("/ws/mirror", Some("--websocket"))] {
+        let url = format!("https://127.0.0.1:{}{path}", served.port);
+        let mut command = duplex();
+        command
+            .args(["bench", "idle", &url, "--cacert"])
+            .arg(&served.cert)
+            .args(["--connections", "200", "--settle", "0.2", "--json"])
+            .args(["--server-pid", &served.child.id().to_string()]);
+        command.args(extra);
+        let child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let output = finish(child)?;
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_str(stdout(&output).trim())?;
+        assert_eq!(report["opened"], 200, "{report}");
+        assert_eq!(report["first_error"], serde_json::Value::Null, "{report}");
+        let before = report["rss_before_kib"]
+            .as_u64()
+            .ok_or("no rss_before_kib")?;
+        let after = report["rss_after_kib"].as_u64().ok_or("no rss_after_kib")?;
+        assert!(before > 0 && after > 0, "{report}");
+        assert!(report["bytes_per_connection"].is_number(), "{report}");
+    }
+    Ok(())
+}

@@ -8,6 +8,7 @@ mod fuzzingserver;
 mod golden;
 mod guide;
 mod helpers;
+mod http2;
 mod inspector;
 mod lifespan;
 mod limits;

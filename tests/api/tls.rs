@@ -29,20 +29,6 @@ async fn generated_certificate_does_not_verify_for_other_names() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn alpn_selects_http_1_1() -> TestResult {
-    use std::sync::Arc;
-    let app = spawn_app(true).await;
-    let trusted = app.client_tls().ok_or("the app serves TLS")?;
-    let mut config = (*trusted).clone();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(app.addr).await?;
-    let tls = connector.connect("localhost".try_into()?, tcp).await?;
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
-    Ok(())
-}
-
 /// A TLS 1.1 ClientHello (no `supported_versions`, legacy version 0x0302).
 fn tls11_client_hello() -> Vec<u8> {
     let mut body = vec![0x03, 0x02];

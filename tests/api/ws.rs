@@ -172,8 +172,18 @@ async fn http10_upgrade_is_refused_with_505() -> TestResult {
 
 #[tokio::test]
 async fn echo_handles_binary_pings_and_client_closes() -> TestResult {
+    echo_handles_binary_pings_and_client_closes_over(false).await
+}
+
+/// The same frames on an HTTP/2 stream (RFC 8441): only the transport differs.
+#[tokio::test]
+async fn echo_handles_binary_pings_and_client_closes_over_h2() -> TestResult {
+    echo_handles_binary_pings_and_client_closes_over(true).await
+}
+
+async fn echo_handles_binary_pings_and_client_closes_over(h2: bool) -> TestResult {
     let app = spawn_app(true).await;
-    let mut ws = WsClient::connect(&app, "/ws/echo").await;
+    let mut ws = WsClient::connect_over(&app, "/ws/echo", h2).await;
     ws.send_text("").await;
     assert_eq!(ws.recv_text().await, "Echo: ");
     ws.send_text("héllo ✓ 😀").await;
@@ -239,6 +249,15 @@ async fn compressed_messages_round_trip() -> TestResult {
 
 #[tokio::test]
 async fn protocol_errors_close_with_the_right_code() -> TestResult {
+    protocol_errors_close_with_the_right_code_over(false).await
+}
+
+#[tokio::test]
+async fn protocol_errors_close_with_the_right_code_over_h2c() -> TestResult {
+    protocol_errors_close_with_the_right_code_over(true).await
+}
+
+async fn protocol_errors_close_with_the_right_code_over(h2: bool) -> TestResult {
     let app = spawn_app_with(false, &["--ws-max-message", "1024"]).await;
     let cases: [(Vec<u8>, u16, &str); 5] = [
         (vec![0x81, 0x02, b'h', b'i'], 1002, "incorrect masking"),
@@ -256,12 +275,12 @@ async fn protocol_errors_close_with_the_right_code() -> TestResult {
         ),
     ];
     for (bytes, code, reason) in cases {
-        let mut ws = WsClient::connect(&app, "/ws/echo").await;
+        let mut ws = WsClient::connect_over(&app, "/ws/echo", h2).await;
         ws.send_raw(&bytes).await;
         assert_eq!(ws.expect_close().await, (code, reason.to_owned()));
     }
     // The limit itself is accepted.
-    let mut ws = WsClient::connect(&app, "/ws/mirror").await;
+    let mut ws = WsClient::connect_over(&app, "/ws/mirror", h2).await;
     ws.send_binary(&[7; 1024]).await;
     assert_eq!(ws.recv().await.map(|f| f.payload.len()), Some(1024));
     Ok(())
@@ -441,12 +460,21 @@ async fn stream_sends_the_documented_format_once_a_second() -> TestResult {
 
 #[tokio::test]
 async fn keepalive_closes_with_1011_when_pongs_do_not_come() -> TestResult {
+    keepalive_closes_with_1011_when_pongs_do_not_come_over(false).await
+}
+
+#[tokio::test]
+async fn keepalive_closes_with_1011_when_pongs_do_not_come_over_h2c() -> TestResult {
+    keepalive_closes_with_1011_when_pongs_do_not_come_over(true).await
+}
+
+async fn keepalive_closes_with_1011_when_pongs_do_not_come_over(h2: bool) -> TestResult {
     let app = spawn_app_with(
         false,
         &["--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.2"],
     )
     .await;
-    let mut ws = WsClient::connect(&app, "/ws/echo").await;
+    let mut ws = WsClient::connect_over(&app, "/ws/echo", h2).await;
     let ping = ws.recv().await.unwrap_or_else(|| panic!("EOF"));
     assert_eq!((ping.opcode, ping.payload.len()), (9, 4));
     // No pong: the server gives up.
@@ -456,7 +484,7 @@ async fn keepalive_closes_with_1011_when_pongs_do_not_come() -> TestResult {
     );
 
     // A client that answers stays connected across several pings.
-    let mut ws = WsClient::connect(&app, "/ws/echo").await;
+    let mut ws = WsClient::connect_over(&app, "/ws/echo", h2).await;
     for _ in 0..3 {
         let ping = ws.recv().await.unwrap_or_else(|| panic!("EOF"));
         assert_eq!(ping.opcode, 9);
@@ -494,6 +522,15 @@ async fn shutdown_sends_1001_to_open_sessions() -> TestResult {
 /// measured by the benchmarks, not here.)
 #[tokio::test]
 async fn echo_load_generator_counts_round_trips() -> TestResult {
+    echo_load_generator_counts_round_trips_over(false).await
+}
+
+#[tokio::test]
+async fn echo_load_generator_counts_round_trips_over_h2() -> TestResult {
+    echo_load_generator_counts_round_trips_over(true).await
+}
+
+async fn echo_load_generator_counts_round_trips_over(http2: bool) -> TestResult {
     use duplex::client::bench::{EchoLoad, echo};
     let app = spawn_app(true).await;
     let tls = app.client_tls();
@@ -503,6 +540,7 @@ async fn echo_load_generator_counts_round_trips() -> TestResult {
         warmup: Duration::ZERO,
         duration: Duration::from_millis(300),
         compression: false,
+        http2,
     };
     let report = echo(&app.target("/ws/echo"), tls.as_ref(), &load).await?;
     assert_eq!(report.failed, 0, "{report}");

@@ -71,6 +71,46 @@ impl WsClient {
         client
     }
 
+    /// Opens `path` over HTTP/2 by extended CONNECT (RFC 8441, without extensions); panics
+    /// unless the server answers 200. The frames then go over that stream.
+    pub async fn connect_h2(app: &TestApp, path: &str) -> Self {
+        let (mut sender, _connection) = crate::http2::h2_connect(app)
+            .await
+            .unwrap_or_else(|e| panic!("h2 connect: {e}"));
+        let scheme = if app.tls { "https" } else { "http" };
+        let mut request = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .version(http::Version::HTTP_2)
+            .uri(format!("{scheme}://localhost{path}"))
+            .header("sec-websocket-version", "13")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap_or_else(|e| panic!("request: {e}"));
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        let response = tokio::time::timeout(WAIT, sender.send_request(request))
+            .await
+            .unwrap_or_else(|_| panic!("no answer to the extended CONNECT within {WAIT:?}"))
+            .unwrap_or_else(|e| panic!("extended CONNECT: {e}"));
+        assert_eq!(response.status(), 200, "{response:?}");
+        let upgraded = hyper::upgrade::on(response)
+            .await
+            .unwrap_or_else(|e| panic!("upgrade: {e}"));
+        Self {
+            io: Box::new(hyper_util::rt::TokioIo::new(upgraded)),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Over HTTP/1.1 ([`WsClient::connect`]) or HTTP/2 ([`WsClient::connect_h2`]).
+    pub async fn connect_over(app: &TestApp, path: &str, h2: bool) -> Self {
+        if h2 {
+            Self::connect_h2(app, path).await
+        } else {
+            Self::connect(app, path).await
+        }
+    }
+
     /// Sends `request` and reads the response head; the rest stays buffered for frames.
     pub async fn handshake(app: &TestApp, request: &str) -> (RawResponse, Self) {
         let mut io = app

@@ -29,7 +29,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use crate::protocol::http1::{TransferCodingError, check_transfer_encoding, has_token};
 use crate::server::diagnose::Diagnosis;
 use crate::server::response::{self, bad_request};
-use crate::server::websocket::is_upgrade_request;
+use crate::server::websocket::is_websocket_request;
 use crate::server::{Body, ConnInfo, Exchange, Handler};
 use request_body::{BodyBudget, BodyError, BoxError};
 use ws::WsSettings;
@@ -132,7 +132,7 @@ impl App {
         let closing = wants_close(parts.version, &parts.headers);
         let mut response = match check_head(&parts) {
             Err(err) => err.response(),
-            Ok(()) if is_upgrade_request(&parts.headers) => {
+            Ok(()) if is_websocket_request(&parts.method, &parts.headers, &parts.extensions) => {
                 let path = decode_path(parts.uri.path()).into_owned();
                 let response = ws::upgrade(&mut parts, &path, &self.ws, exchange);
                 // A 101 leaves HTTP: no `connection: close`, no HTTP/1.0 status line.
@@ -430,9 +430,12 @@ const LOCATION_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
 fn redirect(parts: &http::request::Parts, path: &str, conn: ConnInfo) -> Response<Body> {
     let scheme =
         forwarded_proto(&parts.headers, conn).unwrap_or(if conn.tls { "https" } else { "http" });
-    let host = match parts.headers.get(HOST) {
-        Some(host) => String::from_utf8_lossy(host.as_bytes()).into_owned(),
-        None => {
+    // HTTP/2 names the host in `:authority`, which hyper puts in the URI (RFC 9113 §8.3.1).
+    let authority = parts.uri.authority().map(http::uri::Authority::as_str);
+    let host = match (parts.headers.get(HOST), authority) {
+        (Some(host), _) => String::from_utf8_lossy(host.as_bytes()).into_owned(),
+        (None, Some(authority)) => authority.to_owned(),
+        (None, None) => {
             let default_port = if scheme == "https" { 443 } else { 80 };
             match conn.local {
                 Some(local) => {

@@ -43,6 +43,20 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
+    if parts.version == http::Version::HTTP_2 {
+        // HTTP/2 has no text head to echo: HPACK decoded the header block into fields, and
+        // their order and case did not survive it.
+        let mut response = response::detail(
+            StatusCode::NOT_IMPLEMENTED,
+            "The raw echo shows HTTP/1.x requests; over HTTP/2 there is no text head to echo",
+        );
+        response
+            .extensions_mut()
+            .insert(crate::server::diagnose::Diagnosis::new(
+                "an HTTP/2 request to /echo/raw, which echoes HTTP/1.x heads only".to_owned(),
+            ));
+        return response;
+    }
     let Some(head) = exchange.raw_head() else {
         // Only in-process callers have no wire to read from.
         return response::detail(

@@ -27,7 +27,7 @@ use crate::server::diagnose::Diagnosis;
 use crate::server::feed::{Event, Feed};
 use crate::server::log::{ConnLabel, Log};
 use crate::server::response::{self, APPLICATION_JSON, TEXT_HTML};
-use crate::server::websocket::{self, UpgradeConfig, is_upgrade_request};
+use crate::server::websocket::{self, UpgradeConfig, is_websocket_request};
 use crate::server::{Body, ConnInfo, Exchange};
 use crate::transport::ws::WebSocket;
 
@@ -93,7 +93,9 @@ impl Inspector {
                 [(LOCATION, header_value(&location))],
             );
         }
-        if path == "/_duplex/events" && is_upgrade_request(&parts.headers) {
+        if path == "/_duplex/events"
+            && is_websocket_request(&parts.method, &parts.headers, &parts.extensions)
+        {
             let feed = Arc::clone(&self.feed);
             let log = exchange.log.clone();
             let label = exchange.label;

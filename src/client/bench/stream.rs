@@ -307,7 +307,7 @@ fn worker_error(what: &str) -> ClientError {
 }
 
 /// 127.0.0.2, 127.0.0.3, ... for worker 0, 1, ... when the target is IPv4 loopback.
-fn source_address(target: &Target, index: usize) -> Option<IpAddr> {
+pub(super) fn source_address(target: &Target, index: usize) -> Option<IpAddr> {
     let host: IpAddr = match target.host.as_str() {
         "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
         host => host.parse().ok()?,
@@ -317,7 +317,7 @@ fn source_address(target: &Target, index: usize) -> Option<IpAddr> {
 }
 
 /// `VmRSS` of a process, in KiB (Linux).
-fn rss_kib(pid: u32) -> Option<u64> {
+pub(super) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

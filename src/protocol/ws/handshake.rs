@@ -26,8 +26,8 @@ pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
 /// A handshake the server accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Accepted {
-    /// `Sec-WebSocket-Accept`.
-    pub(crate) accept: String,
+    /// `Sec-WebSocket-Accept`; `None` over HTTP/2, which has no key to answer (RFC 8441 §5).
+    pub(crate) accept: Option<String>,
     /// permessage-deflate, when negotiated.
     pub(crate) deflate: Option<Agreement>,
 }
@@ -204,6 +204,33 @@ pub(crate) fn validate(
     }
     let key = single(headers, SEC_WEBSOCKET_KEY, "Sec-WebSocket-Key")?;
     check_key(&key)?;
+    Ok(Accepted {
+        accept: Some(accept_key(key.as_bytes())),
+        deflate: check_version_and_extensions(headers, deflate)?,
+    })
+}
+
+/// Checks an HTTP/2 extended CONNECT with `:protocol` `websocket` (RFC 8441 §5): the method
+/// and `:protocol` chose this path, there is no key; version, origin and extensions are
+/// checked as in [`validate`].
+///
+/// # Errors
+/// The first problem found.
+pub(crate) fn validate_extended_connect(
+    headers: &HeaderMap,
+    deflate: Option<DeflateConfig>,
+) -> Result<Accepted, HandshakeError> {
+    Ok(Accepted {
+        accept: None,
+        deflate: check_version_and_extensions(headers, deflate)?,
+    })
+}
+
+/// The checks after the key: version 13, at most one origin, the extensions offered.
+fn check_version_and_extensions(
+    headers: &HeaderMap,
+    deflate: Option<DeflateConfig>,
+) -> Result<Option<Agreement>, HandshakeError> {
     let version = single(headers, SEC_WEBSOCKET_VERSION, "Sec-WebSocket-Version")?;
     if version != "13" {
         return Err(HandshakeError::Invalid {
@@ -214,7 +241,7 @@ pub(crate) fn validate(
     if headers.get_all(ORIGIN).iter().count() > 1 {
         return Err(HandshakeError::Multiple("Origin"));
     }
-    let deflate = match deflate {
+    Ok(match deflate {
         Some(config) => negotiate::negotiate(
             headers
                 .get_all(SEC_WEBSOCKET_EXTENSIONS)
@@ -223,10 +250,6 @@ pub(crate) fn validate(
             config,
         )?,
         None => None,
-    };
-    Ok(Accepted {
-        accept: accept_key(key.as_bytes()),
-        deflate,
     })
 }
 
@@ -347,29 +370,32 @@ pub(crate) enum AcceptanceError {
     Extensions(#[from] negotiate::ResponseError),
 }
 
-/// The client's checks of a 101 answering `key`, and the agreed compression (`offered`: whether
-/// the request offered [`CLIENT_OFFER`]).
+/// The client's checks of a 101 answering `key` (`None`: of the 200 answering an HTTP/2
+/// extended CONNECT, which has no key, RFC 8441 §5), and the agreed compression (`offered`:
+/// whether the request offered [`CLIENT_OFFER`]).
 ///
 /// # Errors
 /// The first check that fails.
 pub(crate) fn check_acceptance(
     headers: &HeaderMap,
-    key: &[u8],
+    key: Option<&[u8]>,
     offered: bool,
 ) -> Result<Option<Agreement>, AcceptanceError> {
-    if !has_token(headers, UPGRADE, "websocket") {
-        return Err(AcceptanceError::NoUpgrade);
-    }
-    if !has_token(headers, CONNECTION, "upgrade") {
-        return Err(AcceptanceError::NoConnectionUpgrade);
-    }
-    let expected = accept_key(key);
-    if headers
-        .get(SEC_WEBSOCKET_ACCEPT)
-        .map(http::HeaderValue::as_bytes)
-        != Some(expected.as_bytes())
-    {
-        return Err(AcceptanceError::WrongAccept);
+    if let Some(key) = key {
+        if !has_token(headers, UPGRADE, "websocket") {
+            return Err(AcceptanceError::NoUpgrade);
+        }
+        if !has_token(headers, CONNECTION, "upgrade") {
+            return Err(AcceptanceError::NoConnectionUpgrade);
+        }
+        let expected = accept_key(key);
+        if headers
+            .get(SEC_WEBSOCKET_ACCEPT)
+            .map(http::HeaderValue::as_bytes)
+            != Some(expected.as_bytes())
+        {
+            return Err(AcceptanceError::WrongAccept);
+        }
     }
     // This client offers no subprotocol, so any is one it did not offer (§4.1 item 6).
     if let Some(chosen) = headers.get(http::header::SEC_WEBSOCKET_PROTOCOL) {
