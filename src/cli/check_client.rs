@@ -27,6 +27,12 @@ use crate::transport::tls_probes::{
 /// Most bytes of a client's stdout or stderr kept per case.
 const MAX_OUTPUT: u64 = 1 << 20;
 
+/// How long a client's output is still read after it exited.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// How long one run of the client may take (`--timeout`).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a case went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -199,6 +205,10 @@ fn exit_words(code: Option<i32>) -> String {
 
 /// Runs the command. Exit status: 0 all passed, 1 a case failed, 2 the run could not start.
 pub async fn run(args: CheckClientArgs) -> u8 {
+    if args.autobahn {
+        return super::check_autobahn::run(args).await;
+    }
+    let timeout = args.timeout.unwrap_or(PROBE_TIMEOUT);
     if args.list {
         use std::io::Write as _;
         // The list is the command's output, not a log line.
@@ -280,7 +290,7 @@ pub async fn run(args: CheckClientArgs) -> u8 {
         let scheme = if case.group.is_ws() { "ws" } else { "http" };
         let url = format!("{scheme}://{addr}/probe/{}?run={token}", case.path());
         let seen_before = lines.lines().len();
-        let mut outcome = run_case(case, program, rest, &url, &token, &probes, args.timeout).await;
+        let mut outcome = run_case(case, program, rest, &url, &token, &probes, timeout).await;
         outcome.server_log = lines
             .lines()
             .split_off(seen_before.min(lines.lines().len()));
@@ -290,7 +300,7 @@ pub async fn run(args: CheckClientArgs) -> u8 {
     if let Some(tls_probes) = tls_probes.filter(|_| tls) {
         for case in TlsCase::ALL {
             let seen_before = lines.lines().len();
-            let mut outcome = run_tls_case(case, program, rest, &tls_probes, args.timeout).await;
+            let mut outcome = run_tls_case(case, program, rest, &tls_probes, timeout).await;
             outcome.server_log = lines
                 .lines()
                 .split_off(seen_before.min(lines.lines().len()));
@@ -363,17 +373,17 @@ fn selected_groups(only: &[String]) -> Result<(Vec<Group>, bool), String> {
 }
 
 /// What one run of the client did.
-struct Ran {
-    exit_code: Option<i32>,
-    timed_out: bool,
-    duration: Duration,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) timed_out: bool,
+    pub(crate) duration: Duration,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs the client once with `placeholders` replaced in its arguments (`{url}` appended when
 /// no argument has it); `Err` when it cannot be started.
-async fn run_client(
+pub(crate) async fn run_client(
     program: &str,
     rest: &[String],
     placeholders: &[(&str, String)],
@@ -413,12 +423,21 @@ async fn run_client(
             (None, true)
         }
     };
+    let duration = started.elapsed();
+    // A grandchild (a shell's `sleep`, a driver's workers) can hold the pipes open after the
+    // client is gone: read what is there, but not wait for it.
+    let drain = |task: tokio::task::JoinHandle<String>| async move {
+        match tokio::time::timeout(OUTPUT_GRACE, task).await {
+            Ok(Ok(text)) => text,
+            _ => String::new(),
+        }
+    };
     Ok(Ran {
         exit_code,
         timed_out,
-        duration: started.elapsed(),
-        stdout: read_stdout.await.unwrap_or_default(),
-        stderr: read_stderr.await.unwrap_or_default(),
+        duration,
+        stdout: drain(read_stdout).await,
+        stderr: drain(read_stderr).await,
     })
 }
 
@@ -577,7 +596,7 @@ fn catalogue_table() -> String {
     out
 }
 
-fn xml(text: &str) -> String {
+pub(crate) fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {

@@ -66,9 +66,41 @@ pub struct CheckClientArgs {
     #[arg(long, value_name = "GROUP")]
     pub(crate) only: Vec<String>,
 
-    /// Seconds each run of the client may take before it counts as hung and is killed.
-    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = parse_timeout)]
-    pub(crate) timeout: Duration,
+    /// Seconds each run of the client may take before it counts as hung and is killed
+    /// (default 10; with --autobahn, the driver's whole run: default 1800).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<Duration>,
+
+    /// Run an Autobahn fuzzingserver driver instead of the probes: the command runs once
+    /// with `{url}` (the in-process fuzzingserver) and `{agent}`, and every case's verdict is
+    /// printed.
+    #[arg(long, conflicts_with = "only")]
+    pub(crate) autobahn: bool,
+
+    /// With --autobahn: only these cases (comma-separated Autobahn patterns, `*` matches any
+    /// run of characters: `1.*,2.1`). Default: all 517.
+    #[arg(
+        long,
+        value_name = "PATTERNS",
+        value_delimiter = ',',
+        requires = "autobahn"
+    )]
+    pub(crate) cases: Vec<String>,
+
+    /// With --autobahn: skip these cases (comma-separated patterns, e.g. `12.*,13.*` for a
+    /// client without permessage-deflate).
+    #[arg(
+        long,
+        value_name = "PATTERNS",
+        value_delimiter = ',',
+        requires = "autobahn"
+    )]
+    pub(crate) exclude: Vec<String>,
+
+    /// With --autobahn: write the fuzzingserver's reports (index.html, a JSON and an HTML
+    /// report per case) into this directory.
+    #[arg(long, value_name = "DIR", requires = "autobahn")]
+    pub(crate) reports: Option<PathBuf>,
 
     /// Write the results as JUnit XML to this file (for CI).
     #[arg(long, value_name = "FILE")]

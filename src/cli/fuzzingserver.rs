@@ -47,6 +47,14 @@ pub struct FuzzingserverArgs {
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub(crate) timeout_scale: f64,
 
+    /// Certificate (PEM) for a wss:// url, instead of the spec's "cert" (wstest's -c).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub(crate) cert: Option<PathBuf>,
+
+    /// Private key (PEM) for a wss:// url, instead of the spec's "key" (wstest's -k).
+    #[arg(long, short = 'k', value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+
     /// Autobahn's testdata directory: use its files for the 12.*/13.* payloads instead of
     /// duplex's generated stand-ins.
     #[arg(long, value_name = "DIR")]
@@ -88,6 +96,8 @@ pub async fn run(args: FuzzingserverArgs) -> ExitCode {
         open_timeout: args.open_timeout,
         timeout_scale: Some(args.timeout_scale),
         testdata: args.testdata,
+        cert: args.cert,
+        key: args.key,
     };
     let server = match FuzzingServer::new(&text, overrides) {
         Ok(server) => Arc::new(server),
@@ -106,10 +116,12 @@ pub async fn run(args: FuzzingserverArgs) -> ExitCode {
     };
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(
-        "fuzzingserver on ws://{addr}: {} cases per agent; reports go to {} on /updateReports; \
-         live results at http://{addr}/results",
+        "fuzzingserver on {}: {} cases per agent; reports go to {} on /updateReports; \
+         live results at {}/results",
+        server.url(addr),
         server.case_count(),
-        server.outdir().display()
+        server.outdir().display(),
+        server.url(addr).replacen("ws", "http", 1)
     );
     fuzzingserver::serve(listener, server.clone(), stop_signal()).await;
     ExitCode::SUCCESS

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ClientError, Target};
 use crate::protocol::ws::Role;
 use crate::protocol::ws::handshake::{self, CLIENT_OFFER};
-use crate::protocol::ws::{Agreement, CloseCode, CloseFrame, Message};
+use crate::protocol::ws::{Agreement, CloseCode, CloseFrame, DEFAULT_COMPRESSION_LEVEL, Message};
 use crate::transport::ws::{self, End, WebSocket};
 
 /// Connection options.
@@ -38,6 +38,8 @@ pub struct WsOptions {
     pub(crate) close_timeout: Duration,
     /// Local address to connect from (the system's choice when `None`).
     pub(crate) bind: Option<IpAddr>,
+    /// The zlib level of the messages this client compresses, when compression is agreed.
+    pub(crate) compression_level: u32,
     /// An HTTP/2 extended CONNECT (RFC 8441) where the server takes HTTP/2: ALPN `h2` over
     /// TLS, prior knowledge over plain TCP.
     pub(crate) http2: bool,
@@ -67,6 +69,7 @@ impl Default for WsOptions {
             timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             bind: None,
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
             http2: false,
         }
     }
@@ -234,10 +237,9 @@ impl Connection {
         };
         // Nothing stops a client from outside; its user closes it.
         let never = CancellationToken::new();
-        Self {
-            ws: WebSocket::new(TokioIo::new(upgraded), &config, compression.as_ref(), never),
-            compression,
-        }
+        let mut ws = WebSocket::new(TokioIo::new(upgraded), &config, compression.as_ref(), never);
+        ws.set_compression_level(options.compression_level);
+        Self { ws, compression }
     }
 
     /// The agreed permessage-deflate parameters, if any.

@@ -231,6 +231,12 @@ where
         }
     }
 
+    /// The zlib level of the messages this side compresses from now on (see
+    /// [`Encoder::set_compression_level`]).
+    pub(crate) fn set_compression_level(&mut self, level: u32) {
+        self.encoder.set_compression_level(level);
+    }
+
     /// Tells `observer` how the connection went when it is dropped (and shows it every frame,
     /// if it traces).
     pub(crate) fn set_observer(&mut self, observer: std::sync::Arc<dyn Observer>) {

@@ -40,6 +40,12 @@ impl Verdict {
         }
     }
 
+    /// Whether a client passes with this verdict: OK, NON-STRICT or INFORMATIONAL (what
+    /// `duplex check-client --autobahn` accepts).
+    pub(crate) fn passes(self) -> bool {
+        matches!(self, Self::Ok | Self::NonStrict | Self::Informational)
+    }
+
     fn parse(name: &str) -> Option<Self> {
         [
             Self::Ok,

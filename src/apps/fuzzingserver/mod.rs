@@ -22,7 +22,7 @@ mod session;
 mod spec;
 mod testdata;
 
-pub use server::{FuzzingServer, Overrides, serve};
+pub use server::{CaseOutcome, CaseVerdicts, FuzzingServer, Overrides, serve};
 pub use spec::SpecError;
 
 /// The case catalogue as text, one case per line: id, group, description; then what a client

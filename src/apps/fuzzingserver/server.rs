@@ -16,9 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -34,6 +35,11 @@ use crate::protocol::ws::handshake::accept_key;
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 
+/// A connection's byte stream: TCP for ws://, TLS over TCP for wss://.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
+
 /// Command-line settings that override or extend the spec.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -47,6 +53,33 @@ pub struct Overrides {
     pub timeout_scale: Option<f64>,
     /// Autobahn's `testdata` directory, for byte-identical 12.*/13.* payloads.
     pub testdata: Option<PathBuf>,
+    /// The certificate (PEM) for a wss:// url, instead of the spec's `cert`.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM), instead of the spec's `key`.
+    pub key: Option<PathBuf>,
+}
+
+/// One selected case and how an agent did in it.
+#[derive(Debug, Clone)]
+pub struct CaseOutcome {
+    pub id: String,
+    pub description: String,
+    /// `None`: the agent did not run the case.
+    pub verdicts: Option<CaseVerdicts>,
+}
+
+/// Autobahn's verdicts on one case run.
+#[derive(Debug, Clone)]
+pub struct CaseVerdicts {
+    pub behavior: &'static str,
+    pub behavior_close: &'static str,
+    /// Both verdicts are OK, NON-STRICT or INFORMATIONAL.
+    pub passed: bool,
+    pub duration_ms: u64,
+    /// Why the case is not OK, in a sentence.
+    pub explanation: Option<String>,
+    /// The case's HTML report in the output directory (once the reports are written).
+    pub reportfile: String,
 }
 
 /// A fuzzing server: the spec, the catalogue and every agent's results so far.
@@ -62,6 +95,8 @@ pub struct FuzzingServer {
     results: Mutex<Results>,
     finished: Notify,
     stop: CancellationToken,
+    /// Set for a wss:// url.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl FuzzingServer {
@@ -72,9 +107,20 @@ impl FuzzingServer {
     pub fn new(spec_text: &str, overrides: Overrides) -> Result<Self, SpecError> {
         let catalogue = catalogue::catalogue().map_err(SpecError::Json)?;
         let mut spec = Spec::parse(spec_text, catalogue)?;
-        if spec.tls {
-            return Err(SpecError::Tls);
-        }
+        // As wstest: the command line's key and certificate before the spec's; needed (and
+        // read) only for a wss:// url.
+        let tls = if spec.tls {
+            let cert = overrides.cert.clone().or_else(|| spec.cert.clone());
+            let key = overrides.key.clone().or_else(|| spec.key.clone());
+            let (Some(cert), Some(key)) = (cert, key) else {
+                return Err(SpecError::TlsNeedsCert);
+            };
+            let loaded = crate::transport::tls::load(&cert, &key)
+                .map_err(|err| SpecError::TlsSetup(err.to_string()))?;
+            Some(loaded.config)
+        } else {
+            None
+        };
         if let Some(port) = overrides.port {
             spec.port = port;
         }
@@ -100,6 +146,7 @@ impl FuzzingServer {
             results: Mutex::default(),
             finished: Notify::new(),
             stop: CancellationToken::new(),
+            tls,
             spec,
         })
     }
@@ -107,6 +154,12 @@ impl FuzzingServer {
     /// Where the spec asks to listen (`--port` applied).
     pub fn listen_addr(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::new(self.spec.host, self.spec.port)
+    }
+
+    /// The url drivers connect to: `ws://` or `wss://`, the listening address.
+    pub fn url(&self, addr: std::net::SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{addr}")
     }
 
     /// How many cases each agent runs.
@@ -127,6 +180,40 @@ impl FuzzingServer {
     /// The results so far, as `index.json` plus an `explanation` for each case not OK.
     pub fn results_json(&self) -> String {
         report::index_json(&self.lock_results(), true)
+    }
+
+    /// The agents that have run cases so far, sorted.
+    pub fn agents(&self) -> Vec<String> {
+        self.lock_results().keys().cloned().collect()
+    }
+
+    /// Every selected case, in order, with `agent`'s verdicts where it ran.
+    pub fn outcomes(&self, agent: &str) -> Vec<CaseOutcome> {
+        let results = self.lock_results();
+        let ran = results.get(agent);
+        self.spec
+            .cases
+            .iter()
+            .map(|&i| {
+                let case = &self.catalogue.cases[i];
+                let record = ran.and_then(|cases| cases.get(&case.id));
+                CaseOutcome {
+                    id: case.id.clone(),
+                    description: case.pretty_description(),
+                    verdicts: record.map(|record| {
+                        let s = &record.summary;
+                        CaseVerdicts {
+                            behavior: s.behavior.as_str(),
+                            behavior_close: s.behavior_close.as_str(),
+                            passed: s.behavior.passes() && s.behavior_close.passes(),
+                            duration_ms: s.duration,
+                            explanation: s.explanation.clone(),
+                            reportfile: report::html_filename(&s.reportfile),
+                        }
+                    }),
+                }
+            })
+            .collect()
     }
 
     /// Writes the reports for every agent so far.
@@ -183,7 +270,7 @@ pub async fn serve(
                     tracker.spawn(async move {
                         // Chopped writes must leave as separate segments.
                         let _ = stream.set_nodelay(true);
-                        server.connection(stream).await;
+                        server.accepted(stream).await;
                     });
                 }
                 Err(err) => {
@@ -287,7 +374,24 @@ enum Call {
 }
 
 impl FuzzingServer {
-    async fn connection(self: Arc<Self>, mut stream: TcpStream) {
+    /// A new TCP connection: the TLS handshake first for wss:// (within the opening
+    /// handshake's time limit, which covers it in Autobahn too).
+    async fn accepted(self: Arc<Self>, stream: TcpStream) {
+        match self.tls.clone() {
+            Some(config) => {
+                let acceptor = TlsAcceptor::from(config).accept(stream);
+                let handshake = tokio::time::timeout(self.open_timeout, acceptor);
+                match handshake.await {
+                    Ok(Ok(stream)) => self.connection(stream).await,
+                    Ok(Err(err)) => tracing::info!("TLS handshake failed: {err}"),
+                    Err(_) => tracing::info!("TLS handshake timed out"),
+                }
+            }
+            None => self.connection(stream).await,
+        }
+    }
+
+    async fn connection<S: Stream>(self: Arc<Self>, mut stream: S) {
         let mut buf = BytesMut::with_capacity(4096);
         let head_len =
             match tokio::time::timeout(self.open_timeout, read_head(&mut stream, &mut buf)).await {
@@ -470,9 +574,9 @@ impl FuzzingServer {
         }
     }
 
-    async fn run_case(
+    async fn run_case<S: Stream>(
         &self,
-        mut stream: TcpStream,
+        mut stream: S,
         leftover: Bytes,
         request: &Request,
         accept: &str,
@@ -521,7 +625,7 @@ impl FuzzingServer {
         self.finished.notify_waiters();
     }
 
-    async fn http(&self, stream: &mut TcpStream, request: &Request) {
+    async fn http<S: Stream>(&self, stream: &mut S, request: &Request) {
         let _ = match request.path.as_str() {
             "/results" => respond(stream, "200 OK", "application/json", &self.results_json()).await,
             "/cases" => {
@@ -562,7 +666,7 @@ impl FuzzingServer {
 
 /// Reads until the end of the request head; its length, or `None` if the connection ended
 /// or the head is too long.
-async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<usize> {
+async fn read_head<S: Stream>(stream: &mut S, buf: &mut BytesMut) -> Option<usize> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             return Some(end + 4);
@@ -577,8 +681,8 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<usize> 
     }
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+async fn respond<S: Stream>(
+    stream: &mut S,
     status: &str,
     content_type: &str,
     body: &str,
@@ -593,8 +697,8 @@ async fn respond(
 }
 
 /// The 101 answer.
-async fn switch(
-    stream: &mut TcpStream,
+async fn switch<S: Stream>(
+    stream: &mut S,
     accept: &str,
     extension: Option<&str>,
 ) -> std::io::Result<()> {
@@ -611,7 +715,12 @@ async fn switch(
 
 /// A control connection: the answer messages, then Autobahn's `sendClose()` (a close frame
 /// without a code); then the client's close frame is awaited (up to `timeout`) and TCP closed.
-async fn control(mut stream: TcpStream, leftover: Bytes, messages: Vec<String>, timeout: Duration) {
+async fn control<S: Stream>(
+    mut stream: S,
+    leftover: Bytes,
+    messages: Vec<String>,
+    timeout: Duration,
+) {
     let mut out = BytesMut::new();
     for message in &messages {
         crate::protocol::ws::write_frame(&mut out, 0x81, None, message.as_bytes());

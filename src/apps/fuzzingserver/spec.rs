@@ -23,8 +23,12 @@ pub enum SpecError {
         "the spec names case {0:?}, which is not in the catalogue (see `duplex fuzzingserver --list`)"
     )]
     UnknownCase(String),
-    #[error("wss:// is not supported yet: use a ws:// url (Autobahn's fuzzingserver is plain too)")]
-    Tls,
+    #[error(
+        "a wss:// url needs a certificate and key: the spec's \"cert\" and \"key\" (PEM files) or --cert/--key (`duplex cert` makes a pair)"
+    )]
+    TlsNeedsCert,
+    #[error("cannot serve wss://: {0}")]
+    TlsSetup(String),
     #[error("the spec selects no case")]
     NoCases,
 }
@@ -43,6 +47,9 @@ struct RawSpec {
     exclude_agent_cases: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     options: Options,
+    /// PEM certificate and key for a wss:// url (Autobahn's `cert` and `key`).
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
 }
 
 fn default_url() -> String {
@@ -106,6 +113,8 @@ pub struct Spec {
     pub(crate) cases: Vec<usize>,
     exclude_agent_cases: Vec<(String, Vec<String>)>,
     pub(crate) options: Options,
+    pub(crate) cert: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
 }
 
 impl Spec {
@@ -136,6 +145,8 @@ impl Spec {
             cases,
             exclude_agent_cases: raw.exclude_agent_cases.into_iter().collect(),
             options: raw.options,
+            cert: raw.cert,
+            key: raw.key,
         })
     }
 

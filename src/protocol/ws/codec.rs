@@ -23,6 +23,14 @@ use super::negotiate::Agreement;
 /// What a deflate block ends with after a sync flush; RFC 7692 §7.2.1 strips it on the wire.
 const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// The zlib level [`Encoder`] compresses at unless told otherwise (zlib's own default). The
+/// recorded byte replays (`reference/ws_golden.json`) were made at this level.
+pub const DEFAULT_COMPRESSION_LEVEL: u32 = 6;
+
+/// The fastest zlib level, for peers where speed matters more than size: every valid deflate
+/// stream inflates the same, so a conformance run's verdicts never depend on the level.
+pub const FAST_COMPRESSION_LEVEL: u32 = 1;
+
 /// Close reasons fit a control frame: 125 bytes minus the 2-byte code.
 pub const MAX_CLOSE_REASON: usize = 123;
 
@@ -553,6 +561,15 @@ impl Encoder {
         self.traced.take()
     }
 
+    /// The zlib level for the messages compressed from now on (0 = stored, 1 = fastest, 9 =
+    /// smallest; higher values count as 9). Without a call: [`DEFAULT_COMPRESSION_LEVEL`].
+    /// The peer inflates any level the same, so only speed and size change.
+    pub fn set_compression_level(&mut self, level: u32) {
+        if let Some(deflater) = self.deflater.as_mut() {
+            deflater.set_level(level);
+        }
+    }
+
     /// Appends a data message (compressed if negotiated) to `out`.
     pub fn message(&mut self, out: &mut BytesMut, message: &Message) {
         let (opcode, payload) = (message.opcode().bits(), message.as_bytes());
@@ -724,6 +741,7 @@ impl Inflater {
 #[derive(Debug)]
 struct Deflater {
     z: Option<Compress>,
+    level: Compression,
     window_bits: u8,
     reset_each_message: bool,
 }
@@ -733,6 +751,7 @@ impl Deflater {
         let (window_bits, reset_each_message) = sender_terms(agreement, role);
         Self {
             z: None,
+            level: Compression::new(DEFAULT_COMPRESSION_LEVEL),
             // Negotiation never agrees to 8 for the side we compress (zlib cannot); clamp so
             // flate2's range check can never panic.
             window_bits: window_bits.clamp(9, 15),
@@ -740,11 +759,20 @@ impl Deflater {
         }
     }
 
+    fn set_level(&mut self, level: u32) {
+        self.level = Compression::new(level.min(9));
+        if let Some(z) = self.z.as_mut() {
+            // Every message ends with a sync flush, so the stream has nothing pending and
+            // zlib can switch levels between messages; should it refuse, the old level stays.
+            let _ = z.set_level(self.level);
+        }
+    }
+
     fn deflate(&mut self, input: &[u8]) -> Vec<u8> {
-        let window_bits = self.window_bits;
-        let z = self.z.get_or_insert_with(|| {
-            Compress::new_with_window_bits(Compression::default(), false, window_bits)
-        });
+        let (window_bits, level) = (self.window_bits, self.level);
+        let z = self
+            .z
+            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, window_bits));
         let mut out = Vec::with_capacity(input.len() / 2 + 64);
         let mut consumed = 0;
         loop {
@@ -914,6 +942,32 @@ mod tests {
         assert_eq!(
             decode_all(&mut Decoder::new(Role::Server, 4, None), &fragments).map_err(|e| e.code),
             Err(CloseCode::MESSAGE_TOO_BIG)
+        );
+    }
+
+    #[test]
+    fn a_level_changes_the_bytes_not_what_the_peer_inflates() {
+        let agreement = deflate_agreement();
+        // Text that levels 1 and 6 compress differently (level 1 finds fewer matches).
+        let text: String = (0..4000u32)
+            .map(|i| char::from(b'a' + ((i * 7 + i / 13) % 26) as u8))
+            .collect();
+        let message = Message::Text(text.clone().into());
+        let mut default = Encoder::new(Role::Server, Some(&agreement));
+        let mut fast = Encoder::new(Role::Server, Some(&agreement));
+        fast.set_compression_level(FAST_COMPRESSION_LEVEL);
+        let mut decoder = Decoder::new(Role::Client, 1 << 20, Some(&agreement));
+        let (mut slow_bytes, mut fast_bytes) = (BytesMut::new(), BytesMut::new());
+        default.message(&mut slow_bytes, &message);
+        fast.message(&mut fast_bytes, &message);
+        assert_ne!(slow_bytes, fast_bytes);
+        // Switching levels mid-stream keeps the shared context valid.
+        fast.set_compression_level(9);
+        fast.message(&mut fast_bytes, &message);
+        let expected = Inbound::Message(Message::Text(text.into()));
+        assert_eq!(
+            decode_all(&mut decoder, &fast_bytes),
+            Ok(vec![expected.clone(), expected])
         );
     }
 

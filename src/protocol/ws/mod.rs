@@ -7,7 +7,10 @@ mod frame;
 pub mod handshake;
 pub mod negotiate;
 
-pub use codec::{Decoder, Encoder, Inbound, MAX_CLOSE_REASON, ProtocolError, Role, write_frame};
+pub use codec::{
+    DEFAULT_COMPRESSION_LEVEL, Decoder, Encoder, FAST_COMPRESSION_LEVEL, Inbound, MAX_CLOSE_REASON,
+    ProtocolError, Role, write_frame,
+};
 pub use frame::{
     CloseCode, CloseFrame, FrameTrace, LengthEncoding, Message, Note, NoteKind, OpCode, Utf8Bytes,
     Violation,
