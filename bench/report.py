@@ -121,7 +121,7 @@ def markdown(http, echo, idle, stream, meta, pipeline):
       "duplex runs at its defaults (room for 256 header lines) with the access log off "
       "(`--log-level warn`), except where a row says otherwise.")
     w("- WebSocket echo: `duplex bench echo --connections 32 --size 20`. The WebSocket ceilings "
-      "(`examples/ws_ceiling.rs`) are echo servers on tokio-tungstenite and fastwebsockets, "
+      "(`examples/ceiling.rs --ws LIB`) are echo servers on tokio-tungstenite and fastwebsockets, "
       "measured against duplex's `/ws/mirror` (the message back as is). Idle memory: `duplex bench "
       "idle` opens the connections (each after one keep-alive `GET /status`, or a WebSocket "
       "handshake), waits 2 s and reads the server's `VmRSS`; a fresh server per row. Stream "

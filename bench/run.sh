@@ -38,7 +38,6 @@ pipeline="${BENCH_PIPELINE:-16}"
 only="${BENCH_ONLY:-http,echo,idle,stream}"
 duplex="$root/target/release/duplex"
 ceiling="$root/target/release/examples/ceiling"
-ws_ceiling="$root/target/release/examples/ws_ceiling"
 ticks_per_s="$(getconf CLK_TCK)"
 venv="$bench/.venv"
 results="$work/results.jsonl"
@@ -73,7 +72,7 @@ for tool in taskset python3 cargo; do command -v "$tool" >/dev/null || die "$too
 "$root/scripts/apt-install.sh" wrk || exit 2
 mkdir -p "$work"
 log "building duplex and the ceilings (release)"
-(cd "$root" && cargo build --release --quiet --bin duplex --example ceiling --example ws_ceiling)
+(cd "$root" && cargo build --release --quiet --bin duplex --example ceiling)
 setup_venv "$root" || die "could not create $venv"
 rm -f "$work/cert.pem" "$work/key.pem"
 "$duplex" cert --out-dir "$work" >/dev/null
@@ -115,8 +114,8 @@ start_server() {
     # duplex with its access log on (the lines go to the server's log file).
     duplex-log/plain) cmd=("$duplex" serve --no-tls) ;;
     duplex-log/tls) cmd=("$duplex" serve "${tls_files[@]}") ;;
-    tungstenite/plain | fastwebsockets/plain) cmd=("$ws_ceiling" --lib "$name") ;;
-    tungstenite/tls | fastwebsockets/tls) cmd=("$ws_ceiling" --lib "$name" "${tls_files[@]}") ;;
+    tungstenite/plain | fastwebsockets/plain) cmd=("$ceiling" --ws "$name") ;;
+    tungstenite/tls | fastwebsockets/tls) cmd=("$ceiling" --ws "$name" "${tls_files[@]}") ;;
     # duplex with hyper's fast header limit instead of room for the original's 200 headers.
     duplex-h100/plain) cmd=("$duplex" serve --no-tls --max-headers 100) ;;
     duplex-h100/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem" --max-headers 100) ;;

@@ -1,9 +1,16 @@
-//! The benchmark ceiling: the least a server on duplex's stack can do. Every request gets
-//! `{"status":"ok"}` (the 15 bytes of `GET /status`) straight from a hyper service, with the
-//! same runtime flavour, TLS configuration and socket options as `duplex serve`, so
-//! `bench/run.sh` can tell how much of the stack's speed duplex's own code costs.
+//! The benchmark ceilings: the least a server on duplex's stack can do, with the same runtime
+//! flavour, TLS configuration and socket options as `duplex serve`, so `bench/run.sh` can tell
+//! how much of the stack's cost is duplex's own code.
 //!
-//! `cargo run --release --example ceiling -- [--port 8002] [--workers 1] [--cert C --key K]`
+//! - HTTP (the default): every request gets `{"status":"ok"}` (the 15 bytes of `GET /status`)
+//!   straight from a hyper service.
+//! - `--ws LIB`: a WebSocket echo server on a bare Rust WebSocket library (tokio-tungstenite or
+//!   fastwebsockets), measured against duplex's `/ws/mirror`. Every text or binary message
+//!   comes back as is, on any path; pings are answered and a close is returned, as each
+//!   library does by default. No permessage-deflate.
+//!
+//! `cargo run --release --example ceiling -- [--ws tungstenite|fastwebsockets] [--port 8002]
+//! [--workers 1] [--cert C --key K]`
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,19 +19,32 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 const BODY: &[u8] = br#"{"status":"ok"}"#;
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum WsLib {
+    /// tokio-tungstenite (its own handshake on the stream).
+    Tungstenite,
+    /// fastwebsockets (the handshake through hyper, as its own echo example does).
+    Fastwebsockets,
+}
+
 #[derive(Debug, Parser)]
 struct Args {
+    /// Serve WebSocket echo on this library instead of HTTP.
+    #[arg(long, value_enum)]
+    ws: Option<WsLib>,
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
     #[arg(long, default_value_t = 8002)]
@@ -72,7 +92,12 @@ async fn serve(args: &Args) -> Result<(), String> {
     let listener = TcpListener::bind(SocketAddr::new(args.host, args.port))
         .await
         .map_err(|err| format!("cannot listen on {}:{}: {err}", args.host, args.port))?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let scheme = match (tls.is_some(), args.ws.is_some()) {
+        (false, false) => "http",
+        (true, false) => "https",
+        (false, true) => "ws",
+        (true, true) => "wss",
+    };
     eprintln!(
         "ceiling listening on {scheme}://{}",
         listener.local_addr().map_err(|err| err.to_string())?
@@ -83,28 +108,79 @@ async fn serve(args: &Args) -> Result<(), String> {
         };
         let _ = tcp.set_nodelay(true);
         let tls = tls.clone();
+        let ws = args.ws;
         tokio::spawn(async move {
-            let service = service_fn(|_: Request<hyper::body::Incoming>| async {
-                Ok::<_, Infallible>(
-                    Response::builder()
-                        .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from_static(BODY)))
-                        .unwrap_or_default(),
-                )
-            });
-            let builder = http1::Builder::new();
             match tls {
                 Some(acceptor) => {
                     if let Ok(stream) = acceptor.accept(tcp).await {
-                        let _ = builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        serve_connection(stream, ws).await;
                     }
                 }
-                None => {
-                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
-                }
+                None => serve_connection(tcp, ws).await,
             }
         });
+    }
+}
+
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    ws: Option<WsLib>,
+) {
+    if let Some(lib) = ws {
+        return ws_echo(lib, stream).await;
+    }
+    let service = service_fn(|_: Request<hyper::body::Incoming>| async {
+        Ok::<_, Infallible>(
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from_static(BODY)))
+                .unwrap_or_default(),
+        )
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn ws_echo<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(lib: WsLib, stream: S) {
+    match lib {
+        WsLib::Tungstenite => {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            while let Some(Ok(message)) = ws.next().await {
+                if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err() {
+                    return;
+                }
+            }
+        }
+        WsLib::Fastwebsockets => {
+            let service = service_fn(|mut request| async move {
+                let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut request)?;
+                tokio::spawn(async move {
+                    let Ok(ws) = upgrade.await else {
+                        return;
+                    };
+                    let mut ws = fastwebsockets::FragmentCollector::new(ws);
+                    while let Ok(frame) = ws.read_frame().await {
+                        let echoed = match frame.opcode {
+                            fastwebsockets::OpCode::Close => return,
+                            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
+                                ws.write_frame(frame).await
+                            }
+                            _ => Ok(()),
+                        };
+                        if echoed.is_err() {
+                            return;
+                        }
+                    }
+                });
+                Ok::<_, fastwebsockets::WebSocketError>(response)
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        }
     }
 }
