@@ -364,31 +364,9 @@ impl<A: Handler> ConnectionContext<A> {
         probe: Option<Arc<TlsProbeConn>>,
     ) {
         let label = conn.label;
-        let tracing = self.log.tracing();
-        let wire = Wire::new(
-            self.settings.max_head,
-            tracing.then(|| (self.log.clone(), label)),
-        );
-        let connection = Arc::new(PerConnection {
-            app: Arc::clone(&self.app),
-            info: conn.info,
-            guard,
-            log: self.log.clone(),
-            label,
-            wire: Arc::clone(&wire),
-            max_head: self.settings.max_head,
-            requests: AtomicU64::new(0),
-            open: AtomicUsize::new(0),
-            tls_probe: probe,
-        });
+        let (connection, wire) = self.per_connection(&conn, guard, probe);
         let service = service_fn(move |request: Request<Incoming>| connection.serve(request));
-        let activity = Arc::new(Activity::new());
-        let io = Watched {
-            inner: io,
-            activity: Arc::clone(&activity),
-            wire: Arc::clone(&wire),
-            trace_writes: tracing,
-        };
+        let (io, activity) = self.watched(io, &wire);
         let connection = self
             .http
             .serve_connection(TokioIo::new(io), service)
@@ -413,6 +391,44 @@ impl<A: Handler> ConnectionContext<A> {
             }),
             Err(err) => self.connection_error(&err, &wire, &conn),
         }
+    }
+
+    /// What every request on a connection shares, and the connection's [`Wire`].
+    fn per_connection(
+        &self,
+        conn: &Conn<'_>,
+        guard: ConnectionGuard,
+        tls_probe: Option<Arc<TlsProbeConn>>,
+    ) -> (Arc<PerConnection<A>>, Arc<Wire>) {
+        let wire = Wire::new(
+            self.settings.max_head,
+            self.log.tracing().then(|| (self.log.clone(), conn.label)),
+        );
+        let connection = Arc::new(PerConnection {
+            app: Arc::clone(&self.app),
+            info: conn.info,
+            guard,
+            log: self.log.clone(),
+            label: conn.label,
+            wire: Arc::clone(&wire),
+            max_head: self.settings.max_head,
+            requests: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
+            tls_probe,
+        });
+        (connection, wire)
+    }
+
+    /// The connection's stream, watched for activity (the idle timer) and for the wire.
+    fn watched<I>(&self, io: I, wire: &Arc<Wire>) -> (Watched<I>, Arc<Activity>) {
+        let activity = Arc::new(Activity::new());
+        let io = Watched {
+            inner: io,
+            activity: Arc::clone(&activity),
+            wire: Arc::clone(wire),
+            trace_writes: self.log.tracing(),
+        };
+        (io, activity)
     }
 
     /// Drives `connection` to its end: on shutdown, or once it has been silent (no byte in or
@@ -476,38 +492,16 @@ impl<A: Handler> ConnectionContext<A> {
             return;
         };
         let label = conn.label;
-        let tracing = self.log.tracing();
-        let wire = Wire::new(
-            self.settings.max_head,
-            tracing.then(|| (self.log.clone(), label)),
-        );
+        let (connection, wire) = self.per_connection(&conn, guard, None);
         // Frames, not text heads: the wire counts (and traces) bytes only.
         wire.leave_http();
         wire.trace(TraceKind::Other, || "HTTP/2 (RFC 9113)".to_owned());
-        let connection = Arc::new(PerConnection {
-            app: Arc::clone(&self.app),
-            info: conn.info,
-            guard,
-            log: self.log.clone(),
-            label,
-            wire: Arc::clone(&wire),
-            max_head: self.settings.max_head,
-            requests: AtomicU64::new(0),
-            open: AtomicUsize::new(0),
-            tls_probe: None,
-        });
         let streams = Arc::clone(&connection);
         let service = service_fn(move |request: Request<Incoming>| {
             let connection = Arc::clone(&connection);
             async move { Ok::<_, Infallible>(connection.serve_h2(request).await) }
         });
-        let activity = Arc::new(Activity::new());
-        let io = Watched {
-            inner: io,
-            activity: Arc::clone(&activity),
-            wire: Arc::clone(&wire),
-            trace_writes: tracing,
-        };
+        let (io, activity) = self.watched(io, &wire);
         let connection = h2.serve_connection(TokioIo::new(io), service);
         // Busy while a handler runs or a WebSocket session holds the connection's guard.
         let busy = || streams.open.load(Ordering::Relaxed) > 0 || streams.guard.is_handed_on();
