@@ -352,7 +352,7 @@ def svg(http, echo, idle, stream):
         for label, value, target, higher_is_better in items:
             text(label_w - 8, y + bar_h - 5, label, anchor="end")
             wdt = max(1.0, scale(value))
-            met = value >= target if higher_is_better else value <= target if target else False
+            met = target is not None and (value >= target if higher_is_better else value <= target)
             color = "#999" if target is None else ("#2b7bb9" if met else "#d9822b")
             parts.append(f'<rect x="{label_w}" y="{y}" width="{wdt:.1f}" height="{bar_h}" fill="{color}"/>')
             if target is not None:
