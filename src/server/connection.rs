@@ -521,7 +521,7 @@ impl<A: Handler> ConnectionContext<A> {
                 &format!(
                     "the HTTP/2 connection ended with an error after {} requests: {}",
                     streams.requests.load(Ordering::Relaxed),
-                    error_chain(&err)
+                    diagnose::error_chain(&err)
                 ),
             ),
         }
@@ -866,18 +866,6 @@ fn http2_builder(limits: Http2Limits) -> http2::Builder<TokioExecutor> {
         .max_pending_accept_reset_streams(limits.max_pending_resets)
         .max_local_error_reset_streams(limits.max_error_resets);
     h2
-}
-
-/// An error and its causes, `: `-separated (hyper's own text often hides the h2 reason).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// What the access line says about a request, taken before the handler consumes it.

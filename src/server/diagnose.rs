@@ -22,6 +22,19 @@ impl Diagnosis {
     }
 }
 
+/// An error and its causes, `: `-separated: hyper's own text often hides the reason (an h2
+/// error code, what broke in a body) in its source.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Statuses that answer a request the client got wrong and so deserve a diagnosis line: the
 /// ones a strict server sends for a broken request, not 404 or 422 (the body says why).
 pub(crate) fn is_refusal(status: StatusCode) -> bool {

@@ -11,6 +11,8 @@ use http::header::CONTENT_LENGTH;
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::server::diagnose;
+
 /// Errors a request body stream can produce.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -100,19 +102,6 @@ pub(crate) enum BodyError {
     Invalid(String),
 }
 
-/// An error and its causes, `: `-separated (hyper's body errors say what broke only in their
-/// source).
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// The whole body, at most `limit` bytes, within `timeout`, covered by `budget` while it is
 /// held. A `content-length` over the limit is refused before reading anything, and so is one
 /// the budget has no room for now.
@@ -146,7 +135,8 @@ where
         let mut body = std::pin::pin!(body);
         let mut bytes = BytesMut::with_capacity(declared.min(INITIAL_CAPACITY));
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|err| BodyError::Invalid(error_chain(&*err.into())))?;
+            let frame =
+                frame.map_err(|err| BodyError::Invalid(diagnose::error_chain(&*err.into())))?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers
             };
