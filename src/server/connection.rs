@@ -685,18 +685,8 @@ impl<A: Handler> PerConnection<A> {
             // What follows the 101 is WebSocket frames, not HTTP.
             self.wire.leave_http();
         }
-        let Some(described) = described else {
-            return response;
-        };
-        if status == StatusCode::SWITCHING_PROTOCOLS {
-            self.log.ws_accepted(
-                &self.label,
-                number,
-                &super::access::target_text(&described.target),
-            );
-            return response;
-        }
-        self.metered(response, *described, number)
+        let opened_websocket = status == StatusCode::SWITCHING_PROTOCOLS;
+        self.logged(response, described, number, opened_websocket)
     }
 
     /// Answers one HTTP/2 request (streams come concurrently): the handler, then the access
@@ -750,11 +740,27 @@ impl<A: Handler> PerConnection<A> {
             );
             self.log.refused(&self.label, status.as_str(), &diagnosis);
         }
+        // RFC 8441 §5: a 200 to the extended CONNECT opens the WebSocket.
+        let opened_websocket = status == StatusCode::OK
+            && described
+                .as_ref()
+                .is_some_and(|described| described.websocket);
+        self.logged(response, described, number, opened_websocket)
+    }
+
+    /// The access record of an answered request (when the access log is on): a WebSocket that
+    /// opened is logged now, as its session's start; any other answer once its body is sent.
+    fn logged(
+        &self,
+        response: Response<Body>,
+        described: Option<Box<Described>>,
+        number: u64,
+        opened_websocket: bool,
+    ) -> Response<Body> {
         let Some(described) = described else {
             return response;
         };
-        // RFC 8441 §5: a 200 to the extended CONNECT opens the WebSocket.
-        if described.websocket && status == StatusCode::OK {
+        if opened_websocket {
             self.log.ws_accepted(
                 &self.label,
                 number,
