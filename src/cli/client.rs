@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 use tokio::io::AsyncBufReadExt;
 
 use super::config::{BenchArgs, BenchCommand, ClientArgs, ClientCommand, HttpArgs};
-use crate::client::bench::{self, EchoLoad, IdleLoad, StreamLoad, WorkerCommand};
+use crate::client::bench::{self, EchoLoad, HandshakeLoad, IdleLoad, StreamLoad, WorkerCommand};
 use crate::client::http::{self as client_http, Outgoing, Response};
 use crate::client::ws::{self, Connection, Received, WsOptions};
 use crate::client::{ClientError, Target, TlsOptions};
@@ -189,6 +189,22 @@ pub async fn run_bench(args: BenchArgs) -> u8 {
             };
             bench_idle(url.as_deref(), &tls, &load, json).await
         }
+        BenchCommand::Handshake {
+            url,
+            resume,
+            connections,
+            duration,
+            request,
+            json,
+        } => {
+            let load = HandshakeLoad {
+                connections: connections as usize,
+                duration,
+                resume,
+                request,
+            };
+            bench_handshake(url.as_deref(), &tls, &load, json).await
+        }
         BenchCommand::StreamWorker {
             url,
             subscribers,
@@ -242,6 +258,25 @@ async fn bench_idle(
         let mut value = serde_json::to_value(&report)
             .map_err(|err| ClientError::Bench(format!("cannot encode the result: {err}")))?;
         value["bytes_per_connection"] = serde_json::json!(report.bytes_per_connection());
+        say(&value.to_string())
+    } else {
+        say(&report.to_string())
+    }
+}
+
+async fn bench_handshake(
+    url: Option<&str>,
+    tls: &TlsOptions,
+    load: &HandshakeLoad,
+    json: bool,
+) -> Result<(), ClientError> {
+    let target = Target::parse_or(url, "/status")?;
+    let config = tls.client_config()?;
+    let report = bench::handshake(&target, &config, load).await?;
+    if json {
+        let mut value = serde_json::to_value(&report)
+            .map_err(|err| ClientError::Bench(format!("cannot encode the result: {err}")))?;
+        value["handshakes_per_s"] = serde_json::json!(report.per_second());
         say(&value.to_string())
     } else {
         say(&report.to_string())

@@ -412,6 +412,28 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// TLS handshakes per second, full or resumed: each connection does the handshake
+    /// (optionally one GET of the URL's path), closes, and the next one starts.
+    Handshake {
+        /// [default: https://localhost:8000/status]
+        url: Option<String>,
+        /// Offer the session of each connection's previous handshake, so handshakes resume
+        /// (a run in which none resumed is an error).
+        #[arg(long)]
+        resume: bool,
+        /// Connections open at once, each a sequence of handshakes.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        connections: u32,
+        /// Seconds of load.
+        #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = parse_seconds)]
+        duration: Duration,
+        /// Send one GET of the URL's path (Connection: close) on each connection, expecting 2xx.
+        #[arg(long)]
+        request: bool,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// One worker process of `stream` (started by it).
     #[command(hide = true)]
     StreamWorker {

@@ -1,9 +1,11 @@
-//! `duplex bench echo`: WebSocket echo load (`stream` and `idle` are in their own modules). Each connection sends one message, waits for its
+//! `duplex bench echo`: WebSocket echo load (`stream`, `idle` and `handshake` are in their own modules). Each connection sends one message, waits for its
 //! echo, and sends the next, for a fixed time; the report counts round trips and their latency.
 
+mod handshake;
 mod idle;
 mod stream;
 
+pub(crate) use handshake::{HandshakeLoad, handshake};
 pub(crate) use idle::{IdleLoad, idle};
 pub(crate) use stream::{READY, StreamLoad, WorkerCommand, stream, worker as stream_worker};
 

@@ -461,3 +461,150 @@ fn bench_idle_holds_its_connections_while_it_reads_the_servers_memory() -> TestR
     }
     Ok(())
 }
+
+/// Runs `duplex bench handshake URL --cacert CERT ARGS --json`; its exit code, report and stderr.
+fn bench_handshake(
+    url: &str,
+    cert: &std::path::Path,
+    args: &[&str],
+) -> Result<(Option<i32>, serde_json::Value, String), Box<dyn std::error::Error>> {
+    let child = duplex()
+        .args(["bench", "handshake", url, "--cacert"])
+        .arg(cert)
+        .args(args)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let output = finish(child)?;
+    let report = match stdout(&output).trim() {
+        "" => serde_json::Value::Null,
+        text => serde_json::from_str(text)?,
+    };
+    Ok((output.status.code(), report, stderr(&output)))
+}
+
+/// `duplex bench handshake` resumes only with `--resume`, and then every handshake after each
+/// connection's first really resumes (as rustls reports it), with or without a request on it.
+#[test]
+fn bench_handshake_resumes_every_handshake_after_the_first_only_when_asked() -> TestResult {
+    let served = Served::start(&[])?;
+    let url = format!("https://127.0.0.1:{}/status", served.port);
+    let common = ["--connections", "2", "--duration", "0.5"];
+    for extra in [&[][..], &["--request"][..]] {
+        let (code, full, err) =
+            bench_handshake(&url, &served.cert, &[&common[..], extra].concat())?;
+        assert_eq!(code, Some(0), "{err}");
+        let count = |report: &serde_json::Value, key: &str| {
+            report[key].as_u64().ok_or(format!("no {key} in {report}"))
+        };
+        assert!(count(&full, "handshakes")? > 2, "{full}");
+        assert_eq!(count(&full, "resumed")?, 0, "{full}");
+        assert_eq!(count(&full, "errors")?, 0, "{full}");
+
+        let args = [&common[..], extra, &["--resume"][..]].concat();
+        let (code, resumed, err) = bench_handshake(&url, &served.cert, &args)?;
+        assert_eq!(code, Some(0), "{err}");
+        let handshakes = count(&resumed, "handshakes")?;
+        assert!(handshakes > 2, "{resumed}");
+        assert_eq!(count(&resumed, "errors")?, 0, "{resumed}");
+        // Each of the 2 connections' first handshake is full; every later one resumed.
+        assert_eq!(count(&resumed, "resumed")?, handshakes - 2, "{resumed}");
+        assert!(
+            resumed["negotiated"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("TLSv1_3")),
+            "{resumed}"
+        );
+    }
+    Ok(())
+}
+
+/// A TLS server that keeps no sessions and sends no tickets, on a thread: each connection is
+/// the handshake, then reading until the client's `close_notify`, then the server closes.
+/// Stopped (and joined) on drop.
+struct NoResumptionServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NoResumptionServer {
+    fn start(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        duplex::transport::tls::install_crypto_provider();
+        let loaded = duplex::transport::tls::load(cert, key)?;
+        let mut config = std::sync::Arc::unwrap_or_clone(loaded.config);
+        config.session_storage = std::sync::Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        let config = std::sync::Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let (Ok(mut tcp), Ok(mut conn)) = (
+                    tcp,
+                    rustls::ServerConnection::new(std::sync::Arc::clone(&config)),
+                ) else {
+                    continue;
+                };
+                let _ = tcp.set_read_timeout(Some(COMMAND_TIMEOUT));
+                // The handshake flight goes out in several writes: no Nagle delay between them.
+                let _ = tcp.set_nodelay(true);
+                let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+                let mut buf = [0u8; 1024];
+                while matches!(tls.read(&mut buf), Ok(n) if n > 0) {}
+            }
+        });
+        Ok(Self {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for NoResumptionServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop, which then sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A resumed run against a server that cannot resume fails with the reason, instead of
+/// reporting full handshakes as resumed ones.
+#[test]
+fn bench_handshake_resume_is_an_error_when_nothing_resumes() -> TestResult {
+    let served = Served::start(&[])?;
+    let key = served.cert.with_file_name("key.pem");
+    let server = NoResumptionServer::start(&served.cert, &key)?;
+    let url = format!("https://127.0.0.1:{}/status", server.port);
+    // One connection at a time, as the server serves them; each after the first could resume.
+    let args = ["--connections", "1", "--duration", "1"];
+    let (code, report, err) = bench_handshake(&url, &served.cert, &args)?;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        report["handshakes"].as_u64().is_some_and(|n| n >= 2),
+        "{report}"
+    );
+    let (code, report, err) =
+        bench_handshake(&url, &served.cert, &[&args[..], &["--resume"]].concat())?;
+    assert_ne!(code, Some(0), "{report}");
+    assert_eq!(report, serde_json::Value::Null);
+    assert!(
+        err.contains("none of the") && err.contains("resumed"),
+        "{err}"
+    );
+    Ok(())
+}
