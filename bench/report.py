@@ -16,7 +16,10 @@ def median_run(runs, key):
 
 
 def load(path):
+    """The rows of a results file: HTTP/1.1 (wrk), WebSocket echo, idle memory, stream fan-out,
+    the run's description, and `extra`: HTTP/2 (h2load), echo over HTTP/2 and TLS handshakes."""
     http, echo, idle, stream, meta = {}, {}, {}, [], {}
+    extra = {"h2": {}, "echo_h2": {}, "handshake": {}}
     with open(path) as f:
         for line in f:
             if not line.strip():
@@ -31,14 +34,39 @@ def load(path):
                 run = median_run(row["runs"], "round_trips_per_s")
                 run["all"] = [r.get("round_trips_per_s", 0) for r in row["runs"]]
                 run["cpu"] = median([r.get("cpu_us") for r in row["runs"]])
-                echo[(row["server"], row["transport"], row.get("path", "/ws/echo"))] = run
+                # Older results have no protocol: HTTP/1.1 upgrades.
+                into = extra["echo_h2"] if row.get("protocol") == "h2" else echo
+                into[(row["server"], row["transport"], row.get("path", "/ws/echo"))] = run
+            elif row["kind"] == "h2":
+                run = median_run(row["runs"], "rps")
+                run["cpu"] = median([r.get("cpu_us") for r in row["runs"]])
+                run["errors"] = summed_errors(row["runs"])
+                extra["h2"][(row["server"], row["transport"], row["endpoint"])] = run
+            elif row["kind"] == "handshake":
+                run = median_run(row["runs"], "handshakes_per_s")
+                run["cpu"] = median([r.get("cpu_us") for r in row["runs"]])
+                # Over every run, so one run that did not resume shows.
+                run["total"] = sum(r.get("handshakes") or 0 for r in row["runs"])
+                run["total_resumed"] = sum(r.get("resumed") or 0 for r in row["runs"])
+                run["total_errors"] = sum(r.get("errors") or 0 for r in row["runs"])
+                run["failures"] = [r["error"] for r in row["runs"] if r.get("error")]
+                extra["handshake"][(row["server"], row["handshake"])] = run
             elif row["kind"] == "idle":
                 idle[(row["server"], row["transport"])] = row["result"]
             elif row["kind"] == "stream":
                 stream.append((row["server"], row["result"]))
             elif row["kind"] == "meta":
                 meta = row
-    return http, echo, idle, stream, meta
+    return http, echo, idle, stream, meta, extra
+
+
+def summed_errors(runs):
+    """Each kind of error over all runs (h2load's failed, errored and timed-out requests)."""
+    total = {}
+    for r in runs:
+        for kind, n in (r.get("errors") or {}).items():
+            total[kind] = total.get(kind, 0) + n
+    return total
 
 
 def median(values):
@@ -92,7 +120,7 @@ def http_rows(http):
     return rows
 
 
-def markdown(http, echo, idle, stream, meta, pipeline):
+def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", handshake_connections=32):
     out = []
     w = out.append
     w("# Benchmarks: duplex vs the FastAPI original vs bare-library ceilings")
@@ -127,25 +155,43 @@ def markdown(http, echo, idle, stream, meta, pipeline):
       "handshake), waits 2 s and reads the server's `VmRSS`; a fresh server per row. Stream "
       "fan-out: `duplex bench stream`, a tick is on time when it arrives within 100 ms of its "
       "schedule (the first update's timestamp plus one second per update).")
+    h2_conns, _, h2_streams = h2.partition("/")
+    w(f"- HTTP/2: `h2load -t1 -c{h2_conns} -m{h2_streams}` (nghttp2's load generator: {h2_conns} connections, "
+      f"up to {h2_streams} streams in flight on each) for the run's duration, over TLS (ALPN `h2`) and in "
+      "cleartext with prior knowledge (h2c). The ceiling is `examples/ceiling.rs --http2`: hyper's HTTP/2 "
+      "server with duplex's default HTTP/2 limits, choosing the protocol by ALPN as duplex does. The "
+      "WebSocket echo over HTTP/2 (RFC 8441) is `duplex bench echo --http2` (one HTTP/2 connection per "
+      "WebSocket); no bare Rust library speaks RFC 8441 (tokio-tungstenite and fastwebsockets upgrade "
+      "HTTP/1.1 only), so it has no ceiling.")
+    w(f"- TLS handshakes: `duplex bench handshake --connections {handshake_connections}`: each connection "
+      "opens TCP, does the TLS handshake (offering `http/1.1`), sends `close_notify` and reads until the "
+      "server closes, then the next starts. Full: the client keeps no session. Resumed: each connection "
+      "offers the ticket of its own previous handshake, and the load generator counts the handshakes "
+      "rustls reports as resumed (a run where none resumed is an error, not a figure). Against duplex "
+      "and the HTTP/1.1 ceiling, which share duplex's TLS configuration (`src/transport/tls.rs`: "
+      "rustls' defaults for sessions, a 256-entry server-side cache and two TLS 1.3 tickets per "
+      "handshake).")
     w("")
-    w("## HTTP")
-    w("")
-    w("| transport | connections | request | duplex CPU µs/req | FastAPI CPU µs/req | ceiling CPU µs/req "
-      "| FastAPI ÷ duplex (CPU) | duplex ÷ ceiling (CPU) | duplex req/s | FastAPI req/s | ceiling req/s "
-      "| p50 / p99 ms: duplex | FastAPI | ceiling |")
-    w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    lat = lambda x: f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f}" if x and "p50_ms" in x else "–"
-    for r in http_rows(http):
-        d, f, c = r["d"], r["f"], r["c"]
-        note = ""
-        if errors(d) or errors(f) or errors(c):
-            note = f" ⚠ errors: duplex {errors(d)}, FastAPI {errors(f)}, ceiling {errors(c)}"
-        w(f"| {r['transport']} | {r['mode']} | `{r['endpoint']}`{note} | {fmt_us(d.get('cpu'))} "
-          f"| {fmt_us(f.get('cpu'))} | {fmt_us(c.get('cpu'))} "
-          f"| {fmt_ratio(ratio(f.get('cpu'), d.get('cpu')))} | {fmt_ratio(ratio(d.get('cpu'), c.get('cpu')))} "
-          f"| {fmt_rate(d.get('rps'))} | {fmt_rate(f.get('rps'))} | {fmt_rate(c.get('rps'))} "
-          f"| {lat(d)} | {lat(f)} | {lat(c)} |")
-    w("")
+    rows = http_rows(http)
+    if rows:  # a run of other groups only (BENCH_ONLY) has none
+        w("## HTTP")
+        w("")
+        w("| transport | connections | request | duplex CPU µs/req | FastAPI CPU µs/req | ceiling CPU µs/req "
+          "| FastAPI ÷ duplex (CPU) | duplex ÷ ceiling (CPU) | duplex req/s | FastAPI req/s | ceiling req/s "
+          "| p50 / p99 ms: duplex | FastAPI | ceiling |")
+        w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lat = lambda x: f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f}" if x and "p50_ms" in x else "–"
+        for r in rows:
+            d, f, c = r["d"], r["f"], r["c"]
+            note = ""
+            if errors(d) or errors(f) or errors(c):
+                note = f" ⚠ errors: duplex {errors(d)}, FastAPI {errors(f)}, ceiling {errors(c)}"
+            w(f"| {r['transport']} | {r['mode']} | `{r['endpoint']}`{note} | {fmt_us(d.get('cpu'))} "
+              f"| {fmt_us(f.get('cpu'))} | {fmt_us(c.get('cpu'))} "
+              f"| {fmt_ratio(ratio(f.get('cpu'), d.get('cpu')))} | {fmt_ratio(ratio(d.get('cpu'), c.get('cpu')))} "
+              f"| {fmt_rate(d.get('rps'))} | {fmt_rate(f.get('rps'))} | {fmt_rate(c.get('rps'))} "
+              f"| {lat(d)} | {lat(f)} | {lat(c)} |")
+        w("")
     variants = []
     for t in ("plain", "tls"):
         c = http.get(("ceiling", t, "keep-alive", "GET /status"))
@@ -169,6 +215,9 @@ def markdown(http, echo, idle, stream, meta, pipeline):
             w(f"| {t} | {name} | {fmt_us(run.get('cpu'))} | {fmt_ratio(ratio(run.get('cpu'), (c or {}).get('cpu')))} "
               f"| {fmt_rate(run.get('rps'))} |")
         w("")
+    extra = extra or {}
+    out.extend(h2_section(extra, http, echo))
+    out.extend(handshake_section(extra))
     if echo:
         w("## WebSocket echo (32 connections, 20-byte messages, one at a time per connection)")
         w("")
@@ -253,6 +302,102 @@ def markdown(http, echo, idle, stream, meta, pipeline):
     return "\n".join(out) + "\n"
 
 
+def h2_section(extra, http, echo):
+    """HTTP/2 `GET /status` next to its ceiling and to duplex's own HTTP/1.1 row of the same run,
+    and the WebSocket echo over HTTP/2 next to duplex's HTTP/1.1 echo."""
+    h2, echo_h2 = extra.get("h2") or {}, extra.get("echo_h2") or {}
+    if not (h2 or echo_h2):
+        return []
+    out = ["## HTTP/2", ""]
+    w = out.append
+    if h2:
+        w("| transport | request | duplex CPU µs/req | ceiling CPU µs/req | duplex ÷ ceiling (CPU) "
+          "| duplex over HTTP/1.1 (wrk, same run) CPU µs/req | duplex req/s | ceiling req/s "
+          "| mean / max ms: duplex | ceiling |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lat = lambda x: f"{x['mean_ms']:.2f} / {x['max_ms']:.2f}" if x and x.get("mean_ms") is not None else "–"
+        for transport, label in (("plain", "h2c"), ("tls", "TLS (h2)")):
+            for endpoint in ENDPOINTS:
+                d = h2.get(("duplex", transport, endpoint), {})
+                c = h2.get(("ceiling-h2", transport, endpoint), {})
+                if not (d or c):
+                    continue
+                h1 = http.get(("duplex", transport, "keep-alive", endpoint), {})
+                note = ""
+                said = lambda x: x.get("error") or ", ".join(
+                    f"{n:,} {kind}" for kind, n in (x.get("errors") or {}).items() if n)
+                if said(d) or said(c):
+                    note = f" ⚠ duplex: {said(d) or 'no errors'}; ceiling: {said(c) or 'no errors'}"
+                w(f"| {label} | `{endpoint}`{note} | {fmt_us(d.get('cpu'))} | {fmt_us(c.get('cpu'))} "
+                  f"| {fmt_ratio(ratio(d.get('cpu'), c.get('cpu')))} | {fmt_us(h1.get('cpu'))} "
+                  f"| {fmt_rate(d.get('rps'))} | {fmt_rate(c.get('rps'))} | {lat(d)} | {lat(c)} |")
+        w("")
+        w("h2load reports no percentiles; the latency columns are its mean and maximum time per request.")
+        w("")
+    if echo_h2:
+        w("### WebSocket echo over HTTP/2 (RFC 8441; 32 connections, 20-byte messages)")
+        w("")
+        w("| transport | path | CPU µs per round trip | round trips/s | p50 / p99 µs "
+          "| duplex over HTTP/1.1, same run (CPU µs) | HTTP/2 ÷ HTTP/1.1 (CPU) |")
+        w("|---|---|---:|---:|---:|---:|---:|")
+        for transport in ("plain", "tls"):
+            for path in ("/ws/mirror", "/ws/echo"):
+                run = echo_h2.get(("duplex", transport, path))
+                if not run:
+                    continue
+                h1 = echo.get(("duplex", transport, path), {})
+                w(f"| {transport} | `{path}` | {fmt_us(run.get('cpu'))} | {fmt_rate(run.get('round_trips_per_s'))} "
+                  f"| {run.get('p50_us', '–')} / {run.get('p99_us', '–')} | {fmt_us(h1.get('cpu'))} "
+                  f"| {fmt_ratio(ratio(run.get('cpu'), h1.get('cpu')))} |")
+        w("")
+    return out
+
+
+def handshake_section(extra):
+    """Full and resumed TLS handshakes: CPU per handshake and handshakes per CPU-second."""
+    hs = extra.get("handshake") or {}
+    if not hs:
+        return []
+    out = ["## TLS handshakes", ""]
+    w = out.append
+    w("| handshake | server | CPU µs per handshake | handshakes per CPU-second | duplex ÷ ceiling (CPU) "
+      "| handshakes/s | resumed (all runs) | handshake p50 / p99 ms (client side) |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    names = {"duplex": "duplex", "ceiling": "bare-hyper ceiling"}
+    for kind in ("full", "resumed"):
+        base = hs.get(("ceiling", kind), {})
+        for server in ("duplex", "ceiling"):
+            run = hs.get((server, kind))
+            if not run:
+                continue
+            total, resumed = run.get("total", 0), run.get("total_resumed", 0)
+            warn = []
+            if run.get("failures"):
+                warn.append(f"failed: {run['failures'][0]}")
+            if run.get("total_errors"):
+                warn.append(f"{run['total_errors']:,} connection errors")
+            # Each connection's first handshake is full; past that, a resumed row should resume.
+            if kind == "resumed" and total and resumed < 0.95 * total:
+                warn.append("fewer than 95 % resumed: the figures mix in full handshakes")
+            if kind == "full" and resumed:
+                warn.append(f"{resumed:,} resumed")
+            note = f" ⚠ {'; '.join(warn)}" if warn else ""
+            cpu = run.get("cpu")
+            lat = (f"{run['p50_us'] / 1000:.2f} / {run['p99_us'] / 1000:.2f}"
+                   if run.get("p50_us") is not None and run.get("p99_us") is not None else "–")
+            w(f"| {kind}{note} | {names[server]} | {fmt_us(cpu)} | {fmt_rate(1e6 / cpu if cpu else None)} "
+              f"| {fmt_ratio(ratio(cpu, base.get('cpu'))) if server == 'duplex' else '–'} "
+              f"| {fmt_rate(run.get('handshakes_per_s'))} | {f'{resumed:,} of {total:,}' if total else '–'} "
+              f"| {lat} |")
+    w("")
+    negotiated = next((r.get("negotiated") for r in hs.values() if r.get("negotiated")), None)
+    if negotiated:
+        w(f"Negotiated: {negotiated}. A resumed TLS 1.3 handshake still does an X25519 exchange "
+          "(`psk_dhe_ke`); it saves the certificate and its signature.")
+        w("")
+    return out
+
+
 def targets(http, echo, idle, stream):
     found = []
     for t in ("plain", "tls"):
@@ -307,7 +452,7 @@ def targets(http, echo, idle, stream):
     return found
 
 
-def svg(http, echo, idle, stream):
+def svg(http, echo, idle, stream, extra=None):
     """Two panels of horizontal bars, both from CPU time per request: FastAPI ÷ duplex (how many
     times cheaper duplex is; log scale) and duplex ÷ its bare-library ceiling (linear; lower is
     better). A bar with a target carries a red mark there and is blue when it meets it, orange
@@ -333,6 +478,19 @@ def svg(http, echo, idle, stream):
         x = d.get("cpu") and libs and ratio(d.get("cpu"), min(libs))
         if x:
             ceil_bars.append((f"{transport} WebSocket echo ÷ cheapest library", x, 1.0, False))
+    # HTTP/2 and handshakes have no target yet: grey bars.
+    extra = extra or {}
+    for transport, label in (("plain", "plain h2c"), ("tls", "tls h2")):
+        d = (extra.get("h2") or {}).get(("duplex", transport, "GET /status"), {})
+        c = (extra.get("h2") or {}).get(("ceiling-h2", transport, "GET /status"), {})
+        x = ratio(d.get("cpu"), c.get("cpu"))
+        if x:
+            ceil_bars.append((f"{label} GET /status", x, None, False))
+    for kind in ("full", "resumed"):
+        hs = extra.get("handshake") or {}
+        x = ratio(hs.get(("duplex", kind), {}).get("cpu"), hs.get(("ceiling", kind), {}).get("cpu"))
+        if x:
+            ceil_bars.append((f"tls {kind} handshake", x, None, False))
 
     label_w, plot_w, bar_h, gap = 250, 420, 18, 6
     width = label_w + plot_w + 80
@@ -389,14 +547,18 @@ def main():
     p.add_argument("markdown")
     p.add_argument("svg")
     p.add_argument("--pipeline", type=int, default=16, help="the pipelined rows' depth")
+    p.add_argument("--h2", default="64/10", help="h2load's connections/streams, as C/M")
+    p.add_argument("--handshake-connections", type=int, default=32,
+                   help="duplex bench handshake's connections")
     p.add_argument("--readme", help="a README whose targets table (between the "
                    f"'{README_START}' and '{README_END}' lines) is rewritten from the results")
     args = p.parse_args()
-    http, echo, idle, stream, meta = load(args.results)
+    http, echo, idle, stream, meta, extra = load(args.results)
     with open(args.markdown, "w") as f:
-        f.write(markdown(http, echo, idle, stream, meta, args.pipeline))
+        f.write(markdown(http, echo, idle, stream, meta, args.pipeline, extra, args.h2,
+                         args.handshake_connections))
     with open(args.svg, "w") as f:
-        f.write(svg(http, echo, idle, stream))
+        f.write(svg(http, echo, idle, stream, extra))
     if args.readme:
         rewrite_readme(args.readme, targets(http, echo, idle, stream), meta)
 

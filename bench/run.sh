@@ -6,13 +6,14 @@
 # throughput beside it. Writes bench/results.md and bench/results.svg (README embeds both).
 #
 #   bench/run.sh                      # everything (~35 min)
-#   BENCH_ONLY=http bench/run.sh      # http | echo | idle | stream (comma-separated)
+#   BENCH_ONLY=http bench/run.sh      # http | h2 | handshake | echo | idle | stream (comma-separated)
 #   BENCH_SECONDS=3 BENCH_RUNS=1 bench/run.sh   # a quick look, not for publishing
 #
 # Settings (environment): BENCH_SECONDS (10) per run, BENCH_RUNS (3, the median is reported),
 # BENCH_WARMUP (3 s), BENCH_CONNECTIONS (64, wrk), BENCH_STREAM_STEPS ("1000 5000 10000 19000"),
 # BENCH_STREAM_WINDOW (10 s), BENCH_IDLE_CONNECTIONS (10000), BENCH_PIPELINE (16),
-# BENCH_PORT (18443, and the next six ports), SERVER_CORE (0), LOAD_CORE (1).
+# BENCH_H2_CONNECTIONS (64) and BENCH_H2_STREAMS (10, h2load -c and -m), BENCH_HANDSHAKE_CONNECTIONS
+# (32), BENCH_PORT (18443, and the next seven ports), SERVER_CORE (0), LOAD_CORE (1).
 #
 # Servers listen on 127.0.0.1 (BENCH_PORT and the next three ports), pinned to SERVER_CORE with
 # one worker (duplex and the ceiling get a 1-thread runtime, uvicorn is one process); the load
@@ -35,7 +36,10 @@ server_core="${SERVER_CORE:-0}"
 load_core="${LOAD_CORE:-1}"
 idle_connections="${BENCH_IDLE_CONNECTIONS:-10000}"
 pipeline="${BENCH_PIPELINE:-16}"
-only="${BENCH_ONLY:-http,echo,idle,stream}"
+h2_conns="${BENCH_H2_CONNECTIONS:-64}"
+h2_streams="${BENCH_H2_STREAMS:-10}"
+handshake_conns="${BENCH_HANDSHAKE_CONNECTIONS:-32}"
+only="${BENCH_ONLY:-http,h2,handshake,echo,idle,stream}"
 duplex="$root/target/release/duplex"
 ceiling="$root/target/release/examples/ceiling"
 ticks_per_s="$(getconf CLK_TCK)"
@@ -70,6 +74,7 @@ trap 'log "interrupted"; exit 130' INT TERM
 source "$root/scripts/lib.sh"
 for tool in taskset python3 cargo; do command -v "$tool" >/dev/null || die "$tool is needed"; done
 "$root/scripts/apt-install.sh" wrk || exit 2
+if wants h2; then "$root/scripts/apt-install.sh" h2load nghttp2-client || exit 2; fi
 mkdir -p "$work"
 log "building duplex and the ceilings (release)"
 (cd "$root" && cargo build --release --quiet --bin duplex --example ceiling)
@@ -87,7 +92,8 @@ port_of() {
   case "$1" in
     duplex) echo "$port" ;; fastapi) echo $((port + 1)) ;; ceiling) echo $((port + 2)) ;;
     duplex-h100) echo $((port + 3)) ;; tungstenite) echo $((port + 4)) ;;
-    fastwebsockets) echo $((port + 5)) ;; duplex-log) echo $((port + 6)) ;; *) die "unknown server $1" ;;
+    fastwebsockets) echo $((port + 5)) ;; duplex-log) echo $((port + 6)) ;; ceiling-h2) echo $((port + 7)) ;;
+    *) die "unknown server $1" ;;
   esac
 }
 
@@ -103,7 +109,7 @@ wait_for_port() {
 }
 
 # start_server NAME TRANSPORT [FLAGS...]: NAME is duplex | duplex-h100 | duplex-log | fastapi |
-# ceiling | tungstenite | fastwebsockets, TRANSPORT plain | tls; FLAGS go to duplex.
+# ceiling | ceiling-h2 | tungstenite | fastwebsockets, TRANSPORT plain | tls; FLAGS go to duplex.
 start_server() {
   local name="$1" transport="$2" p cmd=() tls_files=(--cert "$work/cert.pem" --key "$work/key.pem")
   shift 2
@@ -121,6 +127,9 @@ start_server() {
     duplex-h100/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem" --max-headers 100) ;;
     ceiling/plain) cmd=("$ceiling") ;;
     ceiling/tls) cmd=("$ceiling" --cert "$work/cert.pem" --key "$work/key.pem") ;;
+    # hyper's HTTP/2 server: ALPN h2 over TLS, prior knowledge (h2c) over plain TCP.
+    ceiling-h2/plain) cmd=("$ceiling" --http2) ;;
+    ceiling-h2/tls) cmd=("$ceiling" --http2 "${tls_files[@]}") ;;
     fastapi/plain) cmd=("$venv/bin/python" -m uvicorn main:app --app-dir "$bench/fastapi") ;;
     fastapi/tls) cmd=("$venv/bin/python" -m uvicorn main:app --app-dir "$bench/fastapi"
       --ssl-keyfile "$work/key.pem" --ssl-certfile "$work/cert.pem") ;;
@@ -131,7 +140,7 @@ start_server() {
       --shutdown-timeout 2 --log-level warn "$@") ;;
     duplex-log) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --static-dir "$work/static-$name"
       --shutdown-timeout 2 --log-level info "$@") ;;
-    ceiling | tungstenite | fastwebsockets) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
+    ceiling | ceiling-h2 | tungstenite | fastwebsockets) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
     # The guide's server: one process, access log off; its lifespan writes ./static/data.txt.
     fastapi) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --no-access-log --log-level warning) ;;
   esac
@@ -212,31 +221,33 @@ if wants http; then
 fi
 
 # --- WebSocket echo with duplex bench echo ---------------------------------------------------
-# echo_once SERVER TRANSPORT PATH SECONDS: one run, its JSON line (with the server's CPU time
-# per round trip) on stdout.
+# echo_once SERVER TRANSPORT PATH SECONDS PROTOCOL: one run, its JSON line (with the server's
+# CPU time per round trip) on stdout. PROTOCOL h1 is an HTTP/1.1 upgrade per connection, h2 a
+# WebSocket over HTTP/2 (RFC 8441), one HTTP/2 connection each.
 echo_once() {
-  local server="$1" transport="$2" path="$3" secs="$4" before
+  local server="$1" transport="$2" path="$3" secs="$4" protocol="${5:-h1}" before flags=()
+  [[ "$protocol" == h2 ]] && flags=(--http2)
   before="$(cpu_ticks "$server")"
   taskset -c "$load_core" "$duplex" bench echo \
-    "$(scheme "$transport" ws)://127.0.0.1:$(port_of "$server")$path" -k --threads 1 \
+    "$(scheme "$transport" ws)://127.0.0.1:$(port_of "$server")$path" -k --threads 1 "${flags[@]}" \
     --connections 32 --size 20 --warmup 0 --duration "$secs" --json | with_cpu "$server" "$before" round_trips
 }
 
-# echo_row TRANSPORT PATH SERVER...: as http_row, for the echo load on PATH.
+# echo_row TRANSPORT PATH PROTOCOL SERVER...: as http_row, for the echo load on PATH.
 echo_row() {
-  local transport="$1" path="$2" server
-  shift 2
+  local transport="$1" path="$2" protocol="$3" server
+  shift 3
   declare -A echo_runs=()
-  for server in "$@"; do echo_once "$server" "$transport" "$path" "$warmup" >/dev/null; done
+  for server in "$@"; do echo_once "$server" "$transport" "$path" "$warmup" "$protocol" >/dev/null; done
   for _ in $(seq "$runs"); do
     for server in "$@"; do
-      echo_runs[$server]+="${echo_runs[$server]:+,}$(echo_once "$server" "$transport" "$path" "$seconds")"
+      echo_runs[$server]+="${echo_runs[$server]:+,}$(echo_once "$server" "$transport" "$path" "$seconds" "$protocol")"
     done
   done
   for server in "$@"; do
-    printf '{"kind":"echo","server":"%s","transport":"%s","path":"%s","runs":[%s]}\n' \
-      "$server" "$transport" "$path" "${echo_runs[$server]}" >>"$results"
-    log "$server $transport echo $path: $(grep -o '"cpu_us": [0-9.]*\|"round_trips_per_s": [0-9.]*' <<<"${echo_runs[$server]}" | tr '\n' ' ')"
+    printf '{"kind":"echo","server":"%s","transport":"%s","path":"%s","protocol":"%s","runs":[%s]}\n' \
+      "$server" "$transport" "$path" "$protocol" "${echo_runs[$server]}" >>"$results"
+    log "$server $transport echo $path ($protocol): $(grep -o '"cpu_us": [0-9.]*\|"round_trips_per_s": [0-9.]*' <<<"${echo_runs[$server]}" | tr '\n' ' ')"
   done
 }
 
@@ -245,10 +256,119 @@ if wants echo; then
     for server in duplex fastapi tungstenite fastwebsockets; do start_server "$server" "$transport"; done
     # The guide's /ws/echo against the original; /ws/mirror (the message back as is, as the
     # ceilings answer on any path) against the bare libraries.
-    echo_row "$transport" /ws/echo duplex fastapi
-    echo_row "$transport" /ws/mirror duplex tungstenite fastwebsockets
+    echo_row "$transport" /ws/echo h1 duplex fastapi
+    echo_row "$transport" /ws/mirror h1 duplex tungstenite fastwebsockets
     stop_servers
   done
+fi
+
+# --- HTTP/2 with h2load ----------------------------------------------------------------------
+# h2load_once SERVER TRANSPORT PATH SECONDS: one h2load run (TLS: ALPN h2; plain: prior
+# knowledge), its JSON line (with the server's CPU time per request) on stdout.
+h2load_once() {
+  local server="$1" transport="$2" path="$3" secs="$4" before out
+  before="$(cpu_ticks "$server")"
+  out="$(taskset -c "$load_core" h2load -t1 -c"$h2_conns" -m"$h2_streams" -D"$secs" \
+    "$(scheme "$transport" http)://127.0.0.1:$(port_of "$server")$path" 2>&1)" || true
+  # h2load prints text: "finished in 10.00s, 51234.50 req/s, ...", "requests: N total, N started,
+  # N done, N succeeded, N failed, N errored, N timeout", "time for request: min max mean sd ...".
+  printf '%s' "$out" | python3 -c 'import json, re, sys
+text = sys.stdin.read()
+row = {}
+m = re.search(r"finished in [^,]*, ([0-9.]+) req/s", text)
+if m:
+    row["rps"] = float(m.group(1))
+m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", text)
+if m:
+    done, ok, failed, errored, timeout = map(int, m.groups())
+    row["requests"] = ok
+    row["errors"] = {"failed": failed, "errored": errored, "timeout": timeout}
+m = re.search(r"Application protocol: (\S+)", text)
+if m:
+    row["protocol"] = m.group(1)
+m = re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)", text)
+unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+def ms(x):
+    n = re.match(r"([0-9.]+)(us|ms|s)$", x)
+    return float(n.group(1)) * unit[n.group(2)] if n else None
+if m:
+    row["mean_ms"], row["max_ms"] = ms(m.group(3)), ms(m.group(2))
+if "requests" not in row:
+    row["error"] = (text.strip().splitlines() or ["h2load printed nothing"])[-1]
+print(json.dumps(row))' | with_cpu "$server" "$before" requests
+}
+
+# h2_row TRANSPORT PATH SERVER...: as http_row, with h2load.
+h2_row() {
+  local transport="$1" path="$2" server
+  shift 2
+  declare -A h2_runs=()
+  for server in "$@"; do h2load_once "$server" "$transport" "$path" "$warmup" >/dev/null; done
+  for _ in $(seq "$runs"); do
+    for server in "$@"; do
+      h2_runs[$server]+="${h2_runs[$server]:+,}$(h2load_once "$server" "$transport" "$path" "$seconds")"
+    done
+  done
+  for server in "$@"; do
+    printf '{"kind":"h2","server":"%s","transport":"%s","endpoint":"GET %s","runs":[%s]}\n' \
+      "$server" "$transport" "$path" "${h2_runs[$server]}" >>"$results"
+    log "$server $transport h2 GET $path: $(grep -o '"cpu_us": [0-9.]*\|"rps": [0-9.]*' <<<"${h2_runs[$server]}" | tr '\n' ' ')"
+  done
+}
+
+if wants h2; then
+  for transport in plain tls; do
+    start_server duplex "$transport"
+    start_server ceiling-h2 "$transport"
+    h2_row "$transport" /status duplex ceiling-h2
+    # RFC 8441 has no bare-library ceiling: neither tokio-tungstenite nor fastwebsockets
+    # speaks it, so duplex's row stands alone (next to its own HTTP/1.1 echo).
+    echo_row "$transport" /ws/mirror h2 duplex
+    stop_servers
+  done
+fi
+
+# --- TLS handshakes with duplex bench handshake ----------------------------------------------
+# handshake_once SERVER KIND SECONDS: one run of full or resumed handshakes (each connection:
+# TCP, TLS, close_notify, the server closes), its JSON line (with the server's CPU time per
+# handshake) on stdout. A resumed run in which nothing resumed fails, and its line says why.
+handshake_once() {
+  local server="$1" kind="$2" secs="$3" before out flags=()
+  [[ "$kind" == resumed ]] && flags=(--resume)
+  before="$(cpu_ticks "$server")"
+  if ! out="$(taskset -c "$load_core" "$duplex" bench handshake \
+    "https://127.0.0.1:$(port_of "$server")/status" -k --threads 1 "${flags[@]}" \
+    --connections "$handshake_conns" --duration "$secs" --json 2>"$work/handshake.err")"; then
+    out="$(python3 -c 'import json, sys; print(json.dumps({"handshakes": 0, "error": sys.argv[1]}))' \
+      "$(tail -1 "$work/handshake.err")")"
+  fi
+  with_cpu "$server" "$before" handshakes <<<"$out"
+}
+
+# handshake_row KIND SERVER...: as http_row, for full or resumed handshakes.
+handshake_row() {
+  local kind="$1" server
+  shift
+  declare -A hs_runs=()
+  for server in "$@"; do handshake_once "$server" "$kind" "$warmup" >/dev/null; done
+  for _ in $(seq "$runs"); do
+    for server in "$@"; do
+      hs_runs[$server]+="${hs_runs[$server]:+,}$(handshake_once "$server" "$kind" "$seconds")"
+    done
+  done
+  for server in "$@"; do
+    printf '{"kind":"handshake","server":"%s","transport":"tls","handshake":"%s","runs":[%s]}\n' \
+      "$server" "$kind" "${hs_runs[$server]}" >>"$results"
+    log "$server $kind handshakes: $(grep -o '"cpu_us": [0-9.]*\|"handshakes_per_s": [0-9.]*\|"resumed": [0-9]*' <<<"${hs_runs[$server]}" | tr '\n' ' ')"
+  done
+}
+
+if wants handshake; then
+  start_server duplex tls
+  start_server ceiling tls
+  handshake_row full duplex ceiling
+  handshake_row resumed duplex ceiling
+  stop_servers
 fi
 
 # --- memory per idle connection with duplex bench idle ---------------------------------------
@@ -299,13 +419,13 @@ fi
 read -r steal_end total_end < <(awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
 steal="$(awk -v s=$((steal_end - steal_start)) -v t=$((total_end - total_start)) 'BEGIN{printf "%.0f", t ? 100*s/t : 0}')"
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB, Linux $(uname -r); ${steal} % of CPU time stolen by the hypervisor during the run"
-versions="duplex $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$venv/bin/python" -c 'import sys,fastapi,uvicorn,websockets; print(f"Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, websockets {websockets.__version__}")'); $({ wrk --version 2>&1 || true; } | head -1 | cut -d' ' -f1-2)"
-settings="runs=$runs seconds=$seconds warmup=$warmup connections=$conns pipeline=$pipeline idle_connections=$idle_connections stream_window=$window server_core=$server_core load_core=$load_core"
+versions="duplex $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$venv/bin/python" -c 'import sys,fastapi,uvicorn,websockets; print(f"Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, websockets {websockets.__version__}")'); $({ wrk --version 2>&1 || true; } | head -1 | cut -d' ' -f1-2)$(command -v h2load >/dev/null && printf '; %s' "$(h2load --version 2>&1 | head -1 | sed 's/^h2load //')")"
+settings="runs=$runs seconds=$seconds warmup=$warmup connections=$conns pipeline=$pipeline h2load=-c$h2_conns/-m$h2_streams handshake_connections=$handshake_conns idle_connections=$idle_connections stream_window=$window server_core=$server_core load_core=$load_core"
 # The run's own description goes into the results file, so the report can be rebuilt from it.
 python3 -c 'import json, sys, datetime
 print(json.dumps({"kind": "meta", "machine": sys.argv[1], "versions": sys.argv[2], "settings": sys.argv[3],
                   "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}))' \
   "$machine" "$versions" "$settings" >>"$results"
 python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" --pipeline "$pipeline" \
-  --readme "$root/README.md"
+  --h2 "$h2_conns/$h2_streams" --handshake-connections "$handshake_conns" --readme "$root/README.md"
 log "wrote bench/results.md and bench/results.svg"
