@@ -169,8 +169,8 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
       "offers the ticket of its own previous handshake, and the load generator counts the handshakes "
       "rustls reports as resumed (a run where none resumed is an error, not a figure). Against duplex "
       "and the HTTP/1.1 ceiling, which share duplex's TLS configuration (`src/transport/tls.rs`: "
-      "rustls' defaults for sessions, a 256-entry server-side cache and two TLS 1.3 tickets per "
-      "handshake).")
+      "stateless session tickets, two per handshake). Each handshake's CPU includes its TCP "
+      "connection's accept and close.")
     w("")
     rows = http_rows(http)
     if rows:  # a run of other groups only (BENCH_ONLY) has none

@@ -15,7 +15,7 @@
 # BENCH_H2_CONNECTIONS (64) and BENCH_H2_STREAMS (10, h2load -c and -m), BENCH_HANDSHAKE_CONNECTIONS
 # (32), BENCH_PORT (18443, and the next seven ports), SERVER_CORE (0), LOAD_CORE (1).
 #
-# Servers listen on 127.0.0.1 (BENCH_PORT and the next three ports), pinned to SERVER_CORE with
+# Servers listen on 127.0.0.1 (BENCH_PORT and the next seven ports), pinned to SERVER_CORE with
 # one worker (duplex and the ceiling get a 1-thread runtime, uvicorn is one process); the load
 # generators run on LOAD_CORE. The servers of one transport run side by side and the loads take
 # turns (run 1 on every server, then run 2, ...), so a slow spell of a shared VM hits them all.
