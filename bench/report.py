@@ -328,6 +328,10 @@ def h2_section(extra, http, echo):
                     f"{n:,} {kind}" for kind, n in (x.get("errors") or {}).items() if n)
                 if said(d) or said(c):
                     note = f" ⚠ duplex: {said(d) or 'no errors'}; ceiling: {said(c) or 'no errors'}"
+                # h2load falls back to HTTP/1.1 when ALPN does not choose h2: not an HTTP/2 figure.
+                spoke = {x.get("protocol") for x in (d, c) if x} - {"h2", "h2c"}
+                if spoke:
+                    note += f" ⚠ h2load spoke {', '.join(sorted(str(p) for p in spoke))}, not HTTP/2"
                 w(f"| {label} | `{endpoint}`{note} | {fmt_us(d.get('cpu'))} | {fmt_us(c.get('cpu'))} "
                   f"| {fmt_ratio(ratio(d.get('cpu'), c.get('cpu')))} | {fmt_us(h1.get('cpu'))} "
                   f"| {fmt_rate(d.get('rps'))} | {fmt_rate(c.get('rps'))} | {lat(d)} | {lat(c)} |")
