@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -380,12 +380,15 @@ impl<A: Handler> ConnectionContext<A> {
             return;
         };
         match result {
-            Ok(()) if wire.upgraded() => wire.trace(TraceKind::HttpEnd, || {
-                format!(
-                    "HTTP over after {} bytes received: the connection switched protocols",
-                    wire.received()
-                )
-            }),
+            Ok(()) if wire.upgraded() => {
+                activity.stop_watching();
+                wire.trace(TraceKind::HttpEnd, || {
+                    format!(
+                        "HTTP over after {} bytes received: the connection switched protocols",
+                        wire.received()
+                    )
+                });
+            }
             Ok(()) => wire.trace(TraceKind::HttpEnd, || {
                 format!("connection closed; {} bytes received", wire.received())
             }),
@@ -888,6 +891,9 @@ struct Activity {
     start: std::time::Instant,
     /// Milliseconds since `start`.
     last: AtomicU64,
+    /// Cleared once an HTTP/1.1 connection has become a WebSocket: nothing reads the times
+    /// any more, and two clock reads were a twentieth of an echo round trip (callgrind).
+    watching: AtomicBool,
 }
 
 impl Activity {
@@ -895,12 +901,20 @@ impl Activity {
         Self {
             start: std::time::Instant::now(),
             last: AtomicU64::new(0),
+            watching: AtomicBool::new(true),
         }
     }
 
     fn touch(&self) {
+        if !self.watching.load(Ordering::Relaxed) {
+            return;
+        }
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last.store(now, Ordering::Relaxed);
+    }
+
+    fn stop_watching(&self) {
+        self.watching.store(false, Ordering::Relaxed);
     }
 
     fn silent_for(&self) -> Duration {

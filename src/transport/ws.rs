@@ -7,13 +7,14 @@
 //! The server's sessions and `duplex client` both wrap [`WebSocket`].
 
 use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf as _, BytesMut};
 use futures_util::FutureExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::protocol::ws::{
     Agreement, CloseCode, CloseFrame, Decoder, Encoder, FrameTrace, Inbound, Message, OpCode,
@@ -169,7 +170,9 @@ pub(crate) struct WebSocket<S> {
     close_timeout: Duration,
     send_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
+    /// When the peer last sent a byte; kept only with an idle timeout.
     last_seen: Instant,
+    waits: Waits,
     /// The observer and what it is told; boxed, so a connection pays one pointer for it.
     watch: Option<Box<Watch>>,
 }
@@ -227,6 +230,7 @@ where
             send_timeout: config.send_timeout,
             idle_timeout: None,
             last_seen: Instant::now(),
+            waits: Waits::default(),
             watch: None,
         }
     }
@@ -272,6 +276,7 @@ where
     /// End the connection when the peer sends nothing at all (pings count) for `idle`.
     pub(crate) fn set_idle_timeout(&mut self, idle: Option<Duration>) {
         self.idle_timeout = idle;
+        self.last_seen = Instant::now();
     }
 
     /// The next data message, or why the connection is ending. Pings are answered and the
@@ -319,25 +324,40 @@ where
             if self.read_buf.capacity() - self.read_buf.len() < IDLE_BUFFER / 2 {
                 self.read_buf.reserve(BUFFER);
             }
+            let timed = self.waits.arm(earliest(idle_deadline, ping_deadline));
+            let stopped = self
+                .waits
+                .stopped
+                .get_or_insert_with(|| Box::pin(self.stop.clone().cancelled_owned()));
             tokio::select! {
                 biased;
-                () = self.stop.cancelled() => return Err(End::Shutdown),
+                () = stopped.as_mut() => return Err(End::Shutdown),
                 read = self.io.read_buf(&mut self.read_buf) => match read {
                     Ok(0) => return Err(End::Gone(None)),
                     Err(err) => return Err(End::Gone(Some(err))),
                     // Any bytes count as activity, even part of a slowly sent message.
-                    Ok(_) => self.last_seen = Instant::now(),
+                    Ok(_) => {
+                        if self.idle_timeout.is_some() {
+                            self.last_seen = Instant::now();
+                        }
+                    }
                 },
-                () = sleep_until_opt(idle_deadline) => {
-                    if let Some(idle) = self.idle_timeout {
+                () = Waits::fired(&mut self.waits.timer), if timed => {
+                    self.waits.armed = false;
+                    // The timer may be older than the deadlines (activity pushed them back):
+                    // then nothing is due, and the next turn re-arms it.
+                    let now = Instant::now();
+                    if let (Some(idle), Some(deadline)) = (self.idle_timeout, idle_deadline)
+                        && now >= deadline
+                    {
                         return Err(End::Idle(idle));
                     }
-                }
-                () = sleep_until_opt(ping_deadline) => {
-                    if self.keepalive.awaiting.is_some() {
-                        return Err(End::KeepaliveTimeout);
+                    if ping_deadline.is_some_and(|deadline| now >= deadline) {
+                        if self.keepalive.awaiting.is_some() {
+                            return Err(End::KeepaliveTimeout);
+                        }
+                        self.queue_ping();
                     }
-                    self.queue_ping();
                 }
             }
         }
@@ -405,7 +425,9 @@ where
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            let _ = self.write_buf.split_to(written);
+            // Not `split_to`: that turns the buffer into a shared one (an allocation) only
+            // to drop the part split off.
+            self.write_buf.advance(written);
         }
         self.io.flush().await?;
         if self.write_buf.capacity() > SHRINK_ABOVE {
@@ -671,10 +693,48 @@ async fn bounded<F: std::future::Future>(limit: Duration, future: F) -> Option<F
     tokio::time::timeout(limit, future).await.ok()
 }
 
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+/// The earlier of two optional deadlines.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The waits of [`WebSocket::recv`] that outlive one call. Registering a new timer and a new
+/// shutdown waiter on every call cost about a tenth of a small message's round trip
+/// (callgrind); these are made once and re-armed only when a deadline comes closer.
+#[derive(Default)]
+struct Waits {
+    /// Set for the earliest deadline, or an earlier one that activity has since pushed back
+    /// (it then wakes once for nothing): pushing it back on every read would cost as much as
+    /// a new timer.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// The timer is set and has not fired.
+    armed: bool,
+    stopped: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+impl Waits {
+    /// Makes sure the timer fires by `deadline`; whether there is a deadline to wait for.
+    fn arm(&mut self, deadline: Option<Instant>) -> bool {
+        let Some(deadline) = deadline else {
+            return false;
+        };
+        match &mut self.timer {
+            Some(timer) if self.armed && timer.deadline() <= deadline => {}
+            Some(timer) => timer.as_mut().reset(deadline),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+        self.armed = true;
+        true
+    }
+
+    async fn fired(timer: &mut Option<Pin<Box<Sleep>>>) {
+        match timer {
+            Some(timer) => timer.as_mut().await,
+            None => std::future::pending().await,
+        }
     }
 }
 
@@ -807,6 +867,48 @@ mod tests {
             }))
             .await;
         assert!(server_task.await.is_ok());
+    }
+
+    /// The idle timer is set once and left early when a message pushes the deadline back: it
+    /// must then wake for nothing and wait out the new deadline, not end the connection.
+    #[tokio::test(start_paused = true)]
+    async fn a_message_pushes_the_idle_timeout_back() {
+        let (server_io, client_io) = tokio::io::duplex(4096);
+        let quiet = |role| Config {
+            ping_interval: None,
+            ..config(role)
+        };
+        let mut server = WebSocket::new(
+            server_io,
+            &quiet(Role::Server),
+            None,
+            CancellationToken::new(),
+        );
+        let mut client = WebSocket::new(
+            client_io,
+            &quiet(Role::Client),
+            None,
+            CancellationToken::new(),
+        );
+        server.set_idle_timeout(Some(Duration::from_secs(30)));
+        let start = Instant::now();
+        let server_task = tokio::spawn(async move {
+            let first = server.recv().await;
+            let at = start.elapsed();
+            (first, at, server.recv().await, start.elapsed())
+        });
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert!(client.send_text("still here").await.is_ok());
+        let Ok((first, first_at, end, end_at)) = server_task.await else {
+            panic!("the server task failed");
+        };
+        assert!(
+            matches!(&first, Ok(Message::Text(text)) if text.as_str() == "still here"),
+            "{first:?}"
+        );
+        assert_eq!(first_at, Duration::from_secs(20));
+        assert!(matches!(end, Err(End::Idle(_))), "{end:?}");
+        assert_eq!(end_at, Duration::from_secs(50));
     }
 
     #[tokio::test(start_paused = true)]
