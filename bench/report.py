@@ -19,7 +19,7 @@ def load(path):
     """The rows of a results file: HTTP/1.1 (wrk), WebSocket echo, idle memory, stream fan-out,
     the run's description, and `extra`: HTTP/2 (h2load), echo over HTTP/2 and TLS handshakes."""
     http, echo, idle, stream, meta = {}, {}, {}, [], {}
-    extra = {"h2": {}, "echo_h2": {}, "handshake": {}}
+    extra = {"h2": {}, "echo_h2": {}, "handshake": {}, "pair": {}}
     with open(path) as f:
         for line in f:
             if not line.strip():
@@ -29,11 +29,14 @@ def load(path):
                 run = median_run(row["runs"], "rps")
                 run["all"] = [r.get("rps", 0) for r in row["runs"]]
                 run["cpu"] = median([r.get("cpu_us") for r in row["runs"]])
+                # Run by run, for ratios between servers that took turns.
+                run["cpus"] = [r.get("cpu_us") for r in row["runs"]]
                 http[(row["server"], row["transport"], row["mode"], row["endpoint"])] = run
             elif row["kind"] == "echo":
                 run = median_run(row["runs"], "round_trips_per_s")
                 run["all"] = [r.get("round_trips_per_s", 0) for r in row["runs"]]
                 run["cpu"] = median([r.get("cpu_us") for r in row["runs"]])
+                run["cpus"] = [r.get("cpu_us") for r in row["runs"]]
                 # Older results have no protocol: HTTP/1.1 upgrades.
                 into = extra["echo_h2"] if row.get("protocol") == "h2" else echo
                 into[(row["server"], row["transport"], row.get("path", "/ws/echo"))] = run
@@ -51,6 +54,11 @@ def load(path):
                 run["total_errors"] = sum(r.get("errors") or 0 for r in row["runs"])
                 run["failures"] = [r["error"] for r in row["runs"] if r.get("error")]
                 extra["handshake"][(row["server"], row["handshake"])] = run
+            elif row["kind"] == "pair":
+                a = [r.get("cpu_us") for r in row["runs_a"]]
+                b = [r.get("cpu_us") for r in row["runs_b"]]
+                extra["pair"][(row["server"], row["transport"], row["a"], row["b"])] = {
+                    "a_cpu": median(a), "b_cpu": median(b), "ratio": paired_ratio(a, b)}
             elif row["kind"] == "idle":
                 idle[(row["server"], row["transport"])] = row["result"]
             elif row["kind"] == "stream":
@@ -91,6 +99,12 @@ def fmt_ratio(x, suffix="×"):
     if x is None:
         return "–"
     return f"{x:.1f}{suffix}" if x >= 10 else f"{x:.2f}{suffix}"
+
+
+def paired_ratio(a, b):
+    """The median of a[i] / b[i]: runs that took turns share the machine's speed of the moment,
+    so their ratio is steadier than the ratio of the medians."""
+    return median([x / y for x, y in zip(a or [], b or []) if x and y])
 
 
 def ratio(a, b):
@@ -295,7 +309,7 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
     w("")
     w("| target | measured | met |")
     w("|---|---|---|")
-    for name, measured, met in targets(http, echo, idle, stream):
+    for name, measured, met in targets(http, echo, idle, stream, extra.get("pair")):
         w(f"| {name} | {measured} | {'yes' if met else '**no**'} |")
     w("")
     w("Reproduce: `bench/run.sh` (see the header of the script for its settings).")
@@ -402,31 +416,40 @@ def handshake_section(extra):
     return out
 
 
-def targets(http, echo, idle, stream):
+def targets(http, echo, idle, stream, pairs=None):
+    """Each goal of the issue with its figure and whether it is met. Ratios are medians of
+    run-by-run ratios where the two sides took turns (see paired_ratio)."""
     found = []
+    pairs = pairs or {}
     for t in ("plain", "tls"):
-        status = http.get(("duplex", t, "keep-alive", "GET /status"), {})
-        static = http.get(("duplex", t, "keep-alive", "GET /static/data.txt"), {})
-        x = ratio(static.get("cpu"), status.get("cpu"))
+        pair = pairs.get(("duplex", t, "GET /static/data.txt", "GET /status"))
+        if pair and pair.get("ratio"):
+            x, static_cpu, status_cpu, how = pair["ratio"], pair["a_cpu"], pair["b_cpu"], ", taking turns"
+        else:  # results from before the paired row: two rows minutes apart
+            status = http.get(("duplex", t, "keep-alive", "GET /status"), {})
+            static = http.get(("duplex", t, "keep-alive", "GET /static/data.txt"), {})
+            x, static_cpu, status_cpu, how = ratio(static.get("cpu"), status.get("cpu")), static.get("cpu"), status.get("cpu"), ""
         if x:
             found.append((f"{t}: `GET /static/data.txt` ≤ 1.25× `GET /status` (CPU per request)",
-                          f"{fmt_ratio(x)} ({fmt_us(static.get('cpu'))} vs {fmt_us(status.get('cpu'))} µs)",
+                          f"{fmt_ratio(x)} ({fmt_us(static_cpu)} vs {fmt_us(status_cpu)} µs{how})",
                           x <= 1.25))
     for t in ("plain", "tls"):
         d = http.get(("duplex", t, "keep-alive", "GET /status"), {})
         c = http.get(("ceiling", t, "keep-alive", "GET /status"), {})
-        x = ratio(d.get("cpu"), c.get("cpu"))
+        x = paired_ratio(d.get("cpus"), c.get("cpus")) or ratio(d.get("cpu"), c.get("cpu"))
         if x:
             found.append((f"{t}: `GET /status` ≤ 1.05× the bare-hyper ceiling (CPU per request)",
                           f"{fmt_ratio(x)} ({fmt_us(d.get('cpu'))} vs {fmt_us(c.get('cpu'))} µs)", x <= 1.05))
     for t in ("plain", "tls"):
         d = echo.get(("duplex", t, "/ws/mirror"), {})
-        libs = [(name, echo.get((name, t, "/ws/mirror"), {}).get("cpu")) for name in ("tungstenite", "fastwebsockets")]
-        libs = [(n, v) for n, v in libs if v]
+        libs = [(name, echo.get((name, t, "/ws/mirror"), {})) for name in ("tungstenite", "fastwebsockets")]
+        libs = [(n, v) for n, v in libs if v.get("cpu")]
         if d.get("cpu") and libs:
-            name, cheapest = min(libs, key=lambda x: x[1])
+            name, cheapest = min(libs, key=lambda x: x[1]["cpu"])
+            x = paired_ratio(d.get("cpus"), cheapest.get("cpus")) or ratio(d["cpu"], cheapest["cpu"])
             found.append((f"{t}: WebSocket echo cheaper per round trip than the cheapest bare library",
-                          f"duplex {fmt_us(d['cpu'])} µs vs {name} {fmt_us(cheapest)} µs", d["cpu"] < cheapest))
+                          f"duplex {fmt_us(d['cpu'])} µs vs {name} {fmt_us(cheapest['cpu'])} µs ({fmt_ratio(x)})",
+                          x < 1))
     for t in ("plain", "tls"):
         d = http.get(("duplex", t, "keep-alive", "GET /status"), {})
         c = http.get(("ceiling", t, "keep-alive", "GET /status"), {})
@@ -564,7 +587,7 @@ def main():
     with open(args.svg, "w") as f:
         f.write(svg(http, echo, idle, stream, extra))
     if args.readme:
-        rewrite_readme(args.readme, targets(http, echo, idle, stream), meta)
+        rewrite_readme(args.readme, targets(http, echo, idle, stream, extra.get("pair")), meta)
 
 
 README_START = "<!-- bench targets: written by bench/report.py -->"

@@ -207,6 +207,20 @@ http_row() {
   done
 }
 
+# pair_row TRANSPORT SERVER ENDPOINT_A ENDPOINT_B: two endpoints of one server taking turns run
+# by run, so their ratio (the median of the runs' ratios) does not carry the drift between
+# rows measured minutes apart.
+pair_row() {
+  local transport="$1" server="$2" a="$3" b="$4" runs_a="" runs_b=""
+  for _ in $(seq "$runs"); do
+    runs_a+="${runs_a:+,}$(wrk_once "$server" "$transport" keep-alive "$a" "$seconds")"
+    runs_b+="${runs_b:+,}$(wrk_once "$server" "$transport" keep-alive "$b" "$seconds")"
+  done
+  printf '{"kind":"pair","server":"%s","transport":"%s","a":"%s","b":"%s","runs_a":[%s],"runs_b":[%s]}\n' \
+    "$server" "$transport" "$a" "$b" "$runs_a" "$runs_b" >>"$results"
+  log "$server $transport $a vs $b: $(grep -o '"cpu_us": [0-9.]*' <<<"$runs_a" | tr '\n' ' ')vs $(grep -o '"cpu_us": [0-9.]*' <<<"$runs_b" | tr '\n' ' ')"
+}
+
 if wants http; then
   for transport in plain tls; do
     for server in duplex fastapi ceiling duplex-h100 duplex-log; do start_server "$server" "$transport"; done
@@ -214,6 +228,7 @@ if wants http; then
     for endpoint in "GET /" "GET /items/1" "POST /items" "GET /static/data.txt"; do
       http_row "$transport" keep-alive "$endpoint" duplex fastapi
     done
+    pair_row "$transport" duplex "GET /static/data.txt" "GET /status"
     http_row "$transport" close "GET /status" duplex fastapi ceiling
     [[ "$transport" == plain ]] && http_row plain pipelined "GET /status" duplex ceiling
     stop_servers
