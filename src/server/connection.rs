@@ -33,6 +33,7 @@ use super::wire::{Framing, Wire};
 use super::{
     Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Http2Limits, Settings,
 };
+use crate::protocol::http2::{error_name, explain_connection_error};
 
 /// What every connection task needs.
 pub(super) struct ConnectionContext<A> {
@@ -493,8 +494,9 @@ impl<A: Handler> ConnectionContext<A> {
         };
         let label = conn.label;
         let (connection, wire) = self.per_connection(&conn, guard, None);
-        // Frames, not text heads: the wire counts (and traces) bytes only.
+        // Frames, not text heads: the wire counts bytes, and traces frames.
         wire.leave_http();
+        wire.start_h2();
         wire.trace(TraceKind::Other, || "HTTP/2 (RFC 9113)".to_owned());
         let streams = Arc::clone(&connection);
         let service = service_fn(move |request: Request<Incoming>| {
@@ -514,17 +516,36 @@ impl<A: Handler> ConnectionContext<A> {
                     wire.received()
                 )
             }),
-            // Includes the GOAWAY of a client over a limit (rapid resets, a header block
-            // over the list size, a flood of CONTINUATION frames).
-            Some(Err(err)) => self.log.note(
+            Some(Err(err)) => {
+                self.h2_error(&err, &wire, label, streams.requests.load(Ordering::Relaxed));
+            }
+        }
+    }
+
+    /// Explains how an HTTP/2 connection ended badly: a GOAWAY the server sent for the client's
+    /// error (a framing rule, an abuse limit) is a refusal with its rule, named from the frame
+    /// itself when the trace decoded it; anything else (the transport, the client's own GOAWAY)
+    /// is a note.
+    fn h2_error(&self, err: &hyper::Error, wire: &Wire, label: ConnLabel, requests: u64) {
+        let Some(code) = diagnose::h2_goaway(err) else {
+            return self.log.note(
                 &label,
                 &format!(
-                    "the HTTP/2 connection ended with an error after {} requests: {}",
-                    streams.requests.load(Ordering::Relaxed),
-                    diagnose::error_chain(&err)
+                    "the HTTP/2 connection ended with an error after {requests} requests: {}",
+                    diagnose::error_chain(err)
                 ),
-            ),
-        }
+            );
+        };
+        // The debug data names the abuse limit; only the trace saw it go out.
+        let (violation, debug) = wire.h2_findings();
+        let what = violation.unwrap_or_else(|| {
+            explain_connection_error(code, debug.as_deref().unwrap_or_default(), requests)
+        });
+        self.log.refused(
+            &label,
+            &format!("GOAWAY {}", error_name(code)),
+            &format!("{what}; the connection is closed after {requests} requests"),
+        );
     }
 
     /// Explains how a connection ended badly: a head hyper refused (with the access line it

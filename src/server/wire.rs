@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::log::{ConnLabel, Log, TraceKind, escape};
+use crate::protocol::http2::{self, Sender};
 
 /// Slack above `--max-head`: hyper refuses a head past its limit, and the part just beyond it is
 /// what tells the client why.
@@ -76,6 +77,8 @@ struct State {
     heads: u64,
     /// Trace: the response head being written, until its blank line.
     response_head: Option<Vec<u8>>,
+    /// Trace of an HTTP/2 connection: its frames in both directions.
+    h2: Option<Box<http2::Connection>>,
 }
 
 #[derive(Debug, Default)]
@@ -171,14 +174,77 @@ impl Wire {
     fn keep_read(&self, bytes: &[u8]) {
         let mut state = self.state();
         state.received += bytes.len() as u64;
+        if state.h2.is_some() {
+            drop(state);
+            return self.trace_h2(Sender::Client, bytes);
+        }
         state.flush_unscanned();
         state.feed(bytes);
+    }
+
+    /// Traces an HTTP/2 connection's frames from here on (only when tracing): the connection
+    /// preface must be the next bytes read.
+    pub(crate) fn start_h2(&self) {
+        if self.tracing() {
+            self.state().h2 = Some(Box::default());
+        }
+    }
+
+    /// One trace line per HTTP/2 frame in `bytes`.
+    #[cold]
+    fn trace_h2(&self, sender: Sender, bytes: &[u8]) {
+        let mut events = Vec::new();
+        if let Some(h2) = self.state().h2.as_mut() {
+            h2.feed(sender, bytes, &mut events);
+        }
+        let (arrow, kind) = match sender {
+            Sender::Client => ('>', TraceKind::FrameIn),
+            Sender::Server => ('<', TraceKind::FrameOut),
+        };
+        for event in events {
+            self.trace(kind, || format!("{arrow} {event}"));
+            // A stream error the server found in the client's frames: h2 answers it with
+            // RST_STREAM and nothing else tells of it, so its diagnosis comes from the frame.
+            if let (
+                http2::Event::Frame(http2::Frame {
+                    body: http2::Body::RstStream(code),
+                    stream,
+                    ..
+                }),
+                Sender::Server,
+                Some((log, conn)),
+            ) = (&event, sender, &self.trace)
+                && let Some(why) = http2::explain_stream_reset(*code)
+            {
+                log.refused(
+                    conn,
+                    &format!("RST_STREAM {}", http2::error_name(*code)),
+                    &format!("stream {stream}: {why}"),
+                );
+            }
+        }
+    }
+
+    /// What the trace saw of an HTTP/2 connection's end (when it decoded the frames): the
+    /// first framing rule the client broke, and the debug data of the server's last GOAWAY.
+    pub(crate) fn h2_findings(&self) -> (Option<String>, Option<String>) {
+        let state = self.state();
+        state.h2.as_ref().map_or((None, None), |h2| {
+            (
+                h2.client_violation().map(str::to_owned),
+                h2.server_goaway().map(str::to_owned),
+            )
+        })
     }
 
     /// Bytes just written to the client (only called when tracing).
     pub(crate) fn on_write(&self, bytes: &[u8]) {
         self.trace(TraceKind::Write, || format!("wrote {} bytes", bytes.len()));
         let mut state = self.state();
+        if state.h2.is_some() {
+            drop(state);
+            return self.trace_h2(Sender::Server, bytes);
+        }
         let Some(head) = state.response_head.as_mut() else {
             return;
         };

@@ -19,6 +19,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::helpers::{READ_TIMEOUT, TestApp, TestResult, spawn_app, spawn_app_with};
+use crate::observe::logged;
 
 /// Headers that belong to one HTTP/1.1 connection (RFC 9113 §8.2.2) or to the moment.
 const NOT_COMPARED: [&str; 3] = ["connection", "keep-alive", "date"];
@@ -450,5 +451,176 @@ async fn the_library_client_over_http2_falls_back_to_http_1_1_by_alpn() -> TestR
             br#"{"item_id":1,"name":"The One Item"}"#
         );
     }
+    Ok(())
+}
+
+// --- The trace and diagnoses of HTTP/2 frames ----------------------------------------------------
+
+/// One raw HTTP/2 frame (RFC 9113 §4.1).
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_be_bytes();
+    let mut bytes = vec![len[1], len[2], len[3], kind, flags];
+    bytes.extend_from_slice(&stream.to_be_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// `GET /status` for `localhost` in HPACK without the dynamic table or Huffman coding:
+/// `:method: GET`, `:scheme: http`, `:path: /` (indexed, RFC 7541 Appendix A), then `:path`
+/// and `:authority` as literals without indexing.
+fn get_status_block(extra: &[u8]) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86, 0x04, 7];
+    block.extend_from_slice(b"/status");
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"localhost");
+    block.extend_from_slice(extra);
+    block
+}
+
+/// Opens h2c with prior knowledge and an empty SETTINGS frame, sends `frames`, and reads what
+/// the server sends until it closes.
+async fn raw_h2c(app: &TestApp, frames: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let mut tcp = TcpStream::connect(app.addr).await?;
+    let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    bytes.extend(frame(0x4, 0, 0, &[]));
+    bytes.extend_from_slice(frames);
+    tcp.write_all(&bytes).await?;
+    let mut received = Vec::new();
+    tokio::time::timeout(READ_TIMEOUT, tcp.read_to_end(&mut received)).await??;
+    Ok(received)
+}
+
+#[tokio::test]
+async fn the_trace_shows_h2_frames_with_decoded_headers_both_ways() -> TestResult {
+    let app = spawn_app_with(true, &["--trace"]).await;
+    let (mut sender, _connection) = h2_connect(&app).await?;
+    h2_request(
+        &app,
+        &mut sender,
+        "GET",
+        "/items/1",
+        &[("x-trace", "yes")],
+        b"",
+    )
+    .await?;
+    logged(
+        &app,
+        "> connection preface \"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\"",
+    )
+    .await?;
+    logged(&app, "> frame SETTINGS stream=0 len=").await?;
+    let settings = logged(&app, "< frame SETTINGS stream=0 len=").await?;
+    assert!(
+        settings.contains("MAX_CONCURRENT_STREAMS=100")
+            && settings.contains("ENABLE_CONNECT_PROTOCOL=1"),
+        "{settings}"
+    );
+    let request = logged(&app, "> frame HEADERS stream=1 ").await?;
+    for field in [
+        "[:method: GET]",
+        "[:path: /items/1]",
+        "[:authority: localhost]",
+        "[x-trace: yes]",
+    ] {
+        assert!(request.contains(field), "{field} in {request}");
+    }
+    let response = logged(&app, "< frame HEADERS stream=1 ").await?;
+    assert!(
+        response.contains("flags=END_HEADERS [:status: 200]")
+            && response.contains("[content-type: application/json]"),
+        "{response}"
+    );
+    logged(
+        &app,
+        "< frame DATA stream=1 len=35 flags=END_STREAM data=35 B",
+    )
+    .await?;
+    Ok(())
+}
+
+/// A frame over SETTINGS_MAX_FRAME_SIZE: GOAWAY FRAME_SIZE_ERROR, and a diagnosis with the rule;
+/// with the trace on, the diagnosis names the frame itself.
+#[tokio::test]
+async fn a_frame_too_large_gets_goaway_and_a_diagnosis() -> TestResult {
+    for trace in [false, true] {
+        let args: &[&str] = if trace { &["--trace"] } else { &[] };
+        let app = spawn_app_with(false, args).await;
+        let big = frame(0x1, 0x5, 1, &vec![0x82; 16_385]);
+        let received = raw_h2c(&app, &big).await?;
+        // The GOAWAY (type 7) is among the last frames sent, with FRAME_SIZE_ERROR (6).
+        assert!(
+            received
+                .windows(5)
+                .any(|w| w[3] == 7 && w[0..3] == [0, 0, 8]),
+            "no GOAWAY in {received:?}"
+        );
+        let line = logged(&app, "GOAWAY FRAME_SIZE_ERROR: ").await?;
+        assert!(line.contains("RFC 9113 §4.2"), "{line}");
+        if trace {
+            assert!(
+                line.contains("a HEADERS frame of 16385 bytes, over the 16384 bytes"),
+                "{line}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Rapid reset (CVE-2023-44487): streams opened and reset at once, over the cap.
+#[tokio::test]
+async fn rapid_resets_get_goaway_enhance_your_calm_and_a_diagnosis() -> TestResult {
+    for trace in [false, true] {
+        let mut args = vec!["--h2-max-pending-resets", "5"];
+        if trace {
+            args.push("--trace");
+        }
+        let app = spawn_app_with(false, &args).await;
+        let mut frames = Vec::new();
+        for stream in (1..200).step_by(2) {
+            frames.extend(frame(0x1, 0x5, stream, &get_status_block(&[])));
+            frames.extend(frame(0x3, 0, stream, &8u32.to_be_bytes()));
+        }
+        raw_h2c(&app, &frames).await?;
+        let line = logged(&app, "GOAWAY ENHANCE_YOUR_CALM: ").await?;
+        assert!(
+            line.contains("rapid reset") && line.contains("--h2-max-pending-resets"),
+            "{line}"
+        );
+        // The trace saw the GOAWAY's debug data: the diagnosis names that one limit.
+        assert_eq!(
+            line.contains("the client reset too many streams before the server could answer"),
+            trace,
+            "{line}"
+        );
+    }
+    Ok(())
+}
+
+/// A stream error (a connection-specific field, RFC 9113 §8.2.2) is answered with RST_STREAM
+/// only; the trace sees it and the diagnosis says what it means.
+#[tokio::test]
+async fn a_malformed_request_gets_rst_stream_and_a_diagnosis_when_tracing() -> TestResult {
+    let app = spawn_app_with(false, &["--trace"]).await;
+    let mut frames = frame(
+        0x1,
+        0x5,
+        1,
+        &get_status_block(b"\x00\x0aconnection\x05close"),
+    );
+    frames.extend(frame(0x7, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0]));
+    raw_h2c(&app, &frames).await?;
+    logged(
+        &app,
+        "< frame RST_STREAM stream=1 len=4 error=PROTOCOL_ERROR",
+    )
+    .await?;
+    let line = logged(
+        &app,
+        "RST_STREAM PROTOCOL_ERROR: stream 1: a malformed request",
+    )
+    .await?;
+    assert!(line.starts_with("WARNING:"), "{line}");
     Ok(())
 }
