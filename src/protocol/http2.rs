@@ -928,6 +928,70 @@ fn check_settings(settings: &[(u16, u32)]) -> Result<(), String> {
     Ok(())
 }
 
+/// Just enough of a client's frames to know whether a header block is open (a HEADERS frame
+/// without END_HEADERS, until the CONTINUATION that ends it): each frame's 9-byte header is
+/// read and its payload skipped, so following a connection costs a few comparisons per frame
+/// and no buffer. For the header timeout, on every HTTP/2 connection.
+#[derive(Debug, Default)]
+pub(crate) struct BlockWatch {
+    /// Bytes of the preface still to skip (set by [`BlockWatch::new`]).
+    preface: u8,
+    head: [u8; HEAD_LEN],
+    filled: u8,
+    /// Payload bytes of the current frame still to skip.
+    skip: u32,
+    /// The stream of the open header block.
+    open: Option<u32>,
+}
+
+impl BlockWatch {
+    /// A watch of a client's bytes from the start (the preface first).
+    pub(crate) fn new() -> Self {
+        Self {
+            preface: 24,
+            ..Self::default()
+        }
+    }
+
+    /// Follows the next `bytes` the client sent; returns the stream whose header block is open
+    /// after them, if any. The preface is not checked: h2 refuses a wrong one.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Option<u32> {
+        let skipped = usize::from(self.preface).min(bytes.len());
+        // At most 24: the cast back cannot truncate.
+        self.preface -= skipped as u8;
+        bytes = &bytes[skipped..];
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = bytes.len().min(self.skip as usize);
+                // At most `skip`, a u32.
+                self.skip -= n as u32;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let filled = usize::from(self.filled);
+            let n = (HEAD_LEN - filled).min(bytes.len());
+            self.head[filled..filled + n].copy_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            // At most 9.
+            self.filled += n as u8;
+            if usize::from(self.filled) < HEAD_LEN {
+                break;
+            }
+            self.filled = 0;
+            let h = self.head;
+            self.skip = u32::from_be_bytes([0, h[0], h[1], h[2]]);
+            let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+            match h[3] {
+                HEADERS if h[4] & END_HEADERS == 0 => self.open = Some(stream),
+                CONTINUATION if h[4] & END_HEADERS != 0 => self.open = None,
+                HEADERS => self.open = None,
+                _ => {}
+            }
+        }
+        self.open
+    }
+}
+
 /// What a client did to get a connection error (a GOAWAY) with `code` from the server, and the
 /// rule (RFC 9113 section), when the frames themselves are not at hand: `debug` is the GOAWAY's
 /// debug data (h2 names its abuse limits there), `requests` how many requests were received.
@@ -1277,6 +1341,27 @@ mod tests {
         assert!(explain_connection_error(0x1, "", 0).contains("§3.4"));
         assert!(explain_stream_reset(0x8).is_none());
         assert!(explain_stream_reset(0x1).is_some_and(|why| why.contains("§8.1.1")));
+    }
+
+    #[test]
+    fn the_block_watch_sees_a_header_block_open_until_its_end_at_any_split() {
+        let mut bytes = opening();
+        bytes.extend(frame(DATA, 0, 1, &[0; 100]));
+        bytes.extend(frame(HEADERS, END_STREAM, 3, &FIRST_BLOCK[..5]));
+        let open_at = bytes.len();
+        bytes.extend(frame(CONTINUATION, 0, 3, &FIRST_BLOCK[5..9]));
+        bytes.extend(frame(CONTINUATION, END_HEADERS, 3, &FIRST_BLOCK[9..]));
+        // Open once the HEADERS frame's header is in, closed once the last CONTINUATION's is.
+        let opens = open_at - 5;
+        let closes = bytes.len() - (FIRST_BLOCK.len() - 9);
+        for split in 0..bytes.len() {
+            let mut watch = BlockWatch::new();
+            let first = watch.feed(&bytes[..split]);
+            assert_eq!(first.is_some(), (opens..closes).contains(&split), "{split}");
+            assert_eq!(watch.feed(&bytes[split..]), None, "{split}");
+        }
+        let mut watch = BlockWatch::new();
+        assert_eq!(watch.feed(&bytes[..open_at]), Some(3));
     }
 
     proptest::proptest! {

@@ -494,9 +494,8 @@ impl<A: Handler> ConnectionContext<A> {
         };
         let label = conn.label;
         let (connection, wire) = self.per_connection(&conn, guard, None);
-        // Frames, not text heads: the wire counts bytes, and traces frames.
-        wire.leave_http();
-        wire.start_h2();
+        // Frames, not text heads: the wire counts bytes, follows header blocks, traces frames.
+        let block_opened = wire.start_h2();
         wire.trace(TraceKind::Other, || "HTTP/2 (RFC 9113)".to_owned());
         let streams = Arc::clone(&connection);
         let service = service_fn(move |request: Request<Incoming>| {
@@ -507,7 +506,16 @@ impl<A: Handler> ConnectionContext<A> {
         let connection = h2.serve_connection(TokioIo::new(io), service);
         // Busy while a handler runs or a WebSocket session holds the connection's guard.
         let busy = || streams.open.load(Ordering::Relaxed) > 0 || streams.guard.is_handed_on();
-        match self.drive(connection, &activity, &wire, label, busy).await {
+        let driven = self.drive(connection, &activity, &wire, label, busy);
+        let timeout = self.settings.header_read_timeout;
+        let ended = tokio::select! {
+            ended = driven => ended,
+            // Dropping the connection closes it, as hyper's HTTP/1.1 header timer does.
+            why = header_deadline(&wire, &streams.requests, &block_opened, timeout) => {
+                return self.log.refused(&label, "closed", &why);
+            }
+        };
+        match ended {
             None => {}
             Some(Ok(())) => wire.trace(TraceKind::HttpEnd, || {
                 format!(
@@ -829,6 +837,46 @@ fn framing(body: &Incoming) -> Framing {
     match body.size_hint().exact() {
         Some(len) => Framing::Length(len),
         None => Framing::Chunked,
+    }
+}
+
+/// Resolves, with the diagnosis, once an HTTP/2 client has held a header block open for
+/// `timeout` (nothing else can cross the connection meanwhile, RFC 9113 §6.10), or has sent no
+/// complete request that long after the connection opened: `--header-timeout`, as for an
+/// HTTP/1.1 head.
+async fn header_deadline(
+    wire: &Wire,
+    requests: &AtomicU64,
+    block_opened: &tokio::sync::Notify,
+    timeout: Duration,
+) -> String {
+    loop {
+        let (since, stream) = match wire.h2_block_open() {
+            Some((since, stream)) => (since, Some(stream)),
+            None if requests.load(Ordering::Relaxed) == 0 => (wire.opened(), None),
+            None => {
+                // A permit left from a block already seen only costs one more look.
+                block_opened.notified().await;
+                continue;
+            }
+        };
+        let deadline = since + timeout;
+        if Instant::now() < deadline {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+            continue;
+        }
+        return match stream {
+            Some(stream) => format!(
+                "the client began a header block (HEADERS on stream {stream}) and did not end \
+                 it (no END_HEADERS) within {timeout:?} (--header-timeout); nothing else may \
+                 cross the connection until it ends (RFC 9113 §6.10); closed without an answer"
+            ),
+            None => format!(
+                "the client sent no complete request within {timeout:?} of opening the HTTP/2 \
+                 connection (--header-timeout; {} bytes received); closed without an answer",
+                wire.received()
+            ),
+        };
     }
 }
 

@@ -79,6 +79,18 @@ struct State {
     response_head: Option<Vec<u8>>,
     /// Trace of an HTTP/2 connection: its frames in both directions.
     h2: Option<Box<http2::Connection>>,
+    /// An HTTP/2 connection's open header block, for the header timeout.
+    h2_blocks: Option<Box<H2Blocks>>,
+}
+
+/// Where an HTTP/2 client's header blocks are.
+#[derive(Debug)]
+struct H2Blocks {
+    watch: http2::BlockWatch,
+    /// When the open header block began, and its stream.
+    open: Option<(Instant, u32)>,
+    /// Told when a header block opens.
+    opened: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -174,20 +186,50 @@ impl Wire {
     fn keep_read(&self, bytes: &[u8]) {
         let mut state = self.state();
         state.received += bytes.len() as u64;
-        if state.h2.is_some() {
-            drop(state);
-            return self.trace_h2(Sender::Client, bytes);
+        if let Some(blocks) = state.h2_blocks.as_mut() {
+            let open = blocks.watch.feed(bytes);
+            match (open, blocks.open) {
+                (Some(stream), None) => {
+                    blocks.open = Some((Instant::now(), stream));
+                    blocks.opened.notify_one();
+                }
+                (None, Some(_)) => blocks.open = None,
+                _ => {}
+            }
+            if state.h2.is_some() {
+                drop(state);
+                self.trace_h2(Sender::Client, bytes);
+            }
+            return;
         }
         state.flush_unscanned();
         state.feed(bytes);
     }
 
-    /// Traces an HTTP/2 connection's frames from here on (only when tracing): the connection
-    /// preface must be the next bytes read.
-    pub(crate) fn start_h2(&self) {
+    /// The connection speaks HTTP/2 from the next byte read (the client's preface): its header
+    /// blocks are followed for the header timeout and, when tracing, its frames are traced.
+    /// Returns what is told when a header block opens.
+    pub(crate) fn start_h2(&self) -> Arc<tokio::sync::Notify> {
+        let opened = Arc::new(tokio::sync::Notify::new());
+        let mut state = self.state();
+        state.body = Body::Rest;
+        state.h2_blocks = Some(Box::new(H2Blocks {
+            watch: http2::BlockWatch::new(),
+            open: None,
+            opened: Arc::clone(&opened),
+        }));
         if self.tracing() {
-            self.state().h2 = Some(Box::default());
+            state.h2 = Some(Box::default());
         }
+        opened
+    }
+
+    /// Since when, and on which stream, an HTTP/2 client has had a header block open.
+    pub(crate) fn h2_block_open(&self) -> Option<(Instant, u32)> {
+        self.state()
+            .h2_blocks
+            .as_ref()
+            .and_then(|blocks| blocks.open)
     }
 
     /// One trace line per HTTP/2 frame in `bytes`.

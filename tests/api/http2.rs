@@ -479,14 +479,19 @@ fn get_status_block(extra: &[u8]) -> Vec<u8> {
     block
 }
 
-/// Opens h2c with prior knowledge and an empty SETTINGS frame, sends `frames`, and reads what
-/// the server sends until it closes.
-async fn raw_h2c(app: &TestApp, frames: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+/// Opens h2c with prior knowledge and an empty SETTINGS frame, and sends `frames`.
+async fn open_h2c(app: &TestApp, frames: &[u8]) -> std::io::Result<TcpStream> {
     let mut tcp = TcpStream::connect(app.addr).await?;
     let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     bytes.extend(frame(0x4, 0, 0, &[]));
     bytes.extend_from_slice(frames);
     tcp.write_all(&bytes).await?;
+    Ok(tcp)
+}
+
+/// [`open_h2c`], then reads what the server sends until it closes.
+async fn raw_h2c(app: &TestApp, frames: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let mut tcp = open_h2c(app, frames).await?;
     let mut received = Vec::new();
     tokio::time::timeout(READ_TIMEOUT, tcp.read_to_end(&mut received)).await??;
     Ok(received)
@@ -622,5 +627,100 @@ async fn a_malformed_request_gets_rst_stream_and_a_diagnosis_when_tracing() -> T
     )
     .await?;
     assert!(line.starts_with("WARNING:"), "{line}");
+    Ok(())
+}
+
+// --- The header timeout over HTTP/2 --------------------------------------------------------------
+
+/// A HEADERS frame without END_HEADERS, after a first request was answered: nothing follows,
+/// and the connection is closed at `--header-timeout`, well before the keep-alive timeout.
+#[tokio::test]
+async fn an_unfinished_header_block_is_closed_at_the_header_timeout() -> TestResult {
+    let app = spawn_app_with(
+        false,
+        &["--header-timeout", "1", "--keep-alive-timeout", "30"],
+    )
+    .await;
+    let mut frames = frame(0x1, 0x5, 1, &get_status_block(&[]));
+    frames.extend(frame(0x1, 0x1, 3, &get_status_block(&[])[..3]));
+    let started = std::time::Instant::now();
+    let mut tcp = open_h2c(&app, &frames).await?;
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut received))
+        .await
+        .map_err(|_| "the unfinished header block was never cut off")??;
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(800)..Duration::from_secs(3)).contains(&waited),
+        "closed after {waited:?}"
+    );
+    let line = logged(
+        &app,
+        "closed: the client began a header block (HEADERS on stream 3)",
+    )
+    .await?;
+    assert!(line.contains("RFC 9113 §6.10"), "{line}");
+    // The first request was answered: its HEADERS (type 1) came back on stream 1.
+    assert!(
+        received
+            .windows(9)
+            .any(|w| w[3] == 1 && w[5..9] == [0, 0, 0, 1]),
+        "no answer on stream 1 in {received:?}"
+    );
+    Ok(())
+}
+
+/// A client that opens HTTP/2 and only pings never gets a request in: closed at
+/// `--header-timeout`, although it is never silent long enough for the keep-alive timeout.
+#[tokio::test]
+async fn an_h2_connection_without_a_request_is_closed_at_the_header_timeout() -> TestResult {
+    let app = spawn_app_with(false, &["--header-timeout", "1"]).await;
+    let started = std::time::Instant::now();
+    let tcp = open_h2c(&app, &[]).await?;
+    let (mut reader, mut writer) = tokio::io::split(tcp);
+    let pinging = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&frame(0x6, 0, 0, &[7; 8])).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut received = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut received)).await;
+    pinging.abort();
+    read.map_err(|_| "the connection without a request was never closed")?
+        .ok();
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(800)..Duration::from_secs(3)).contains(&waited),
+        "closed after {waited:?}"
+    );
+    logged(
+        &app,
+        "closed: the client sent no complete request within 1s of opening the HTTP/2",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The header timeout is for header blocks, not for a kept-alive connection between requests.
+#[tokio::test]
+async fn an_idle_h2_connection_after_a_request_outlives_the_header_timeout() -> TestResult {
+    let app = spawn_app_with(false, &["--header-timeout", "1"]).await;
+    let (mut sender, _connection) = h2_connect(&app).await?;
+    h2_request(&app, &mut sender, "GET", "/status", &[], b"").await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _, _) = h2_request(&app, &mut sender, "GET", "/status", &[], b"").await?;
+    assert_eq!(status, 200);
+    assert!(
+        !app.log
+            .lines()
+            .iter()
+            .any(|line| line.contains("--header-timeout")),
+        "{:?}",
+        app.log.lines()
+    );
     Ok(())
 }
