@@ -205,7 +205,6 @@ impl<A: Handler> ConnectionContext<A> {
                 }
                 self.run_stream(stream, conn, guard).await;
             }
-            // No HTTP/2 preface sniffing here: tokio's Unix streams cannot peek.
             Accepted::Unix(stream) => {
                 let info = ConnInfo {
                     local: None,
@@ -231,7 +230,28 @@ impl<A: Handler> ConnectionContext<A> {
                         + self.settings.tls_handshake_timeout,
                     first_bytes: &[],
                 };
-                Box::pin(self.run_stream(stream, conn, guard)).await;
+                if info.tls || self.h2.is_none() {
+                    return Box::pin(self.run_stream(stream, conn, guard)).await;
+                }
+                // h2c with prior knowledge, as on the plain TCP port; Unix streams cannot be
+                // peeked, so the bytes read to tell are put back for whoever serves them.
+                Box::pin(async {
+                    let first_byte = self
+                        .settings
+                        .header_read_timeout
+                        .min(self.settings.keep_alive_timeout);
+                    let deadline = tokio::time::Instant::now() + first_byte;
+                    let sniffed = tokio::select! {
+                        () = self.stop.cancelled() => return,
+                        sniffed = raw::sniff_h2_preface(stream, deadline) => sniffed,
+                    };
+                    match sniffed {
+                        Some((true, io)) => self.run_h2(io, conn, guard).await,
+                        Some((false, io)) => self.run_stream(io, conn, guard).await,
+                        None => {}
+                    }
+                })
+                .await;
             }
         }
     }
