@@ -412,6 +412,14 @@ impl Connection {
         self.server_goaway.as_deref()
     }
 
+    /// The first field that made one of the client's messages malformed, and its stream.
+    pub(crate) fn client_malformed(&self) -> Option<(u32, &str)> {
+        self.client
+            .malformed
+            .as_ref()
+            .map(|(stream, why)| (*stream, why.as_str()))
+    }
+
     /// Why the client's frames stopped being decoded: the first framing rule it broke.
     pub(crate) fn client_violation(&self) -> Option<&str> {
         match &self.client.step {
@@ -439,6 +447,9 @@ struct Direction {
     /// `None` once a header block could not be followed: the dynamic table is then unknown.
     hpack: Option<loona_hpack::Decoder<'static>>,
     hpack_lost: String,
+    /// The first field that makes a request or response malformed (RFC 9113 §8.2), and the
+    /// stream of its block.
+    malformed: Option<(u32, String)>,
     /// The largest HPACK table the receiver allows.
     table: usize,
     block: Option<Block>,
@@ -498,6 +509,7 @@ impl Direction {
             max_frame: DEFAULT_MAX_FRAME,
             hpack: Some(hpack),
             hpack_lost: String::new(),
+            malformed: None,
             table: DEFAULT_TABLE,
             block: None,
             frames: 0,
@@ -819,7 +831,7 @@ impl Direction {
             ));
             return Fields::NotDecoded(self.hpack_lost.clone());
         }
-        self.decode(&block.bytes)
+        self.decode(block.stream, &block.bytes)
     }
 
     fn lose_hpack(&mut self, why: String) {
@@ -827,16 +839,22 @@ impl Direction {
         self.hpack_lost = why;
     }
 
-    fn decode(&mut self, block: &[u8]) -> Fields {
+    fn decode(&mut self, stream: u32, block: &[u8]) -> Fields {
         let Some(hpack) = self.hpack.as_mut() else {
             return Fields::NotDecoded(self.hpack_lost.clone());
         };
         let mut shown = Vec::new();
         let mut more = 0;
+        let malformed = &mut self.malformed;
         // Every field goes through the decoder (its table must follow the sender's); only the
         // first ones are copied out, cut, so a block of references to a large entry (an HPACK
         // bomb) costs no memory here.
         let decoded = hpack.decode_with_cb(block, |name, value| {
+            if malformed.is_none()
+                && let Some(why) = malformed_field(&name, &value)
+            {
+                *malformed = Some((stream, why));
+            }
             if shown.len() < SHOWN_FIELDS {
                 shown.push((cut(&name), cut(&value)));
             } else {
@@ -854,6 +872,31 @@ impl Direction {
             }
         }
     }
+}
+
+/// Why a field makes an HTTP/2 message malformed (RFC 9113 §8.2.1, §8.2.2), for the ones
+/// clients written for HTTP/1.1 send: field names are lower case in HTTP/2, and the fields of
+/// HTTP/1.1's connection management do not exist in it.
+fn malformed_field(name: &[u8], value: &[u8]) -> Option<String> {
+    if name.iter().any(u8::is_ascii_uppercase) {
+        return Some(format!(
+            "the field name \"{}\" has upper-case letters: HTTP/2 field names are lower case \
+             (RFC 9113 §8.2.1: a malformed message)",
+            escape(name, 64)
+        ));
+    }
+    let connection_specific = matches!(
+        name,
+        b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding" | b"upgrade"
+    ) || (name == b"te" && value != b"trailers");
+    connection_specific.then(|| {
+        format!(
+            "the connection-specific field \"{}: {}\" has no place in HTTP/2 (RFC 9113 \
+             §8.2.2: a malformed message)",
+            escape(name, 64),
+            escape(value, 64)
+        )
+    })
 }
 
 /// At most [`SHOWN`] bytes and one more, so the shown text ends in an ellipsis when cut.
@@ -1024,16 +1067,17 @@ pub(crate) fn explain_connection_error(code: u32, debug: &str, requests: u64) ->
              tiny DATA frames (RFC 9113 §10.5; --trace shows which, in the GOAWAY's debug data)"
         }
         (0x1, _) if requests == 0 => {
-            "the client broke a rule of HTTP/2 framing before its first request: a wrong \
-             connection preface or a first frame that is not SETTINGS (§3.4), a frame on the \
-             wrong stream (§6), or a stream frame out of place (§5.1) (RFC 9113 §5.4.1; \
-             --trace names the frame)"
+            "the client broke a rule of HTTP/2 before its first request: a wrong connection \
+             preface or a first frame that is not SETTINGS (§3.4), a frame on the wrong stream \
+             (§6), a stream frame out of place (§5.1), or a field name with upper-case letters \
+             (§8.2.1) (RFC 9113 §5.4.1; --trace names the frame)"
         }
         (0x1, _) => {
             "the client broke a rule of HTTP/2 framing or of the stream states: a frame on the \
              wrong stream or in the wrong state (§5.1), a stream id that does not increase \
              (§5.1.1), a frame between HEADERS and its CONTINUATION frames (§6.10), bad \
-             SETTINGS values (§6.5.2) (RFC 9113 §5.4.1; --trace names the frame)"
+             SETTINGS values (§6.5.2), a field name with upper-case letters (§8.2.1) (RFC 9113 \
+             §5.4.1; --trace names the frame)"
         }
         (0x3, _) => {
             "the client sent more DATA than the flow-control window allowed, or a WINDOW_UPDATE \
@@ -1318,6 +1362,28 @@ mod tests {
             let why = connection.client_violation().unwrap_or_default();
             assert!(why.contains(rule), "{rule}: {why}");
         }
+    }
+
+    #[test]
+    fn malformed_fields_are_found_with_their_stream() {
+        let mut bytes = opening();
+        bytes.extend(frame(HEADERS, END_HEADERS, 1, FIRST_BLOCK));
+        // Literal without indexing, new name: "Accept: x", then "connection: close".
+        bytes.extend(frame(HEADERS, END_HEADERS, 3, b"\x00\x06Accept\x01x"));
+        bytes.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            5,
+            b"\x00\x0aconnection\x05close",
+        ));
+        let mut connection = Connection::default();
+        let lines = lines(&mut connection, Sender::Client, &bytes);
+        assert!(lines[3].ends_with("[Accept: x]"), "{lines:?}");
+        let (stream, why) = connection.client_malformed().unwrap_or_default();
+        assert_eq!(stream, 3);
+        assert!(why.contains("\"Accept\" has upper-case letters") && why.contains("§8.2.1"));
+        assert!(malformed_field(b"te", b"trailers").is_none());
+        assert!(malformed_field(b"connection", b"close").is_some_and(|w| w.contains("§8.2.2")));
     }
 
     #[test]

@@ -236,8 +236,12 @@ impl Wire {
     #[cold]
     fn trace_h2(&self, sender: Sender, bytes: &[u8]) {
         let mut events = Vec::new();
+        let mut malformed = None;
         if let Some(h2) = self.state().h2.as_mut() {
             h2.feed(sender, bytes, &mut events);
+            malformed = h2
+                .client_malformed()
+                .map(|(stream, why)| (stream, why.to_owned()));
         }
         let (arrow, kind) = match sender {
             Sender::Client => ('>', TraceKind::FrameIn),
@@ -258,6 +262,11 @@ impl Wire {
             ) = (&event, sender, &self.trace)
                 && let Some(why) = http2::explain_stream_reset(*code)
             {
+                // The field that made the request malformed, when the trace saw it.
+                let why = match &malformed {
+                    Some((on, field)) if on == stream && *code == 0x1 => field.as_str(),
+                    _ => why,
+                };
                 log.refused(
                     conn,
                     &format!("RST_STREAM {}", http2::error_name(*code)),
@@ -268,12 +277,16 @@ impl Wire {
     }
 
     /// What the trace saw of an HTTP/2 connection's end (when it decoded the frames): the
-    /// first framing rule the client broke, and the debug data of the server's last GOAWAY.
+    /// first rule the client broke (a framing rule, else a malformed field), and the debug data
+    /// of the server's last GOAWAY.
     pub(crate) fn h2_findings(&self) -> (Option<String>, Option<String>) {
         let state = self.state();
         state.h2.as_ref().map_or((None, None), |h2| {
+            let violation = h2
+                .client_violation()
+                .or_else(|| h2.client_malformed().map(|(_, why)| why));
             (
-                h2.client_violation().map(str::to_owned),
+                violation.map(str::to_owned),
                 h2.server_goaway().map(str::to_owned),
             )
         })

@@ -621,12 +621,13 @@ async fn a_malformed_request_gets_rst_stream_and_a_diagnosis_when_tracing() -> T
         "< frame RST_STREAM stream=1 len=4 error=PROTOCOL_ERROR",
     )
     .await?;
-    let line = logged(
-        &app,
-        "RST_STREAM PROTOCOL_ERROR: stream 1: a malformed request",
-    )
-    .await?;
-    assert!(line.starts_with("WARNING:"), "{line}");
+    let line = logged(&app, "RST_STREAM PROTOCOL_ERROR: stream 1: ").await?;
+    assert!(
+        line.starts_with("WARNING:")
+            && line.contains("the connection-specific field \"connection: close\"")
+            && line.contains("RFC 9113 §8.2.2"),
+        "{line}"
+    );
     Ok(())
 }
 
@@ -721,6 +722,22 @@ async fn an_idle_h2_connection_after_a_request_outlives_the_header_timeout() -> 
             .any(|line| line.contains("--header-timeout")),
         "{:?}",
         app.log.lines()
+    );
+    Ok(())
+}
+
+/// An upper-case field name (RFC 9113 §8.2.1): h2 ends the connection with GOAWAY
+/// PROTOCOL_ERROR; with the trace on, the diagnosis names the field.
+#[tokio::test]
+async fn an_upper_case_field_name_is_named_in_the_diagnosis_when_tracing() -> TestResult {
+    let app = spawn_app_with(false, &["--trace"]).await;
+    let frames = frame(0x1, 0x5, 1, &get_status_block(b"\x00\x05X-Bad\x01y"));
+    raw_h2c(&app, &frames).await?;
+    let line = logged(&app, "GOAWAY PROTOCOL_ERROR: ").await?;
+    assert!(
+        line.contains("the field name \"X-Bad\" has upper-case letters")
+            && line.contains("RFC 9113 §8.2.1"),
+        "{line}"
     );
     Ok(())
 }
