@@ -741,3 +741,28 @@ async fn an_upper_case_field_name_is_named_in_the_diagnosis_when_tracing() -> Te
     );
     Ok(())
 }
+
+/// The inspector's feed carries the same frame events (`frame_in`, `frame_out`), without
+/// `--trace`.
+#[tokio::test]
+async fn the_inspector_feed_gets_the_h2_frames() -> TestResult {
+    let app = spawn_app_with(false, &["--inspect"]).await;
+    let (mut sender, _connection) = h2_connect(&app).await?;
+    h2_request(&app, &mut sender, "GET", "/status", &[], b"").await?;
+    let events = app.get("/_duplex/events.json").await?;
+    let events: Vec<serde_json::Value> = serde_json::from_str(&events.text())?;
+    let traced = |kind: &str, start: &str| {
+        events.iter().any(|event| {
+            event["kind"] == kind
+                && event["trace"]
+                    .as_str()
+                    .is_some_and(|trace| trace.starts_with(start))
+        })
+    };
+    assert!(
+        traced("frame_in", "> frame HEADERS stream=1 ")
+            && traced("frame_out", "< frame DATA stream=1 "),
+        "{events:?}"
+    );
+    Ok(())
+}
