@@ -974,11 +974,14 @@ fn check_settings(settings: &[(u16, u32)]) -> Result<(), String> {
 /// Just enough of a client's frames to know whether a header block is open (a HEADERS frame
 /// without END_HEADERS, until the CONTINUATION that ends it): each frame's 9-byte header is
 /// read and its payload skipped, so following a connection costs a few comparisons per frame
-/// and no buffer. For the header timeout, on every HTTP/2 connection.
+/// and no buffer. For the header timeout, on every HTTP/2 connection. It keeps the first 24
+/// bytes too: h2 closes a connection whose preface is wrong without a word, and they say why.
 #[derive(Debug, Default)]
 pub(crate) struct BlockWatch {
-    /// Bytes of the preface still to skip (set by [`BlockWatch::new`]).
-    preface: u8,
+    /// The client's first bytes, as many as the preface is long.
+    preface: [u8; 24],
+    /// How many of them have come.
+    preface_seen: u8,
     head: [u8; HEAD_LEN],
     filled: u8,
     /// Payload bytes of the current frame still to skip.
@@ -990,19 +993,26 @@ pub(crate) struct BlockWatch {
 impl BlockWatch {
     /// A watch of a client's bytes from the start (the preface first).
     pub(crate) fn new() -> Self {
-        Self {
-            preface: 24,
-            ..Self::default()
-        }
+        Self::default()
+    }
+
+    /// The client's first bytes, when they are not the connection preface (RFC 9113 §3.4).
+    pub(crate) fn bad_preface(&self) -> Option<&[u8]> {
+        let seen = &self.preface[..usize::from(self.preface_seen)];
+        (!PREFACE.starts_with(seen)).then_some(seen)
     }
 
     /// Follows the next `bytes` the client sent; returns the stream whose header block is open
-    /// after them, if any. The preface is not checked: h2 refuses a wrong one.
+    /// after them, if any.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Option<u32> {
-        let skipped = usize::from(self.preface).min(bytes.len());
-        // At most 24: the cast back cannot truncate.
-        self.preface -= skipped as u8;
-        bytes = &bytes[skipped..];
+        let seen = usize::from(self.preface_seen);
+        if seen < PREFACE.len() {
+            let n = (PREFACE.len() - seen).min(bytes.len());
+            self.preface[seen..seen + n].copy_from_slice(&bytes[..n]);
+            // At most 24: the cast cannot truncate.
+            self.preface_seen += n as u8;
+            bytes = &bytes[n..];
+        }
         while !bytes.is_empty() {
             if self.skip > 0 {
                 let n = bytes.len().min(self.skip as usize);
@@ -1067,10 +1077,10 @@ pub(crate) fn explain_connection_error(code: u32, debug: &str, requests: u64) ->
              tiny DATA frames (RFC 9113 §10.5; --trace shows which, in the GOAWAY's debug data)"
         }
         (0x1, _) if requests == 0 => {
-            "the client broke a rule of HTTP/2 before its first request: a wrong connection \
-             preface or a first frame that is not SETTINGS (§3.4), a frame on the wrong stream \
-             (§6), a stream frame out of place (§5.1), or a field name with upper-case letters \
-             (§8.2.1) (RFC 9113 §5.4.1; --trace names the frame)"
+            "the client broke a rule of HTTP/2 before its first request: a first frame that is \
+             not SETTINGS (§3.4), a frame on the wrong stream (§6), a stream frame out of place \
+             (§5.1), or a field name with upper-case letters (§8.2.1) (RFC 9113 §5.4.1; --trace \
+             names the frame)"
         }
         (0x1, _) => {
             "the client broke a rule of HTTP/2 framing or of the stream states: a frame on the \
@@ -1428,6 +1438,10 @@ mod tests {
         }
         let mut watch = BlockWatch::new();
         assert_eq!(watch.feed(&bytes[..open_at]), Some(3));
+        assert_eq!(watch.bad_preface(), None);
+        let mut watch = BlockWatch::new();
+        watch.feed(b"GET / HTTP/1.1\r\n");
+        assert_eq!(watch.bad_preface(), Some(&b"GET / HTTP/1.1\r\n"[..]));
     }
 
     proptest::proptest! {

@@ -564,6 +564,26 @@ impl<A: Handler> ConnectionContext<A> {
                 ),
             );
         };
+        // h2 closes without GOAWAY when the preface is wrong (it has no connection yet).
+        if let Some(first) = wire.h2_bad_preface() {
+            // Most often an HTTP/1.1 request from a client that let ALPN pick h2.
+            let http1 = first.windows(7).any(|w| w == b" HTTP/1");
+            return self.log.refused(
+                &label,
+                "closed",
+                &format!(
+                    "the client's first bytes are not the HTTP/2 connection preface \
+                     \"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\" (RFC 9113 §3.4): \"{}\"{}",
+                    escape(&first, 64),
+                    if http1 {
+                        ", an HTTP/1.1 request: a client that chose h2 (by ALPN or prior \
+                         knowledge) must speak HTTP/2 from its first byte (RFC 9113 §3.2, §3.3)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
         // The debug data names the abuse limit; only the trace saw it go out.
         let (violation, debug) = wire.h2_findings();
         let what = violation.unwrap_or_else(|| {

@@ -224,6 +224,13 @@ impl Wire {
         opened
     }
 
+    /// An HTTP/2 client's first bytes, when they are not the connection preface.
+    pub(crate) fn h2_bad_preface(&self) -> Option<Vec<u8>> {
+        let state = self.state();
+        let blocks = state.h2_blocks.as_ref()?;
+        blocks.watch.bad_preface().map(<[u8]>::to_vec)
+    }
+
     /// Since when, and on which stream, an HTTP/2 client has had a header block open.
     pub(crate) fn h2_block_open(&self) -> Option<(Instant, u32)> {
         self.state()

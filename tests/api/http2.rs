@@ -766,3 +766,49 @@ async fn the_inspector_feed_gets_the_h2_frames() -> TestResult {
     );
     Ok(())
 }
+
+/// A preface that starts right and goes wrong (RFC 9113 §3.4): h2 closes the connection
+/// without GOAWAY, and the diagnosis quotes what came instead.
+#[tokio::test]
+async fn a_bad_preface_is_diagnosed_with_the_bytes_sent() -> TestResult {
+    let app = spawn_app(false).await;
+    let mut tcp = TcpStream::connect(app.addr).await?;
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n").await?;
+    let mut received = Vec::new();
+    tokio::time::timeout(READ_TIMEOUT, tcp.read_to_end(&mut received)).await??;
+    // The server's own preface, one SETTINGS frame (type 4), and nothing after it.
+    let len = u32::from_be_bytes([0, received[0], received[1], received[2]]) as usize;
+    assert_eq!((received[3], received.len()), (4, 9 + len), "{received:?}");
+    let line = logged(&app, "closed: the client's first bytes are not the HTTP/2").await?;
+    assert!(
+        line.contains("(RFC 9113 §3.4): \"PRI * HTTP/2.0\\r\\n\\r\\nXX\\r\\n\\r\\n\""),
+        "{line}"
+    );
+    Ok(())
+}
+
+/// The classic mistake: h2 chosen by ALPN, then HTTP/1.1 sent. The diagnosis shows the first
+/// 24 bytes (the preface's length) where the preface should be, and says what they are.
+#[tokio::test]
+async fn http_1_1_after_choosing_h2_by_alpn_is_diagnosed() -> TestResult {
+    let app = spawn_app(true).await;
+    let mut config = (*app.client_tls().ok_or("the app serves TLS")?).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(app.addr).await?;
+    let mut tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await?;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    tls.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await?;
+    let mut received = Vec::new();
+    // The server closes (a TLS close_notify or a plain EOF): either ends the read.
+    let _ = tokio::time::timeout(READ_TIMEOUT, tls.read_to_end(&mut received)).await?;
+    let line = logged(&app, "closed: the client's first bytes are not the HTTP/2").await?;
+    assert!(
+        line.contains("(RFC 9113 §3.4): \"GET /status HTTP/1.1\\r\\nHo\", an HTTP/1.1 request")
+            && line.ends_with("(RFC 9113 §3.2, §3.3)"),
+        "{line}"
+    );
+    Ok(())
+}
