@@ -6,7 +6,8 @@
 #
 #   scripts/http2-check.sh            (builds the release binary; DUPLEX=path uses that one)
 #
-# Settings (environment): HTTP2_PORT (18760; the plain port is the next one), H2LOAD_N (20000).
+# Settings (environment): HTTP2_PORT (18760; the plain port is the next one, and a plain one
+# with --trace the one after), H2LOAD_N (20000).
 # Installs nghttp2-client from Debian when missing and makes bench/.venv-http2 (httpx, h2) from
 # PyPI. Loopback only; stops what it started. Exit 0 when every check passed.
 set -euo pipefail
@@ -17,6 +18,7 @@ log() { printf '[http2-check] %s\n' "$*" >&2; }
 source "$root/scripts/lib.sh"
 tls_port="${HTTP2_PORT:-18760}"
 plain_port=$((tls_port + 1))
+trace_port=$((tls_port + 2))
 n="${H2LOAD_N:-20000}"
 work="$(mktemp -d)"
 pids=()
@@ -50,17 +52,22 @@ if [[ -n "${DUPLEX:-}" ]]; then
 else
   build_duplex "$root" "$work" || exit 2
 fi
-mkdir -p "$work/tls" "$work/plain"
+mkdir -p "$work/tls" "$work/plain" "$work/trace"
 "$duplex" serve --host 127.0.0.1 --port "$tls_port" --cert "$work/cert.pem" --key "$work/key.pem" \
   --static-dir "$work/tls/static" --log-level warning >"$work/tls.log" 2>&1 &
 pids+=($!)
 "$duplex" serve --host 127.0.0.1 --port "$plain_port" --no-tls \
   --static-dir "$work/plain/static" --log-level warning >"$work/plain.log" 2>&1 &
 pids+=($!)
+"$duplex" serve --host 127.0.0.1 --port "$trace_port" --no-tls --trace \
+  --static-dir "$work/trace/static" >"$work/trace.log" 2>&1 &
+pids+=($!)
 tls="https://127.0.0.1:$tls_port"
 plain="http://127.0.0.1:$plain_port"
+traced="http://127.0.0.1:$trace_port"
 await_server "$tls" "$work/tls.log" || exit 2
 await_server "$plain" "$work/plain.log" || exit 2
+await_server "$traced" "$work/trace.log" || exit 2
 
 passed=0
 failed=0
@@ -112,6 +119,13 @@ check "nghttp (TLS, ALPN h2) GET /status" ":status: 200" \
 check "nghttp (h2c prior knowledge) GET /items/1" ":status: 200" \
   "$(nghttp -nv "$plain/items/1" | grep -o ':status: 200' | head -1)"
 
+# The trace decodes a real client's frames: nghttp's request, HPACK-decoded.
+nghttp -n "$traced/items/1?via=nghttp" >/dev/null
+check "--trace shows nghttp's HEADERS decoded" "[:path: /items/1?via=nghttp]" \
+  "$(grep -m1 -o '> frame HEADERS stream=[0-9]* .*' "$work/trace.log" | grep -o '\[:path: [^]]*\]')"
+check "--trace shows the answer's DATA frame" "< frame DATA" \
+  "$(grep -m1 -o '< frame DATA' "$work/trace.log")"
+
 log "httpx $("$python" -c 'import httpx; print(httpx.__version__)') with HTTP/2"
 httpx_get() {
   "$python" - "$1" "$2" <<'PY'
@@ -161,6 +175,12 @@ check "CONTINUATION flood: 20 connections x up to 64 MiB (TLS)" "True" \
 check "CONTINUATION flood: 20 connections x up to 64 MiB (h2c)" "True" \
   "$(attack continuation 127.0.0.1 "$plain_port" plain 64 20)"
 check "GET /status after the attacks" '2 200 {"status":"ok"}' "$(curl_h2 http2 "$tls/status")"
+# Each attacking connection's GOAWAY has its diagnosis line, naming the limit.
+for side in tls plain; do
+  check "rapid reset and flood diagnosed ($side log)" "yes" \
+    "$(grep -q 'GOAWAY ENHANCE_YOUR_CALM: the client went over one of the server.s abuse limits' \
+      "$work/$side.log" && echo yes || echo no)"
+done
 
 for pid in "${pids[@]}"; do
   kill -0 "$pid" 2>/dev/null || { log "a server died"; failed=$((failed + 1)); }

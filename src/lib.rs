@@ -8,7 +8,8 @@
 //! the server on [`protocol`] and [`transport`] alone.
 //! - [`protocol`]: pure rules, no I/O. The WebSocket frame codec, opcodes and close codes
 //!   (`protocol::ws`), the opening handshake and permessage-deflate negotiation, HTTP header
-//!   tokens (`protocol::http1`), CPython-compatible JSON (`protocol::pyjson`), the OKX-style login
+//!   tokens (`protocol::http1`), HTTP/2 frames decoded for the trace and the header timeout
+//!   (`protocol::http2`), CPython-compatible JSON (`protocol::pyjson`), the OKX-style login
 //!   (`protocol::login`), a TLS ClientHello read from raw bytes (`protocol::tls_hello`).
 //! - [`transport`]: I/O for one connection in either role. The WebSocket transport (buffers,
 //!   flush with send timeout, keepalive, close handshake and drain), TLS setup and

@@ -749,13 +749,16 @@ impl ServeArgs {
 
 /// The tracing filter for `--log-level`. rustls's own messages are capped at errors unless the
 /// filter names rustls: any client can trigger its warnings (an IP address sent as SNI, as wrk
-/// and curl do, is one WARN line per handshake), which would let it flood the log.
+/// and curl do, is one WARN line per handshake), which would let it flood the log. The same
+/// for the HPACK decoder of the HTTP/2 trace, whose debug lines come one per header field.
 pub fn log_filter(level: &str) -> String {
-    if level.contains("rustls") {
-        level.to_owned()
-    } else {
-        format!("{level},rustls=error")
+    let mut filter = level.to_owned();
+    for noisy in ["rustls", "loona_hpack"] {
+        if !level.contains(noisy) {
+            filter.push_str(&format!(",{noisy}=error"));
+        }
     }
+    filter
 }
 
 /// 1 byte to 1 GiB: a limit above the memory the server can give one message is no limit.
@@ -948,9 +951,12 @@ mod tests {
 
     #[test]
     fn rustls_logs_are_capped_unless_asked_for() {
-        assert_eq!(log_filter("info"), "info,rustls=error");
-        assert_eq!(log_filter("debug"), "debug,rustls=error");
-        assert_eq!(log_filter("info,rustls=debug"), "info,rustls=debug");
+        assert_eq!(log_filter("info"), "info,rustls=error,loona_hpack=error");
+        assert_eq!(log_filter("debug"), "debug,rustls=error,loona_hpack=error");
+        assert_eq!(
+            log_filter("info,rustls=debug"),
+            "info,rustls=debug,loona_hpack=error"
+        );
         // Every form stays a valid filter.
         for level in ["info", "warn", "duplex=trace", "info,rustls=debug"] {
             let filter = tracing_subscriber::EnvFilter::try_new(log_filter(level));

@@ -1333,7 +1333,7 @@ fn plural(n: usize) -> &'static str {
 
 /// Bytes as a log line can carry them: printable ASCII as is, the rest as `\r`, `\n`, `\t`,
 /// `\xNN`, cut at `max` characters with an ellipsis.
-fn escape(bytes: &[u8], max: usize) -> String {
+pub(crate) fn escape(bytes: &[u8], max: usize) -> String {
     let mut out = String::new();
     for &b in bytes {
         let piece = match b {

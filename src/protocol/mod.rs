@@ -2,6 +2,7 @@
 
 pub(crate) mod head;
 pub(crate) mod http1;
+pub(crate) mod http2;
 pub mod login;
 pub mod pyjson;
 pub(crate) mod tls_hello;

@@ -33,6 +33,7 @@ use super::wire::{Framing, Wire};
 use super::{
     Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Http2Limits, Settings,
 };
+use crate::protocol::http2::{error_name, explain_connection_error};
 
 /// What every connection task needs.
 pub(super) struct ConnectionContext<A> {
@@ -204,7 +205,6 @@ impl<A: Handler> ConnectionContext<A> {
                 }
                 self.run_stream(stream, conn, guard).await;
             }
-            // No HTTP/2 preface sniffing here: tokio's Unix streams cannot peek.
             Accepted::Unix(stream) => {
                 let info = ConnInfo {
                     local: None,
@@ -230,7 +230,28 @@ impl<A: Handler> ConnectionContext<A> {
                         + self.settings.tls_handshake_timeout,
                     first_bytes: &[],
                 };
-                Box::pin(self.run_stream(stream, conn, guard)).await;
+                if info.tls || self.h2.is_none() {
+                    return Box::pin(self.run_stream(stream, conn, guard)).await;
+                }
+                // h2c with prior knowledge, as on the plain TCP port; Unix streams cannot be
+                // peeked, so the bytes read to tell are put back for whoever serves them.
+                Box::pin(async {
+                    let first_byte = self
+                        .settings
+                        .header_read_timeout
+                        .min(self.settings.keep_alive_timeout);
+                    let deadline = tokio::time::Instant::now() + first_byte;
+                    let sniffed = tokio::select! {
+                        () = self.stop.cancelled() => return,
+                        sniffed = raw::sniff_h2_preface(stream, deadline) => sniffed,
+                    };
+                    match sniffed {
+                        Some((true, io)) => self.run_h2(io, conn, guard).await,
+                        Some((false, io)) => self.run_stream(io, conn, guard).await,
+                        None => {}
+                    }
+                })
+                .await;
             }
         }
     }
@@ -496,8 +517,8 @@ impl<A: Handler> ConnectionContext<A> {
         };
         let label = conn.label;
         let (connection, wire) = self.per_connection(&conn, guard, None);
-        // Frames, not text heads: the wire counts (and traces) bytes only.
-        wire.leave_http();
+        // Frames, not text heads: the wire counts bytes, follows header blocks, traces frames.
+        let block_opened = wire.start_h2();
         wire.trace(TraceKind::Other, || "HTTP/2 (RFC 9113)".to_owned());
         let streams = Arc::clone(&connection);
         let service = service_fn(move |request: Request<Incoming>| {
@@ -508,7 +529,16 @@ impl<A: Handler> ConnectionContext<A> {
         let connection = h2.serve_connection(TokioIo::new(io), service);
         // Busy while a handler runs or a WebSocket session holds the connection's guard.
         let busy = || streams.open.load(Ordering::Relaxed) > 0 || streams.guard.is_handed_on();
-        match self.drive(connection, &activity, &wire, label, busy).await {
+        let driven = self.drive(connection, &activity, &wire, label, busy);
+        let timeout = self.settings.header_read_timeout;
+        let ended = tokio::select! {
+            ended = driven => ended,
+            // Dropping the connection closes it, as hyper's HTTP/1.1 header timer does.
+            why = header_deadline(&wire, &streams.requests, &block_opened, timeout) => {
+                return self.log.refused(&label, "closed", &why);
+            }
+        };
+        match ended {
             None => {}
             Some(Ok(())) => wire.trace(TraceKind::HttpEnd, || {
                 format!(
@@ -517,17 +547,56 @@ impl<A: Handler> ConnectionContext<A> {
                     wire.received()
                 )
             }),
-            // Includes the GOAWAY of a client over a limit (rapid resets, a header block
-            // over the list size, a flood of CONTINUATION frames).
-            Some(Err(err)) => self.log.note(
+            Some(Err(err)) => {
+                self.h2_error(&err, &wire, label, streams.requests.load(Ordering::Relaxed));
+            }
+        }
+    }
+
+    /// Explains how an HTTP/2 connection ended badly: a GOAWAY the server sent for the client's
+    /// error (a framing rule, an abuse limit) is a refusal with its rule, named from the frame
+    /// itself when the trace decoded it; anything else (the transport, the client's own GOAWAY)
+    /// is a note.
+    fn h2_error(&self, err: &hyper::Error, wire: &Wire, label: ConnLabel, requests: u64) {
+        let Some(code) = diagnose::h2_goaway(err) else {
+            return self.log.note(
                 &label,
                 &format!(
-                    "the HTTP/2 connection ended with an error after {} requests: {}",
-                    streams.requests.load(Ordering::Relaxed),
-                    diagnose::error_chain(&err)
+                    "the HTTP/2 connection ended with an error after {requests} requests: {}",
+                    diagnose::error_chain(err)
                 ),
-            ),
+            );
+        };
+        // h2 closes without GOAWAY when the preface is wrong (it has no connection yet).
+        if let Some(first) = wire.h2_bad_preface() {
+            // Most often an HTTP/1.1 request from a client that let ALPN pick h2.
+            let http1 = first.windows(7).any(|w| w == b" HTTP/1");
+            return self.log.refused(
+                &label,
+                "closed",
+                &format!(
+                    "the client's first bytes are not the HTTP/2 connection preface \
+                     \"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\" (RFC 9113 §3.4): \"{}\"{}",
+                    escape(&first, 64),
+                    if http1 {
+                        ", an HTTP/1.1 request: a client that chose h2 (by ALPN or prior \
+                         knowledge) must speak HTTP/2 from its first byte (RFC 9113 §3.2, §3.3)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
         }
+        // The debug data names the abuse limit; only the trace saw it go out.
+        let (violation, debug) = wire.h2_findings();
+        let what = violation.unwrap_or_else(|| {
+            explain_connection_error(code, debug.as_deref().unwrap_or_default(), requests)
+        });
+        self.log.refused(
+            &label,
+            &format!("GOAWAY {}", error_name(code)),
+            &format!("{what}; the connection is closed after {requests} requests"),
+        );
     }
 
     /// Explains how a connection ended badly: a head hyper refused (with the access line it
@@ -811,6 +880,46 @@ fn framing(body: &Incoming) -> Framing {
     match body.size_hint().exact() {
         Some(len) => Framing::Length(len),
         None => Framing::Chunked,
+    }
+}
+
+/// Resolves, with the diagnosis, once an HTTP/2 client has held a header block open for
+/// `timeout` (nothing else can cross the connection meanwhile, RFC 9113 §6.10), or has sent no
+/// complete request that long after the connection opened: `--header-timeout`, as for an
+/// HTTP/1.1 head.
+async fn header_deadline(
+    wire: &Wire,
+    requests: &AtomicU64,
+    block_opened: &tokio::sync::Notify,
+    timeout: Duration,
+) -> String {
+    loop {
+        let (since, stream) = match wire.h2_block_open() {
+            Some((since, stream)) => (since, Some(stream)),
+            None if requests.load(Ordering::Relaxed) == 0 => (wire.opened(), None),
+            None => {
+                // A permit left from a block already seen only costs one more look.
+                block_opened.notified().await;
+                continue;
+            }
+        };
+        let deadline = since + timeout;
+        if Instant::now() < deadline {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+            continue;
+        }
+        return match stream {
+            Some(stream) => format!(
+                "the client began a header block (HEADERS on stream {stream}) and did not end \
+                 it (no END_HEADERS) within {timeout:?} (--header-timeout); nothing else may \
+                 cross the connection until it ends (RFC 9113 §6.10); closed without an answer"
+            ),
+            None => format!(
+                "the client sent no complete request within {timeout:?} of opening the HTTP/2 \
+                 connection (--header-timeout; {} bytes received); closed without an answer",
+                wire.received()
+            ),
+        };
     }
 }
 

@@ -35,6 +35,22 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The error code of the GOAWAY hyper's HTTP/2 (the `h2` crate) sent for a client's connection
+/// error. `None` for any other end: an I/O error, the client's own GOAWAY. (h2's error keeps
+/// the GOAWAY's debug data to itself.)
+pub(crate) fn h2_goaway(err: &hyper::Error) -> Option<u32> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            return (h2.is_library() && h2.is_go_away())
+                .then(|| h2.reason().map(u32::from))
+                .flatten();
+        }
+        source = cause.source();
+    }
+    None
+}
+
 /// Statuses that answer a request the client got wrong and so deserve a diagnosis line: the
 /// ones a strict server sends for a broken request, not 404 or 422 (the body says why).
 pub(crate) fn is_refusal(status: StatusCode) -> bool {

@@ -132,6 +132,30 @@ fn decide(bytes: &[u8], prefix: &[u8]) -> Option<bool> {
     (target.len() >= prefix.len()).then_some(true)
 }
 
+/// Reads the first bytes of a stream that cannot be peeked (a Unix socket) to see whether they
+/// start the HTTP/2 connection preface (h2c with prior knowledge), as a TCP peek does: three
+/// bytes decide. The bytes read are put back in front. `None` if the client sent nothing
+/// before `deadline` or left.
+pub(super) async fn sniff_h2_preface<S: AsyncRead + Unpin>(
+    mut io: S,
+    deadline: tokio::time::Instant,
+) -> Option<(bool, Rewind<S>)> {
+    const PREFACE: &[u8] = crate::protocol::http2::PREFACE;
+    let mut received = BytesMut::with_capacity(PREFACE.len());
+    while received.len() < 3 && PREFACE.starts_with(&received) {
+        let read = tokio::time::timeout_at(deadline, io.read_buf(&mut received)).await;
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            if received.is_empty() {
+                return None;
+            }
+            break;
+        }
+    }
+    let h2 =
+        received.len() >= 3 && PREFACE.starts_with(&received[..received.len().min(PREFACE.len())]);
+    Some((h2, Rewind::new(received, io)))
+}
+
 /// A stream with bytes already read put back in front of it.
 pub(super) struct Rewind<S> {
     prefix: BytesMut,
@@ -141,6 +165,12 @@ pub(super) struct Rewind<S> {
 impl<S> Rewind<S> {
     fn new(prefix: BytesMut, inner: S) -> Self {
         Self { prefix, inner }
+    }
+}
+
+impl<S: Resettable> Resettable for Rewind<S> {
+    fn reset_on_close(&self) -> bool {
+        self.inner.reset_on_close()
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::log::{ConnLabel, Log, TraceKind, escape};
+use crate::protocol::http2::{self, Sender};
 
 /// Slack above `--max-head`: hyper refuses a head past its limit, and the part just beyond it is
 /// what tells the client why.
@@ -76,6 +77,20 @@ struct State {
     heads: u64,
     /// Trace: the response head being written, until its blank line.
     response_head: Option<Vec<u8>>,
+    /// Trace of an HTTP/2 connection: its frames in both directions.
+    h2: Option<Box<http2::Connection>>,
+    /// An HTTP/2 connection's open header block, for the header timeout.
+    h2_blocks: Option<Box<H2Blocks>>,
+}
+
+/// Where an HTTP/2 client's header blocks are.
+#[derive(Debug)]
+struct H2Blocks {
+    watch: http2::BlockWatch,
+    /// When the open header block began, and its stream.
+    open: Option<(Instant, u32)>,
+    /// Told when a header block opens.
+    opened: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -171,14 +186,127 @@ impl Wire {
     fn keep_read(&self, bytes: &[u8]) {
         let mut state = self.state();
         state.received += bytes.len() as u64;
+        if let Some(blocks) = state.h2_blocks.as_mut() {
+            let open = blocks.watch.feed(bytes);
+            match (open, blocks.open) {
+                (Some(stream), None) => {
+                    blocks.open = Some((Instant::now(), stream));
+                    blocks.opened.notify_one();
+                }
+                (None, Some(_)) => blocks.open = None,
+                _ => {}
+            }
+            if state.h2.is_some() {
+                drop(state);
+                self.trace_h2(Sender::Client, bytes);
+            }
+            return;
+        }
         state.flush_unscanned();
         state.feed(bytes);
+    }
+
+    /// The connection speaks HTTP/2 from the next byte read (the client's preface): its header
+    /// blocks are followed for the header timeout and, when tracing, its frames are traced.
+    /// Returns what is told when a header block opens.
+    pub(crate) fn start_h2(&self) -> Arc<tokio::sync::Notify> {
+        let opened = Arc::new(tokio::sync::Notify::new());
+        let mut state = self.state();
+        state.body = Body::Rest;
+        state.h2_blocks = Some(Box::new(H2Blocks {
+            watch: http2::BlockWatch::new(),
+            open: None,
+            opened: Arc::clone(&opened),
+        }));
+        if self.tracing() {
+            state.h2 = Some(Box::default());
+        }
+        opened
+    }
+
+    /// An HTTP/2 client's first bytes, when they are not the connection preface.
+    pub(crate) fn h2_bad_preface(&self) -> Option<Vec<u8>> {
+        let state = self.state();
+        let blocks = state.h2_blocks.as_ref()?;
+        blocks.watch.bad_preface().map(<[u8]>::to_vec)
+    }
+
+    /// Since when, and on which stream, an HTTP/2 client has had a header block open.
+    pub(crate) fn h2_block_open(&self) -> Option<(Instant, u32)> {
+        self.state()
+            .h2_blocks
+            .as_ref()
+            .and_then(|blocks| blocks.open)
+    }
+
+    /// One trace line per HTTP/2 frame in `bytes`.
+    #[cold]
+    fn trace_h2(&self, sender: Sender, bytes: &[u8]) {
+        let mut events = Vec::new();
+        let mut malformed = None;
+        if let Some(h2) = self.state().h2.as_mut() {
+            h2.feed(sender, bytes, &mut events);
+            malformed = h2
+                .client_malformed()
+                .map(|(stream, why)| (stream, why.to_owned()));
+        }
+        let (arrow, kind) = match sender {
+            Sender::Client => ('>', TraceKind::FrameIn),
+            Sender::Server => ('<', TraceKind::FrameOut),
+        };
+        for event in events {
+            self.trace(kind, || format!("{arrow} {event}"));
+            // A stream error the server found in the client's frames: h2 answers it with
+            // RST_STREAM and nothing else tells of it, so its diagnosis comes from the frame.
+            if let (
+                http2::Event::Frame(http2::Frame {
+                    body: http2::Body::RstStream(code),
+                    stream,
+                    ..
+                }),
+                Sender::Server,
+                Some((log, conn)),
+            ) = (&event, sender, &self.trace)
+                && let Some(why) = http2::explain_stream_reset(*code)
+            {
+                // The field that made the request malformed, when the trace saw it.
+                let why = match &malformed {
+                    Some((on, field)) if on == stream && *code == 0x1 => field.as_str(),
+                    _ => why,
+                };
+                log.refused(
+                    conn,
+                    &format!("RST_STREAM {}", http2::error_name(*code)),
+                    &format!("stream {stream}: {why}"),
+                );
+            }
+        }
+    }
+
+    /// What the trace saw of an HTTP/2 connection's end (when it decoded the frames): the
+    /// first rule the client broke (a framing rule, else a malformed field), and the debug data
+    /// of the server's last GOAWAY.
+    pub(crate) fn h2_findings(&self) -> (Option<String>, Option<String>) {
+        let state = self.state();
+        state.h2.as_ref().map_or((None, None), |h2| {
+            let violation = h2
+                .client_violation()
+                .or_else(|| h2.client_malformed().map(|(_, why)| why));
+            (
+                violation.map(str::to_owned),
+                h2.server_goaway().map(str::to_owned),
+            )
+        })
     }
 
     /// Bytes just written to the client (only called when tracing).
     pub(crate) fn on_write(&self, bytes: &[u8]) {
         self.trace(TraceKind::Write, || format!("wrote {} bytes", bytes.len()));
         let mut state = self.state();
+        if state.h2.is_some() {
+            drop(state);
+            return self.trace_h2(Sender::Server, bytes);
+        }
         let Some(head) = state.response_head.as_mut() else {
             return;
         };

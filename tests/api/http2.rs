@@ -19,6 +19,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::helpers::{READ_TIMEOUT, TestApp, TestResult, spawn_app, spawn_app_with};
+use crate::observe::logged;
 
 /// Headers that belong to one HTTP/1.1 connection (RFC 9113 §8.2.2) or to the moment.
 const NOT_COMPARED: [&str; 3] = ["connection", "keep-alive", "date"];
@@ -450,5 +451,364 @@ async fn the_library_client_over_http2_falls_back_to_http_1_1_by_alpn() -> TestR
             br#"{"item_id":1,"name":"The One Item"}"#
         );
     }
+    Ok(())
+}
+
+// --- The trace and diagnoses of HTTP/2 frames ----------------------------------------------------
+
+/// One raw HTTP/2 frame (RFC 9113 §4.1).
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_be_bytes();
+    let mut bytes = vec![len[1], len[2], len[3], kind, flags];
+    bytes.extend_from_slice(&stream.to_be_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// `GET /status` for `localhost` in HPACK without the dynamic table or Huffman coding:
+/// `:method: GET`, `:scheme: http`, `:path: /` (indexed, RFC 7541 Appendix A), then `:path`
+/// and `:authority` as literals without indexing.
+fn get_status_block(extra: &[u8]) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86, 0x04, 7];
+    block.extend_from_slice(b"/status");
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"localhost");
+    block.extend_from_slice(extra);
+    block
+}
+
+/// Opens h2c with prior knowledge and an empty SETTINGS frame, and sends `frames`.
+async fn open_h2c(app: &TestApp, frames: &[u8]) -> std::io::Result<TcpStream> {
+    let mut tcp = TcpStream::connect(app.addr).await?;
+    let mut bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    bytes.extend(frame(0x4, 0, 0, &[]));
+    bytes.extend_from_slice(frames);
+    tcp.write_all(&bytes).await?;
+    Ok(tcp)
+}
+
+/// [`open_h2c`], then reads what the server sends until it closes.
+async fn raw_h2c(app: &TestApp, frames: &[u8]) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let mut tcp = open_h2c(app, frames).await?;
+    let mut received = Vec::new();
+    tokio::time::timeout(READ_TIMEOUT, tcp.read_to_end(&mut received)).await??;
+    Ok(received)
+}
+
+#[tokio::test]
+async fn the_trace_shows_h2_frames_with_decoded_headers_both_ways() -> TestResult {
+    let app = spawn_app_with(true, &["--trace"]).await;
+    let (mut sender, _connection) = h2_connect(&app).await?;
+    h2_request(
+        &app,
+        &mut sender,
+        "GET",
+        "/items/1",
+        &[("x-trace", "yes")],
+        b"",
+    )
+    .await?;
+    logged(
+        &app,
+        "> connection preface \"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\"",
+    )
+    .await?;
+    logged(&app, "> frame SETTINGS stream=0 len=").await?;
+    let settings = logged(&app, "< frame SETTINGS stream=0 len=").await?;
+    assert!(
+        settings.contains("MAX_CONCURRENT_STREAMS=100")
+            && settings.contains("ENABLE_CONNECT_PROTOCOL=1"),
+        "{settings}"
+    );
+    let request = logged(&app, "> frame HEADERS stream=1 ").await?;
+    for field in [
+        "[:method: GET]",
+        "[:path: /items/1]",
+        "[:authority: localhost]",
+        "[x-trace: yes]",
+    ] {
+        assert!(request.contains(field), "{field} in {request}");
+    }
+    let response = logged(&app, "< frame HEADERS stream=1 ").await?;
+    assert!(
+        response.contains("flags=END_HEADERS [:status: 200]")
+            && response.contains("[content-type: application/json]"),
+        "{response}"
+    );
+    logged(
+        &app,
+        "< frame DATA stream=1 len=35 flags=END_STREAM data=35 B",
+    )
+    .await?;
+    Ok(())
+}
+
+/// A frame over SETTINGS_MAX_FRAME_SIZE: GOAWAY FRAME_SIZE_ERROR, and a diagnosis with the rule;
+/// with the trace on, the diagnosis names the frame itself.
+#[tokio::test]
+async fn a_frame_too_large_gets_goaway_and_a_diagnosis() -> TestResult {
+    for trace in [false, true] {
+        let args: &[&str] = if trace { &["--trace"] } else { &[] };
+        let app = spawn_app_with(false, args).await;
+        let big = frame(0x1, 0x5, 1, &vec![0x82; 16_385]);
+        let received = raw_h2c(&app, &big).await?;
+        // The GOAWAY (type 7) is among the last frames sent, with FRAME_SIZE_ERROR (6).
+        assert!(
+            received
+                .windows(5)
+                .any(|w| w[3] == 7 && w[0..3] == [0, 0, 8]),
+            "no GOAWAY in {received:?}"
+        );
+        let line = logged(&app, "GOAWAY FRAME_SIZE_ERROR: ").await?;
+        assert!(line.contains("RFC 9113 §4.2"), "{line}");
+        if trace {
+            assert!(
+                line.contains("a HEADERS frame of 16385 bytes, over the 16384 bytes"),
+                "{line}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Rapid reset (CVE-2023-44487): streams opened and reset at once, over the cap.
+#[tokio::test]
+async fn rapid_resets_get_goaway_enhance_your_calm_and_a_diagnosis() -> TestResult {
+    for trace in [false, true] {
+        let mut args = vec!["--h2-max-pending-resets", "5"];
+        if trace {
+            args.push("--trace");
+        }
+        let app = spawn_app_with(false, &args).await;
+        let mut frames = Vec::new();
+        for stream in (1..200).step_by(2) {
+            frames.extend(frame(0x1, 0x5, stream, &get_status_block(&[])));
+            frames.extend(frame(0x3, 0, stream, &8u32.to_be_bytes()));
+        }
+        raw_h2c(&app, &frames).await?;
+        let line = logged(&app, "GOAWAY ENHANCE_YOUR_CALM: ").await?;
+        assert!(
+            line.contains("rapid reset") && line.contains("--h2-max-pending-resets"),
+            "{line}"
+        );
+        // The trace saw the GOAWAY's debug data: the diagnosis names that one limit.
+        assert_eq!(
+            line.contains("the client reset too many streams before the server could answer"),
+            trace,
+            "{line}"
+        );
+    }
+    Ok(())
+}
+
+/// A stream error (a connection-specific field, RFC 9113 §8.2.2) is answered with RST_STREAM
+/// only; the trace sees it and the diagnosis says what it means.
+#[tokio::test]
+async fn a_malformed_request_gets_rst_stream_and_a_diagnosis_when_tracing() -> TestResult {
+    let app = spawn_app_with(false, &["--trace"]).await;
+    let mut frames = frame(
+        0x1,
+        0x5,
+        1,
+        &get_status_block(b"\x00\x0aconnection\x05close"),
+    );
+    frames.extend(frame(0x7, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0]));
+    raw_h2c(&app, &frames).await?;
+    logged(
+        &app,
+        "< frame RST_STREAM stream=1 len=4 error=PROTOCOL_ERROR",
+    )
+    .await?;
+    let line = logged(&app, "RST_STREAM PROTOCOL_ERROR: stream 1: ").await?;
+    assert!(
+        line.starts_with("WARNING:")
+            && line.contains("the connection-specific field \"connection: close\"")
+            && line.contains("RFC 9113 §8.2.2"),
+        "{line}"
+    );
+    Ok(())
+}
+
+// --- The header timeout over HTTP/2 --------------------------------------------------------------
+
+/// A HEADERS frame without END_HEADERS, after a first request was answered: nothing follows,
+/// and the connection is closed at `--header-timeout`, well before the keep-alive timeout.
+#[tokio::test]
+async fn an_unfinished_header_block_is_closed_at_the_header_timeout() -> TestResult {
+    let app = spawn_app_with(
+        false,
+        &["--header-timeout", "1", "--keep-alive-timeout", "30"],
+    )
+    .await;
+    let mut frames = frame(0x1, 0x5, 1, &get_status_block(&[]));
+    frames.extend(frame(0x1, 0x1, 3, &get_status_block(&[])[..3]));
+    let started = std::time::Instant::now();
+    let mut tcp = open_h2c(&app, &frames).await?;
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut received))
+        .await
+        .map_err(|_| "the unfinished header block was never cut off")??;
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(800)..Duration::from_secs(3)).contains(&waited),
+        "closed after {waited:?}"
+    );
+    let line = logged(
+        &app,
+        "closed: the client began a header block (HEADERS on stream 3)",
+    )
+    .await?;
+    assert!(line.contains("RFC 9113 §6.10"), "{line}");
+    // The first request was answered: its HEADERS (type 1) came back on stream 1.
+    assert!(
+        received
+            .windows(9)
+            .any(|w| w[3] == 1 && w[5..9] == [0, 0, 0, 1]),
+        "no answer on stream 1 in {received:?}"
+    );
+    Ok(())
+}
+
+/// A client that opens HTTP/2 and only pings never gets a request in: closed at
+/// `--header-timeout`, although it is never silent long enough for the keep-alive timeout.
+#[tokio::test]
+async fn an_h2_connection_without_a_request_is_closed_at_the_header_timeout() -> TestResult {
+    let app = spawn_app_with(false, &["--header-timeout", "1"]).await;
+    let started = std::time::Instant::now();
+    let tcp = open_h2c(&app, &[]).await?;
+    let (mut reader, mut writer) = tokio::io::split(tcp);
+    let pinging = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&frame(0x6, 0, 0, &[7; 8])).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut received = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut received)).await;
+    pinging.abort();
+    read.map_err(|_| "the connection without a request was never closed")?
+        .ok();
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(800)..Duration::from_secs(3)).contains(&waited),
+        "closed after {waited:?}"
+    );
+    logged(
+        &app,
+        "closed: the client sent no complete request within 1s of opening the HTTP/2",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The header timeout is for header blocks, not for a kept-alive connection between requests.
+#[tokio::test]
+async fn an_idle_h2_connection_after_a_request_outlives_the_header_timeout() -> TestResult {
+    let app = spawn_app_with(false, &["--header-timeout", "1"]).await;
+    let (mut sender, _connection) = h2_connect(&app).await?;
+    h2_request(&app, &mut sender, "GET", "/status", &[], b"").await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _, _) = h2_request(&app, &mut sender, "GET", "/status", &[], b"").await?;
+    assert_eq!(status, 200);
+    assert!(
+        !app.log
+            .lines()
+            .iter()
+            .any(|line| line.contains("--header-timeout")),
+        "{:?}",
+        app.log.lines()
+    );
+    Ok(())
+}
+
+/// An upper-case field name (RFC 9113 §8.2.1): h2 ends the connection with GOAWAY
+/// PROTOCOL_ERROR; with the trace on, the diagnosis names the field.
+#[tokio::test]
+async fn an_upper_case_field_name_is_named_in_the_diagnosis_when_tracing() -> TestResult {
+    let app = spawn_app_with(false, &["--trace"]).await;
+    let frames = frame(0x1, 0x5, 1, &get_status_block(b"\x00\x05X-Bad\x01y"));
+    raw_h2c(&app, &frames).await?;
+    let line = logged(&app, "GOAWAY PROTOCOL_ERROR: ").await?;
+    assert!(
+        line.contains("the field name \"X-Bad\" has upper-case letters")
+            && line.contains("RFC 9113 §8.2.1"),
+        "{line}"
+    );
+    Ok(())
+}
+
+/// The inspector's feed carries the same frame events (`frame_in`, `frame_out`), without
+/// `--trace`.
+#[tokio::test]
+async fn the_inspector_feed_gets_the_h2_frames() -> TestResult {
+    let app = spawn_app_with(false, &["--inspect"]).await;
+    let (mut sender, _connection) = h2_connect(&app).await?;
+    h2_request(&app, &mut sender, "GET", "/status", &[], b"").await?;
+    let events = app.get("/_duplex/events.json").await?;
+    let events: Vec<serde_json::Value> = serde_json::from_str(&events.text())?;
+    let traced = |kind: &str, start: &str| {
+        events.iter().any(|event| {
+            event["kind"] == kind
+                && event["trace"]
+                    .as_str()
+                    .is_some_and(|trace| trace.starts_with(start))
+        })
+    };
+    assert!(
+        traced("frame_in", "> frame HEADERS stream=1 ")
+            && traced("frame_out", "< frame DATA stream=1 "),
+        "{events:?}"
+    );
+    Ok(())
+}
+
+/// A preface that starts right and goes wrong (RFC 9113 §3.4): h2 closes the connection
+/// without GOAWAY, and the diagnosis quotes what came instead.
+#[tokio::test]
+async fn a_bad_preface_is_diagnosed_with_the_bytes_sent() -> TestResult {
+    let app = spawn_app(false).await;
+    let mut tcp = TcpStream::connect(app.addr).await?;
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n").await?;
+    let mut received = Vec::new();
+    tokio::time::timeout(READ_TIMEOUT, tcp.read_to_end(&mut received)).await??;
+    // The server's own preface, one SETTINGS frame (type 4), and nothing after it.
+    let len = u32::from_be_bytes([0, received[0], received[1], received[2]]) as usize;
+    assert_eq!((received[3], received.len()), (4, 9 + len), "{received:?}");
+    let line = logged(&app, "closed: the client's first bytes are not the HTTP/2").await?;
+    assert!(
+        line.contains("(RFC 9113 §3.4): \"PRI * HTTP/2.0\\r\\n\\r\\nXX\\r\\n\\r\\n\""),
+        "{line}"
+    );
+    Ok(())
+}
+
+/// The classic mistake: h2 chosen by ALPN, then HTTP/1.1 sent. The diagnosis shows the first
+/// 24 bytes (the preface's length) where the preface should be, and says what they are.
+#[tokio::test]
+async fn http_1_1_after_choosing_h2_by_alpn_is_diagnosed() -> TestResult {
+    let app = spawn_app(true).await;
+    let mut config = (*app.client_tls().ok_or("the app serves TLS")?).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(app.addr).await?;
+    let mut tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await?;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    tls.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await?;
+    let mut received = Vec::new();
+    // The server closes (a TLS close_notify or a plain EOF): either ends the read.
+    let _ = tokio::time::timeout(READ_TIMEOUT, tls.read_to_end(&mut received)).await?;
+    let line = logged(&app, "closed: the client's first bytes are not the HTTP/2").await?;
+    assert!(
+        line.contains("(RFC 9113 §3.4): \"GET /status HTTP/1.1\\r\\nHo\", an HTTP/1.1 request")
+            && line.ends_with("(RFC 9113 §3.2, §3.3)"),
+        "{line}"
+    );
     Ok(())
 }

@@ -129,6 +129,64 @@ async fn http_and_websocket_are_served_on_a_unix_socket() -> TestResult {
     Ok(())
 }
 
+/// h2c with prior knowledge on the Unix socket: the first bytes are read to tell HTTP/2 from
+/// HTTP/1.1 (a Unix stream cannot be peeked) and put back for whichever serves them.
+#[tokio::test]
+async fn h2c_with_prior_knowledge_is_served_on_a_unix_socket() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("duplex.sock");
+    let running = start(
+        dir.path(),
+        &["--no-tls", "--uds", &path.display().to_string()],
+    )
+    .await?;
+    let (stop, task) = serve(running);
+
+    let io = hyper_util::rt::TokioIo::new(UnixStream::connect(&path).await?);
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await?;
+    let driver = tokio::spawn(connection);
+    for _ in 0..2 {
+        let request = http::Request::get("http://localhost/status")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        let response = sender.send_request(request).await?;
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+        let body = http_body_util::BodyExt::collect(response.into_body()).await?;
+        assert_eq!(&body.to_bytes()[..], br#"{"status":"ok"}"#);
+    }
+    drop(sender);
+    let _ = driver.await;
+    // HTTP/1.1 still gets there, with its first bytes put back.
+    get_status(&mut UnixStream::connect(&path).await?).await?;
+
+    // curl, where it is installed and has HTTP/2.
+    let curl = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "--http2-prior-knowledge",
+            "--unix-socket",
+        ])
+        .arg(&path)
+        .args(["-w", " %{http_version}", "http://localhost/status"])
+        .output()
+        .await;
+    match curl {
+        Ok(output) if output.status.success() => assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            r#"{"status":"ok"} 2"#
+        ),
+        Ok(output) => eprintln!("curl without HTTP/2 here? {output:?}"),
+        Err(err) => eprintln!("curl not run ({err}); the hyper client above covers the socket"),
+    }
+
+    let _ = stop.send(());
+    task.await??;
+    Ok(())
+}
+
 #[tokio::test]
 async fn tls_is_served_on_a_unix_socket_when_configured() -> TestResult {
     let dir = tempfile::tempdir()?;

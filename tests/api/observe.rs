@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const WAIT: Duration = Duration::from_secs(5);
 
 /// The first log line containing `needle`, or a failure that shows the whole log.
-async fn logged(app: &TestApp, needle: &str) -> Result<String, String> {
+pub async fn logged(app: &TestApp, needle: &str) -> Result<String, String> {
     match app.log.wait_for(needle, WAIT).await {
         Some(line) => Ok(line),
         None => Err(format!(

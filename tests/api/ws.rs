@@ -288,13 +288,15 @@ async fn protocol_errors_close_with_the_right_code_over(h2: bool) -> TestResult 
 
 // --- /ws/v5/private ------------------------------------------------------------------------
 
-/// Sends `message` as the first frame and returns the reply text and close code.
+/// Sends `message` as the first frame (over an HTTP/2 stream if `h2`) and returns the reply
+/// text and close code.
 async fn first_message(
     app: &super::helpers::TestApp,
     message: &[u8],
     binary: bool,
+    h2: bool,
 ) -> (String, u16) {
-    let mut ws = WsClient::connect(app, "/ws/v5/private").await;
+    let mut ws = WsClient::connect_over(app, "/ws/v5/private", h2).await;
     if binary {
         ws.send_binary(message).await;
     } else {
@@ -307,6 +309,16 @@ async fn first_message(
 
 #[tokio::test]
 async fn login_matrix() -> TestResult {
+    login_matrix_over(false).await
+}
+
+/// The same logins on HTTP/2 streams (RFC 8441, h2c): only the transport differs.
+#[tokio::test]
+async fn login_matrix_over_h2c() -> TestResult {
+    login_matrix_over(true).await
+}
+
+async fn login_matrix_over(h2: bool) -> TestResult {
     let app = spawn_app_with(
         false,
         &[
@@ -328,7 +340,7 @@ async fn login_matrix() -> TestResult {
         login("k2", "s2", "p2", &secs),
     ];
     for message in &good {
-        let mut ws = WsClient::connect(&app, "/ws/v5/private").await;
+        let mut ws = WsClient::connect_over(&app, "/ws/v5/private", h2).await;
         ws.send_text(message).await;
         assert_eq!(ws.recv_text().await, OK, "{message}");
     }
@@ -353,14 +365,14 @@ async fn login_matrix() -> TestResult {
     ];
     for message in &bad {
         assert_eq!(
-            first_message(&app, message.as_bytes(), false).await,
+            first_message(&app, message.as_bytes(), false, h2).await,
             (FAILED.to_owned(), 1008),
             "{message}"
         );
     }
     let ok = login("abc", "def", "x", &secs);
     assert_eq!(
-        first_message(&app, ok.as_bytes(), true).await,
+        first_message(&app, ok.as_bytes(), true, h2).await,
         (FAILED.to_owned(), 1003),
         "binary login"
     );
@@ -424,8 +436,18 @@ async fn private_closes_an_idle_connection() -> TestResult {
 
 #[tokio::test]
 async fn stream_sends_the_documented_format_once_a_second() -> TestResult {
-    let app = spawn_app(false).await;
-    let mut ws = WsClient::connect(&app, "/ws/stream").await;
+    stream_sends_the_documented_format_once_a_second_over(false).await
+}
+
+/// The same updates on an HTTP/2 stream over TLS (RFC 8441).
+#[tokio::test]
+async fn stream_sends_the_documented_format_once_a_second_over_h2() -> TestResult {
+    stream_sends_the_documented_format_once_a_second_over(true).await
+}
+
+async fn stream_sends_the_documented_format_once_a_second_over(h2: bool) -> TestResult {
+    let app = spawn_app(h2).await;
+    let mut ws = WsClient::connect_over(&app, "/ws/stream", h2).await;
     let mut arrivals = Vec::new();
     for _ in 0..3 {
         let text = ws.recv_text().await;
