@@ -14,6 +14,16 @@ use super::head::escape;
 
 /// The client's connection preface (RFC 9113 §3.4).
 pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The preface's request line: what tells a prior-knowledge client from an HTTP/1.x one. The
+/// rest of the preface is h2's to check, so a wrong one gets its diagnosis.
+pub(crate) const PREFACE_LINE: &[u8] = b"PRI * HTTP/2.0";
+
+/// Whether a connection's first `bytes` open with the HTTP/2 preface (prior knowledge): three
+/// of them decide, as no HTTP/1.x method starts with `PRI`.
+pub(crate) fn opens_with_preface(bytes: &[u8]) -> bool {
+    bytes.len() >= 3 && PREFACE_LINE.starts_with(&bytes[..bytes.len().min(PREFACE_LINE.len())])
+}
 const HEAD_LEN: usize = 9;
 /// SETTINGS_MAX_FRAME_SIZE until the receiver says otherwise (RFC 9113 §6.5.2).
 const DEFAULT_MAX_FRAME: u32 = 16_384;
@@ -482,6 +492,18 @@ struct Head {
     stream: u32,
 }
 
+impl Head {
+    /// A frame's 9-byte header (RFC 9113 §4.1); the reserved bit of the stream is ignored.
+    fn parse(h: &[u8; HEAD_LEN]) -> Self {
+        Self {
+            len: u32::from_be_bytes([0, h[0], h[1], h[2]]),
+            kind: h[3],
+            flags: h[4],
+            stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
+        }
+    }
+}
+
 /// A header block being received across frames.
 #[derive(Debug)]
 struct Block {
@@ -596,13 +618,7 @@ impl Direction {
     /// A frame header is complete: checks it, and either finishes the frame (no payload) or
     /// starts receiving its payload.
     fn start_frame(&mut self, out: &mut Vec<Event>) {
-        let h = &self.head;
-        let head = Head {
-            len: u32::from_be_bytes([0, h[0], h[1], h[2]]),
-            kind: h[3],
-            flags: h[4],
-            stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
-        };
+        let head = Head::parse(&self.head);
         if let Err(why) = self.check(head) {
             return self.stop(why, out);
         }
@@ -979,7 +995,7 @@ fn check_settings(settings: &[(u16, u32)]) -> Result<(), String> {
 #[derive(Debug, Default)]
 pub(crate) struct BlockWatch {
     /// The client's first bytes, as many as the preface is long.
-    preface: [u8; 24],
+    preface: [u8; PREFACE.len()],
     /// How many of them have come.
     preface_seen: u8,
     head: [u8; HEAD_LEN],
@@ -1031,12 +1047,11 @@ impl BlockWatch {
                 break;
             }
             self.filled = 0;
-            let h = self.head;
-            self.skip = u32::from_be_bytes([0, h[0], h[1], h[2]]);
-            let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
-            match h[3] {
-                HEADERS if h[4] & END_HEADERS == 0 => self.open = Some(stream),
-                CONTINUATION if h[4] & END_HEADERS != 0 => self.open = None,
+            let head = Head::parse(&self.head);
+            self.skip = head.len;
+            match head.kind {
+                HEADERS if head.flags & END_HEADERS == 0 => self.open = Some(head.stream),
+                CONTINUATION if head.flags & END_HEADERS != 0 => self.open = None,
                 HEADERS => self.open = None,
                 _ => {}
             }
@@ -1133,6 +1148,23 @@ pub(crate) fn explain_stream_reset(code: u32) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn three_bytes_of_the_preface_decide_prior_knowledge() {
+        assert!(opens_with_preface(b"PRI"));
+        assert!(opens_with_preface(b"PRI * HTTP/2.0"));
+        let mut opening = PREFACE.to_vec();
+        opening.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        assert!(opens_with_preface(&opening));
+        assert!(
+            opens_with_preface(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"),
+            "a wrong preface is h2's to diagnose"
+        );
+        assert!(!opens_with_preface(b"PR"), "two bytes cannot tell");
+        assert!(!opens_with_preface(b"PRX * HTTP/2.0"));
+        assert!(!opens_with_preface(b"GET / HTTP/1.1\r\n"));
+        assert!(!opens_with_preface(b"PRI * HTTP/1.1\r\n"));
+    }
 
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let len = u32::try_from(payload.len())

@@ -140,7 +140,7 @@ pub(super) async fn sniff_h2_preface<S: AsyncRead + Unpin>(
     mut io: S,
     deadline: tokio::time::Instant,
 ) -> Option<(bool, Rewind<S>)> {
-    const PREFACE: &[u8] = crate::protocol::http2::PREFACE;
+    use crate::protocol::http2::{PREFACE, opens_with_preface};
     let mut received = BytesMut::with_capacity(PREFACE.len());
     while received.len() < 3 && PREFACE.starts_with(&received) {
         let read = tokio::time::timeout_at(deadline, io.read_buf(&mut received)).await;
@@ -151,9 +151,7 @@ pub(super) async fn sniff_h2_preface<S: AsyncRead + Unpin>(
             break;
         }
     }
-    let h2 =
-        received.len() >= 3 && PREFACE.starts_with(&received[..received.len().min(PREFACE.len())]);
-    Some((h2, Rewind::new(received, io)))
+    Some((opens_with_preface(&received), Rewind::new(received, io)))
 }
 
 /// A stream with bytes already read put back in front of it.

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::ConnInfo;
 use super::listener::Stream;
+use crate::protocol::http2::{PREFACE_LINE, opens_with_preface};
 
 /// Refusals in flight at most: each writes a 503 and waits for the client's FIN briefly; past
 /// this the connection is just closed, so a flood costs no more than a bounded set of tasks.
@@ -124,16 +125,13 @@ impl Refusal {
     }
 }
 
-/// The start of the HTTP/2 connection preface (RFC 9113 §3.4).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
-
 /// Whether a plain-TCP client opens with HTTP/2 prior knowledge. hyper's HTTP/1 server would
 /// close such a connection without a word; peeking lets us answer it. Bytes stay in the socket.
 /// `None` when nothing arrives within `wait`.
 pub(super) async fn starts_with_h2_preface(stream: &TcpStream, wait: Duration) -> Option<bool> {
-    let mut buf = [0u8; H2_PREFACE.len()];
+    let mut buf = [0u8; PREFACE_LINE.len()];
     match tokio::time::timeout(wait, stream.peek(&mut buf)).await {
-        Ok(Ok(n)) => Some(n >= 3 && H2_PREFACE.starts_with(&buf[..n])),
+        Ok(Ok(n)) => Some(opens_with_preface(&buf[..n])),
         // A peek error surfaces again, with context, when hyper reads.
         Ok(Err(_)) => Some(false),
         Err(_) => None,
