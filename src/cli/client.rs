@@ -254,14 +254,8 @@ async fn bench_idle(
     let target = Target::parse_or(url, "/status")?;
     let config = tls_config(&target, tls)?;
     let report = bench::idle(&target, config.as_ref(), load).await?;
-    if json {
-        let mut value = serde_json::to_value(&report)
-            .map_err(|err| ClientError::Bench(format!("cannot encode the result: {err}")))?;
-        value["bytes_per_connection"] = serde_json::json!(report.bytes_per_connection());
-        say(&value.to_string())
-    } else {
-        say(&report.to_string())
-    }
+    let per_connection = serde_json::json!(report.bytes_per_connection());
+    print_report(&report, json, ("bytes_per_connection", per_connection))
 }
 
 async fn bench_handshake(
@@ -273,14 +267,24 @@ async fn bench_handshake(
     let target = Target::parse_or(url, "/status")?;
     let config = tls.client_config()?;
     let report = bench::handshake(&target, &config, load).await?;
-    if json {
-        let mut value = serde_json::to_value(&report)
-            .map_err(|err| ClientError::Bench(format!("cannot encode the result: {err}")))?;
-        value["handshakes_per_s"] = serde_json::json!(report.per_second());
-        say(&value.to_string())
-    } else {
-        say(&report.to_string())
+    let per_second = serde_json::json!(report.per_second());
+    print_report(&report, json, ("handshakes_per_s", per_second))
+}
+
+/// A load generator's report: one JSON object, with `derived` (a figure the report computes)
+/// added, or its one line of text.
+fn print_report<R: serde::Serialize + std::fmt::Display>(
+    report: &R,
+    json: bool,
+    (name, value): (&str, serde_json::Value),
+) -> Result<(), ClientError> {
+    if !json {
+        return say(&report.to_string());
     }
+    let mut object = serde_json::to_value(report)
+        .map_err(|err| ClientError::Bench(format!("cannot encode the result: {err}")))?;
+    object[name] = value;
+    say(&object.to_string())
 }
 
 async fn bench_stream(

@@ -146,17 +146,20 @@ pub async fn echo(
         return Err(err);
     }
     all.sort_unstable();
-    let percentile = |p: usize| -> u64 {
-        all.get((all.len() * p / 100).min(all.len().saturating_sub(1)))
-            .map_or(0, |&us| u64::from(us))
-    };
     Ok(EchoReport {
         round_trips: all.len() as u64,
         seconds: load.duration.as_secs_f64(),
-        p50_us: percentile(50),
-        p99_us: percentile(99),
+        p50_us: percentile(&all, 50),
+        p99_us: percentile(&all, 99),
         failed,
     })
+}
+
+/// The `p`th percentile of `sorted` latencies in microseconds (0 when there are none).
+fn percentile(sorted: &[u32], p: usize) -> u64 {
+    sorted
+        .get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1)))
+        .map_or(0, |&us| u64::from(us))
 }
 
 #[cfg(test)]

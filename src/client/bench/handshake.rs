@@ -23,6 +23,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::super::{ClientError, Target, tls_reason};
+use super::percentile;
 
 /// One connection's whole cycle (connect, handshake, request, close) must end within this.
 const CYCLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -197,19 +198,14 @@ pub(crate) async fn handshake(
         )));
     }
     total.latencies.sort_unstable();
-    let all = &total.latencies;
-    let percentile = |p: usize| -> u64 {
-        all.get((all.len() * p / 100).min(all.len().saturating_sub(1)))
-            .map_or(0, |&us| u64::from(us))
-    };
     Ok(HandshakeReport {
         handshakes: total.handshakes,
         resumed: total.resumed,
         errors: total.errors,
         first_error: total.first_error,
         seconds,
-        p50_us: percentile(50),
-        p99_us: percentile(99),
+        p50_us: percentile(&total.latencies, 50),
+        p99_us: percentile(&total.latencies, 99),
         negotiated: total.negotiated,
     })
 }
