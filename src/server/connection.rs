@@ -107,6 +107,12 @@ impl<A: Handler> ConnectionContext<A> {
         probe: Option<Arc<TlsProbeListener>>,
     ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // How long a new connection may stay silent while its first bytes are looked at (for
+        // the HTTP/2 preface): the fate hyper's timers would give it.
+        let first_byte = self
+            .settings
+            .header_read_timeout
+            .min(self.settings.keep_alive_timeout);
         match accepted {
             Accepted::Tcp {
                 stream,
@@ -134,10 +140,6 @@ impl<A: Handler> ConnectionContext<A> {
                     );
                     guard.on_close(self.log.clone(), label, opened);
                 }
-                let first_byte = self
-                    .settings
-                    .header_read_timeout
-                    .min(self.settings.keep_alive_timeout);
                 let mut h2c = false;
                 if !info.tls {
                     let sniffed = tokio::select! {
@@ -236,10 +238,6 @@ impl<A: Handler> ConnectionContext<A> {
                 // h2c with prior knowledge, as on the plain TCP port; Unix streams cannot be
                 // peeked, so the bytes read to tell are put back for whoever serves them.
                 Box::pin(async {
-                    let first_byte = self
-                        .settings
-                        .header_read_timeout
-                        .min(self.settings.keep_alive_timeout);
                     let deadline = tokio::time::Instant::now() + first_byte;
                     let sniffed = tokio::select! {
                         () = self.stop.cancelled() => return,

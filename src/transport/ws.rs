@@ -172,7 +172,7 @@ pub(crate) struct WebSocket<S> {
     idle_timeout: Option<Duration>,
     /// When the peer last sent a byte; kept only with an idle timeout.
     last_seen: Instant,
-    waits: Waits,
+    recv_timer: RecvTimer,
     /// The observer and what it is told; boxed, so a connection pays one pointer for it.
     watch: Option<Box<Watch>>,
 }
@@ -230,7 +230,7 @@ where
             send_timeout: config.send_timeout,
             idle_timeout: None,
             last_seen: Instant::now(),
-            waits: Waits::default(),
+            recv_timer: RecvTimer::default(),
             watch: None,
         }
     }
@@ -324,7 +324,7 @@ where
             if self.read_buf.capacity() - self.read_buf.len() < IDLE_BUFFER / 2 {
                 self.read_buf.reserve(BUFFER);
             }
-            let timed = self.waits.arm(earliest(idle_deadline, ping_deadline));
+            let timed = self.recv_timer.arm(earliest(idle_deadline, ping_deadline));
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => return Err(End::Shutdown),
@@ -338,8 +338,8 @@ where
                         }
                     }
                 },
-                () = Waits::fired(&mut self.waits.timer), if timed => {
-                    self.waits.armed = false;
+                () = RecvTimer::fired(&mut self.recv_timer.timer), if timed => {
+                    self.recv_timer.armed = false;
                     // The timer may be older than the deadlines (activity pushed them back):
                     // then nothing is due, and the next turn re-arms it.
                     let now = Instant::now();
@@ -702,7 +702,7 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 /// only when a deadline comes closer. (The shutdown wait stays per call: kept too, it saved
 /// another 170 instructions but its allocation cost 1.1 KB of RSS per idle connection.)
 #[derive(Default)]
-struct Waits {
+struct RecvTimer {
     /// Set for the earliest deadline, or an earlier one that activity has since pushed back
     /// (it then wakes once for nothing): pushing it back on every read would cost as much as
     /// a new timer.
@@ -711,7 +711,7 @@ struct Waits {
     armed: bool,
 }
 
-impl Waits {
+impl RecvTimer {
     /// Makes sure the timer fires by `deadline`; whether there is a deadline to wait for.
     fn arm(&mut self, deadline: Option<Instant>) -> bool {
         let Some(deadline) = deadline else {
