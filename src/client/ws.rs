@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::stop::Stop;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{
@@ -17,7 +18,6 @@ use http_body_util::{BodyExt, Empty};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
-use tokio_util::sync::CancellationToken;
 
 use super::{ClientError, Target};
 use crate::protocol::ws::Role;
@@ -236,8 +236,14 @@ impl Connection {
             send_timeout: None,
         };
         // Nothing stops a client from outside; its user closes it.
-        let never = CancellationToken::new();
-        let mut ws = WebSocket::new(TokioIo::new(upgraded), &config, compression.as_ref(), never);
+        // Nothing stops a client's connection but the client.
+        let never = Stop::default();
+        let mut ws = WebSocket::new(
+            TokioIo::new(upgraded),
+            &config,
+            compression.as_ref(),
+            &never,
+        );
         ws.set_compression_level(options.compression_level);
         Self { ws, compression }
     }

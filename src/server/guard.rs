@@ -5,17 +5,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::log::{ConnLabel, Log};
+use crate::transport::stop::Stop;
 
 /// The tasks of a running server (connections and WebSocket sessions) and the signal that
 /// tells them to finish.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tasks {
     pub(crate) tracker: TaskTracker,
-    pub(crate) stop: CancellationToken,
+    pub(crate) stop: Stop,
 }
 
 /// A connection's hold on the server: one of the `--max-connections` places, and the server's
@@ -75,7 +75,7 @@ impl ConnectionGuard {
     }
 
     /// Cancelled when the server starts shutting down.
-    pub(crate) fn stop_token(&self) -> CancellationToken {
+    pub(crate) fn stop(&self) -> Stop {
         self.inner.tasks.stop.clone()
     }
 

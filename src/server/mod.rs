@@ -244,7 +244,7 @@ impl<A: Handler> Server<A> {
                 app,
                 settings.clone(),
                 log,
-                tasks.stop.clone(),
+                tasks.stop.token().clone(),
             )),
             slots: Arc::new(Semaphore::new(
                 settings.max_connections.min(Semaphore::MAX_PERMITS),

@@ -95,7 +95,7 @@ where
     };
     let response = switching_protocols(&accepted);
     let transport = config.transport.clone();
-    let stop = exchange.guard.stop_token();
+    let stop = exchange.guard.stop();
     let observer = std::sync::Arc::new(SessionLog {
         log: exchange.log.clone(),
         conn: exchange.label,
@@ -123,7 +123,7 @@ where
                 return;
             }
         };
-        let mut socket = WebSocket::new(io, &transport, accepted.deflate.as_ref(), stop);
+        let mut socket = WebSocket::new(io, &transport, accepted.deflate.as_ref(), &stop);
         socket.set_observer(observer);
         tracing::debug!(route = name, "WebSocket session started");
         session(socket).await;

@@ -1,5 +1,6 @@
 //! I/O for one connection, in either role: the WebSocket transport and TLS.
 
+pub(crate) mod stop;
 pub mod tls;
 pub mod tls_probes;
 pub(crate) mod ws;

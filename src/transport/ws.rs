@@ -14,8 +14,8 @@ use bytes::{Buf as _, BytesMut};
 use futures_util::FutureExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::CancellationToken;
 
+use super::stop::{Stop, StopWait};
 use crate::protocol::ws::{
     Agreement, CloseCode, CloseFrame, Decoder, Encoder, FrameTrace, Inbound, Message, OpCode,
     ProtocolError, Role, Utf8Bytes,
@@ -165,7 +165,8 @@ pub(crate) struct WebSocket<S> {
     write_buf: BytesMut,
     decoder: Decoder,
     encoder: Encoder,
-    stop: CancellationToken,
+    /// Filed with the server's stop signal once, not on every `recv`.
+    stop: StopWait,
     keepalive: Keepalive,
     close_timeout: Duration,
     send_timeout: Option<Duration>,
@@ -211,12 +212,7 @@ where
 {
     /// Wraps a stream that has just completed the handshake. `stop` ends the connection with
     /// [`End::Shutdown`] when cancelled.
-    pub(crate) fn new(
-        io: S,
-        config: &Config,
-        deflate: Option<&Agreement>,
-        stop: CancellationToken,
-    ) -> Self {
+    pub(crate) fn new(io: S, config: &Config, deflate: Option<&Agreement>, stop: &Stop) -> Self {
         Self {
             io,
             role: config.role,
@@ -224,7 +220,7 @@ where
             write_buf: BytesMut::new(),
             decoder: Decoder::new(config.role, config.max_message, deflate),
             encoder: Encoder::new(config.role, deflate),
-            stop,
+            stop: stop.wait(),
             keepalive: Keepalive::new(config.ping_interval, config.ping_timeout),
             close_timeout: config.close_timeout,
             send_timeout: config.send_timeout,
@@ -327,7 +323,7 @@ where
             let timed = self.recv_timer.arm(earliest(idle_deadline, ping_deadline));
             tokio::select! {
                 biased;
-                () = self.stop.cancelled() => return Err(End::Shutdown),
+                () = self.stop.stopped() => return Err(End::Shutdown),
                 read = self.io.read_buf(&mut self.read_buf) => match read {
                     Ok(0) => return Err(End::Gone(None)),
                     Err(err) => return Err(End::Gone(Some(err))),
@@ -699,8 +695,7 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 
 /// The timer of [`WebSocket::recv`], kept from call to call: registering a new timer on
 /// every call cost about a sixth of a small message's round trip (callgrind). It is re-armed
-/// only when a deadline comes closer. (The shutdown wait stays per call: kept too, it saved
-/// another 170 instructions but its allocation cost 1.1 KB of RSS per idle connection.)
+/// only when a deadline comes closer.
 #[derive(Default)]
 struct RecvTimer {
     /// Set for the earliest deadline, or an earlier one that activity has since pushed back
@@ -760,25 +755,15 @@ mod tests {
             ..config(Role::Client)
         };
         (
-            WebSocket::new(
-                server,
-                &config(Role::Server),
-                None,
-                CancellationToken::new(),
-            ),
-            WebSocket::new(client, &client_config, None, CancellationToken::new()),
+            WebSocket::new(server, &config(Role::Server), None, &Stop::default()),
+            WebSocket::new(client, &client_config, None, &Stop::default()),
         )
     }
 
     /// A server-role connection and the raw client end of its stream.
     fn server_and_raw_peer() -> (WebSocket<DuplexStream>, DuplexStream) {
         let (server_io, peer) = tokio::io::duplex(4096);
-        let server = WebSocket::new(
-            server_io,
-            &config(Role::Server),
-            None,
-            CancellationToken::new(),
-        );
+        let server = WebSocket::new(server_io, &config(Role::Server), None, &Stop::default());
         (server, peer)
     }
 
@@ -874,18 +859,8 @@ mod tests {
             ping_interval: None,
             ..config(role)
         };
-        let mut server = WebSocket::new(
-            server_io,
-            &quiet(Role::Server),
-            None,
-            CancellationToken::new(),
-        );
-        let mut client = WebSocket::new(
-            client_io,
-            &quiet(Role::Client),
-            None,
-            CancellationToken::new(),
-        );
+        let mut server = WebSocket::new(server_io, &quiet(Role::Server), None, &Stop::default());
+        let mut client = WebSocket::new(client_io, &quiet(Role::Client), None, &Stop::default());
         server.set_idle_timeout(Some(Duration::from_secs(30)));
         let start = Instant::now();
         let server_task = tokio::spawn(async move {
@@ -1001,9 +976,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_stop_signal_ends_recv_with_shutdown() {
         let (server_io, _peer) = tokio::io::duplex(4096);
-        let stop = CancellationToken::new();
-        let mut server = WebSocket::new(server_io, &config(Role::Server), None, stop.clone());
+        let stop = Stop::default();
+        let mut server = WebSocket::new(server_io, &config(Role::Server), None, &stop);
         stop.cancel();
         assert!(matches!(server.recv().await, Err(End::Shutdown)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_stop_signal_wakes_a_recv_already_waiting() {
+        let (server_io, _peer) = tokio::io::duplex(4096);
+        let stop = Stop::default();
+        let mut server = WebSocket::new(server_io, &config(Role::Server), None, &stop);
+        let waiting = tokio::spawn(async move { server.recv().await });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!waiting.is_finished());
+        stop.cancel();
+        assert!(matches!(waiting.await, Ok(Err(End::Shutdown))));
     }
 }

@@ -163,9 +163,10 @@ mod tests {
             assert!(size <= 6 * 1024, "{name}'s session future is {size} bytes");
         }
         // 3 KiB before the log's observer pointer and the codec's frame count and trace state
-        // (issue 15: about 200 bytes of future).
+        // (issue 15: about 200 bytes of future); 48 bytes more for the stop waiter that files
+        // its waker once instead of on every `recv` (issue 19).
         assert!(
-            sizes[0].1 <= 3200,
+            sizes[0].1 <= 3250,
             "stream's future is {} bytes",
             sizes[0].1
         );

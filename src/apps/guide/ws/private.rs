@@ -204,15 +204,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn oversized_logins_are_refused_unread() {
         use crate::protocol::ws::Role;
+        use crate::transport::stop::Stop;
         use crate::transport::ws::{Config, End};
-        use tokio_util::sync::CancellationToken;
         let (server_io, client_io) = tokio::io::duplex(256 * 1024);
         let settings = WsSettings::default();
         let server = WebSocket::new(
             server_io,
             &settings.upgrade_config().transport,
             None,
-            CancellationToken::new(),
+            &Stop::default(),
         );
         let session = tokio::spawn(async move { private(server, &WsSettings::default()).await });
         let client_config = Config {
@@ -221,7 +221,7 @@ mod tests {
             send_timeout: None,
             ..settings.upgrade_config().transport
         };
-        let mut client = WebSocket::new(client_io, &client_config, None, CancellationToken::new());
+        let mut client = WebSocket::new(client_io, &client_config, None, &Stop::default());
         let padded = format!(
             r#"{{"op":"login","pad":"{}"}}"#,
             " ".repeat(MAX_LOGIN_MESSAGE)

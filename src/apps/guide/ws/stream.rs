@@ -73,9 +73,9 @@ pub(crate) fn isoformat(t: OffsetDateTime) -> String {
 mod tests {
     use super::*;
     use crate::apps::guide::ws::WsSettings;
+    use crate::transport::stop::Stop;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::time::Instant;
-    use tokio_util::sync::CancellationToken;
 
     /// Reads one unmasked server frame: (opcode, payload).
     async fn read_frame(io: &mut tokio::io::DuplexStream) -> (u8, Vec<u8>) {
@@ -94,7 +94,7 @@ mod tests {
             ..WsSettings::default()
         };
         let config = settings.upgrade_config().transport;
-        let socket = WebSocket::new(server, &config, None, CancellationToken::new());
+        let socket = WebSocket::new(server, &config, None, &Stop::default());
         let start = Instant::now();
         let session = tokio::spawn(stream(socket));
         let mut offsets = Vec::new();
