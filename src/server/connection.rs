@@ -75,8 +75,10 @@ impl<A: Handler> ConnectionContext<A> {
         stop: CancellationToken,
     ) -> Self {
         let mut http = http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(settings.header_read_timeout)
+        // The header timeout is `drive`'s: hyper's timer started at the end of each response,
+        // so it also closed idle keep-alive connections (as heads "not complete") before a
+        // longer --keep-alive-timeout, and it cost a timer per request.
+        http.header_read_timeout(None)
             .max_buf_size(settings.max_head);
         // hyper's own default is the fast in-place limit; setting it, even to the same value,
         // takes the allocating path.
@@ -392,11 +394,14 @@ impl<A: Handler> ConnectionContext<A> {
             .with_upgrades();
         // Never busy: hyper's graceful shutdown lets the request in flight finish, and an
         // upgrade ends this future (the session holds the guard from then on).
-        let Some(result) = self
-            .drive(connection, &activity, &wire, label, || false)
+        let timeout = Some(self.settings.header_read_timeout);
+        let result = match self
+            .drive(connection, &activity, &wire, label, timeout, || false)
             .await
-        else {
-            return;
+        {
+            Driven::Ended(result) => result,
+            Driven::Abandoned => return,
+            Driven::HeadTimeout => return self.head_timed_out(&wire, &conn),
         };
         match result {
             Ok(()) if wire.upgraded() => {
@@ -455,15 +460,17 @@ impl<A: Handler> ConnectionContext<A> {
 
     /// Drives `connection` to its end: on shutdown, or once it has been silent (no byte in or
     /// out) for the keep-alive timeout while not `busy`, it is asked to finish gracefully; past
-    /// that, silent even longer, it is dropped (`None`).
+    /// that, silent even longer, it is dropped. With a `head_timeout` (HTTP/1.1), a request
+    /// head unfinished that long is dropped too (see [`Activity::head_waited`]).
     async fn drive<C: Graceful>(
         &self,
         connection: C,
         activity: &Activity,
         wire: &Wire,
         label: ConnLabel,
+        head_timeout: Option<Duration>,
         busy: impl Fn() -> bool,
-    ) -> Option<hyper::Result<()>> {
+    ) -> Driven {
         tokio::pin!(connection);
         let keep_alive = self.settings.keep_alive_timeout;
         // Past this much silence even a request in progress is given up: its response cannot
@@ -475,18 +482,33 @@ impl<A: Handler> ConnectionContext<A> {
                 .header_read_timeout
                 .max(self.settings.body_timeout);
         let mut closing = false;
+        // How long the head being received has waited, if one is unfinished.
+        let head_waited = || {
+            wire.unfinished_head_began()
+                .map(|began| activity.head_waited(began))
+        };
         loop {
             let silent = activity.silent_for();
             let wait = if closing { abandon_after } else { keep_alive };
+            let mut sleep = wait.saturating_sub(silent);
+            if let Some(limit) = head_timeout {
+                // Looked at least this often: a head that begins now is due then.
+                sleep = sleep.min(limit.saturating_sub(head_waited().unwrap_or_default()));
+            }
             tokio::select! {
-                result = connection.as_mut() => return Some(result),
+                result = connection.as_mut() => return Driven::Ended(result),
                 () = self.stop.cancelled(), if !closing => {
                     // Finish the requests in flight, then close; idle keep-alives close now.
                     // HTTP/2 says so with GOAWAY.
                     connection.as_mut().shut_down();
                     closing = true;
                 }
-                () = tokio::time::sleep(wait.saturating_sub(silent)) => {
+                () = tokio::time::sleep(sleep) => {
+                    if let Some(limit) = head_timeout
+                        && head_waited().is_some_and(|waited| waited >= limit)
+                    {
+                        return Driven::HeadTimeout;
+                    }
                     if activity.silent_for() < wait || (!closing && busy()) {
                         continue;
                     }
@@ -496,7 +518,7 @@ impl<A: Handler> ConnectionContext<A> {
                             &format!("connection silent for {abandon_after:?} with a request \
                                       in progress; dropped"),
                         );
-                        return None;
+                        return Driven::Abandoned;
                     }
                     wire.trace(TraceKind::HttpEnd, || format!("idle for {keep_alive:?} (--keep-alive-timeout); closing"));
                     // Idle keep-alives close now; a request in progress finishes first.
@@ -527,7 +549,7 @@ impl<A: Handler> ConnectionContext<A> {
         let connection = h2.serve_connection(TokioIo::new(io), service);
         // Busy while a handler runs or a WebSocket session holds the connection's guard.
         let busy = || streams.open.load(Ordering::Relaxed) > 0 || streams.guard.is_handed_on();
-        let driven = self.drive(connection, &activity, &wire, label, busy);
+        let driven = self.drive(connection, &activity, &wire, label, None, busy);
         let timeout = self.settings.header_read_timeout;
         let ended = tokio::select! {
             ended = driven => ended,
@@ -537,15 +559,15 @@ impl<A: Handler> ConnectionContext<A> {
             }
         };
         match ended {
-            None => {}
-            Some(Ok(())) => wire.trace(TraceKind::HttpEnd, || {
+            Driven::Abandoned | Driven::HeadTimeout => {}
+            Driven::Ended(Ok(())) => wire.trace(TraceKind::HttpEnd, || {
                 format!(
                     "HTTP/2 connection closed after {} requests; {} bytes received",
                     streams.requests.load(Ordering::Relaxed),
                     wire.received()
                 )
             }),
-            Some(Err(err)) => {
+            Driven::Ended(Err(err)) => {
                 self.h2_error(&err, &wire, label, streams.requests.load(Ordering::Relaxed));
             }
         }
@@ -597,6 +619,21 @@ impl<A: Handler> ConnectionContext<A> {
         );
     }
 
+    /// Logs the close of a connection whose request head was unfinished at the header timeout.
+    fn head_timed_out(&self, wire: &Wire, conn: &Conn<'_>) {
+        let (head, dropped) = wire.unfinished_head();
+        self.log.refused(
+            &conn.label,
+            "closed",
+            &format!(
+                "the request head was not complete within {:?} (--header-timeout; {} bytes of it \
+                 received); closed without an answer",
+                self.settings.header_read_timeout,
+                head.len() as u64 + dropped
+            ),
+        );
+    }
+
     /// Explains how a connection ended badly: a head hyper refused (with the access line it
     /// never got), a head never finished, or a transport error.
     fn connection_error(&self, err: &hyper::Error, wire: &Wire, conn: &Conn<'_>) {
@@ -630,17 +667,6 @@ impl<A: Handler> ConnectionContext<A> {
                     },
                 );
             }
-        } else if err.is_timeout() {
-            self.log.refused(
-                &conn.label,
-                "closed",
-                &format!(
-                    "the request head was not complete within {:?} (--header-timeout; {} bytes \
-                     of it received); closed without an answer",
-                    self.settings.header_read_timeout,
-                    head.len() as u64 + dropped
-                ),
-            );
         } else if err.is_incomplete_message() {
             self.log.note(
                 &conn.label,
@@ -993,11 +1019,24 @@ struct Described {
     websocket: bool,
 }
 
+/// How [`ConnectionContext::drive`] left a connection.
+enum Driven {
+    /// hyper finished it.
+    Ended(hyper::Result<()>),
+    /// Silent past the keep-alive timeout and then some, with a request in progress: dropped.
+    Abandoned,
+    /// A request head stayed unfinished for the header timeout: dropped.
+    HeadTimeout,
+}
+
 /// When a connection last moved a byte, in either direction.
 struct Activity {
     start: std::time::Instant,
     /// Milliseconds since `start`.
     last: AtomicU64,
+    /// When the connection last wrote a byte (milliseconds since `start`): a response ending
+    /// starts the wait for the next head.
+    last_write: AtomicU64,
     /// Cleared once an HTTP/1.1 connection has become a WebSocket: nothing reads the times
     /// any more, and two clock reads were a twentieth of an echo round trip (callgrind).
     watching: AtomicBool,
@@ -1008,16 +1047,36 @@ impl Activity {
         Self {
             start: std::time::Instant::now(),
             last: AtomicU64::new(0),
+            last_write: AtomicU64::new(0),
             watching: AtomicBool::new(true),
         }
     }
 
-    fn touch(&self) {
+    /// Notes a byte moved now; returns now (milliseconds since `start`; 0 once not watching).
+    fn touch(&self) -> u64 {
         if !self.watching.load(Ordering::Relaxed) {
-            return;
+            return 0;
         }
-        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = self.now();
         self.last.store(now, Ordering::Relaxed);
+        now
+    }
+
+    fn touch_write(&self) {
+        let now = self.touch();
+        self.last_write.store(now, Ordering::Relaxed);
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How long the unfinished head that began arriving at `began` (milliseconds since
+    /// `start`) has been waited for: from its first byte, or from the last write if later (the
+    /// head waited behind the response before it, as pipelined heads do).
+    fn head_waited(&self, began: u64) -> Duration {
+        let since = began.max(self.last_write.load(Ordering::Relaxed));
+        Duration::from_millis(self.now().saturating_sub(since))
     }
 
     fn stop_watching(&self) {
@@ -1048,8 +1107,8 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
-            self.wire.on_read(&buf.filled()[before..]);
+            let now = self.activity.touch();
+            self.wire.on_read(&buf.filled()[before..], now);
         }
         polled
     }
@@ -1065,7 +1124,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         if let Poll::Ready(Ok(n)) = polled
             && n > 0
         {
-            self.activity.touch();
+            self.activity.touch_write();
             if self.trace_writes {
                 self.wire.on_write(&buf[..n]);
             }
@@ -1082,7 +1141,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         if let Poll::Ready(Ok(n)) = polled
             && n > 0
         {
-            self.activity.touch();
+            self.activity.touch_write();
             if self.trace_writes {
                 let mut left = n;
                 let mut written = Vec::with_capacity(n);

@@ -75,6 +75,11 @@ struct State {
     received: u64,
     /// Request heads taken so far.
     heads: u64,
+    /// When the bytes in `pending` began to arrive (the caller's clock, in milliseconds); set
+    /// while they are a head not yet taken.
+    head_began: Option<u64>,
+    /// When the latest read arrived (the caller's clock).
+    last_read: u64,
     /// Trace: the response head being written, until its blank line.
     response_head: Option<Vec<u8>>,
     /// Trace of an HTTP/2 connection: its frames in both directions.
@@ -171,21 +176,22 @@ impl Wire {
         self.opened
     }
 
-    /// Bytes just read from the client.
-    pub(crate) fn on_read(&self, bytes: &[u8]) {
+    /// Bytes just read from the client, `at` milliseconds on the caller's clock.
+    pub(crate) fn on_read(&self, bytes: &[u8], at: u64) {
         self.trace(TraceKind::Read, || format!("read {} bytes", bytes.len()));
         if self.left_http.load(Ordering::Relaxed) {
             return;
         }
-        self.keep_read(bytes);
+        self.keep_read(bytes, at);
     }
 
     /// What HTTP reads add to the kept head and body; out of line, so a WebSocket's reads (which
     /// skip it) inline only the tests above.
     #[inline(never)]
-    fn keep_read(&self, bytes: &[u8]) {
+    fn keep_read(&self, bytes: &[u8], at: u64) {
         let mut state = self.state();
         state.received += bytes.len() as u64;
+        state.last_read = at;
         if let Some(blocks) = state.h2_blocks.as_mut() {
             let open = blocks.watch.feed(bytes);
             match (open, blocks.open) {
@@ -351,6 +357,8 @@ impl Wire {
         }
         state.dropped = 0;
         state.heads += 1;
+        // Bytes of the next head, if any, came with the latest read (or before it).
+        state.head_began = None;
         state.raw_body = None;
         state.body = match framing {
             Framing::None | Framing::Length(0) => Body::None,
@@ -362,6 +370,9 @@ impl Wire {
         if !matches!(state.body, Body::None) && !state.pending.is_empty() {
             std::mem::swap(&mut state.unscanned, &mut state.pending);
             state.pending.clear();
+        }
+        if !state.pending.is_empty() {
+            state.head_began = Some(state.last_read);
         }
         // One large head must not pin large buffers for the rest of a keep-alive connection.
         if state.pending.is_empty() && state.pending.capacity() > SHRINK_ABOVE {
@@ -447,6 +458,18 @@ impl Wire {
         (Bytes::copy_from_slice(&state.pending), state.dropped)
     }
 
+    /// When the head being received began to arrive (the clock of [`Wire::on_read`]), if one
+    /// is unfinished: some of it has arrived, not yet its blank line.
+    pub(crate) fn unfinished_head_began(&self) -> Option<u64> {
+        let mut state = self.state();
+        state.flush_unscanned();
+        let began = state.head_began?;
+        let unfinished = matches!(state.body, Body::None)
+            && !state.pending.is_empty()
+            && find_head_end(&state.pending, 0).is_none();
+        unfinished.then_some(began)
+    }
+
     /// Request heads taken so far (the number of a head being received is one more).
     pub(crate) fn heads(&self) -> u64 {
         self.state().heads
@@ -479,6 +502,9 @@ impl State {
             let used = match &mut self.body {
                 Body::Rest => return,
                 Body::None => {
+                    if self.pending.is_empty() {
+                        self.head_began = Some(self.last_read);
+                    }
                     let room = self.limit.saturating_sub(self.pending.len());
                     let kept = bytes.len().min(room);
                     self.pending.extend_from_slice(&bytes[..kept]);
@@ -645,13 +671,16 @@ mod tests {
     #[test]
     fn pipelined_heads_are_taken_one_by_one_past_their_bodies() {
         let wire = wire();
-        wire.on_read(b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\n");
+        wire.on_read(
+            b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\n",
+            0,
+        );
         wire.take_head(Framing::Length(3));
         assert_eq!(
             wire.head().as_deref(),
             Some(&b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\n"[..])
         );
-        wire.on_read(b"Host: x\r\n\r\n");
+        wire.on_read(b"Host: x\r\n\r\n", 0);
         wire.take_head(Framing::None);
         assert_eq!(
             wire.head().as_deref(),
@@ -662,11 +691,14 @@ mod tests {
     #[test]
     fn a_chunked_body_is_kept_as_framed_and_the_next_head_follows_it() {
         let wire = wire();
-        wire.on_read(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n");
+        wire.on_read(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n",
+            0,
+        );
         wire.take_head(Framing::Chunked);
         assert!(wire.head().is_some());
         wire.keep_body(1024);
-        wire.on_read(b"0\r\nTrailer: 1\r\n\r\nGET / HTTP/1.1\n\n");
+        wire.on_read(b"0\r\nTrailer: 1\r\n\r\nGET / HTTP/1.1\n\n", 0);
         assert_eq!(
             wire.take_body(),
             Some(RawBodyBytes {
@@ -687,7 +719,7 @@ mod tests {
             b"GET / HTTP/1.1\n\n",
             b"GET /x HTTP/1.1\n\n",
         ] {
-            wire.on_read(head);
+            wire.on_read(head, 0);
             wire.take_head(Framing::None);
             checked += wire.with_new_head(|_| 1).unwrap_or(0);
         }
@@ -697,7 +729,10 @@ mod tests {
     #[test]
     fn a_kept_body_stops_at_its_limit_and_says_so() {
         let wire = wire();
-        wire.on_read(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789");
+        wire.on_read(
+            b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789",
+            0,
+        );
         wire.take_head(Framing::Length(10));
         wire.keep_body(4);
         assert_eq!(
@@ -712,10 +747,37 @@ mod tests {
     #[test]
     fn an_unfinished_head_is_kept_up_to_the_limit() {
         let wire = Wire::new(8, None);
-        wire.on_read(&[b'a'; 2000]);
+        wire.on_read(&[b'a'; 2000], 0);
         let (kept, dropped) = wire.unfinished_head();
         assert_eq!(kept.len(), 16 + HEAD_SLACK);
         assert_eq!(dropped, 2000 - 16 - HEAD_SLACK as u64);
+    }
+
+    #[test]
+    fn an_unfinished_head_is_timed_from_its_first_byte_and_not_past_its_blank_line() {
+        let wire = wire();
+        assert_eq!(wire.unfinished_head_began(), None, "nothing received");
+        wire.on_read(b"GET /a HTTP/1.1\r\n", 100);
+        wire.on_read(b"Host: x\r\n", 900);
+        assert_eq!(wire.unfinished_head_began(), Some(100));
+        // Whole, it is hyper's to parse: no longer unfinished.
+        wire.on_read(b"\r\nGET /b HTTP/1.1\r\n", 1500);
+        assert_eq!(wire.unfinished_head_began(), None);
+        // Taken, the next head's bytes are timed from the read that brought them.
+        wire.take_head(Framing::None);
+        assert_eq!(wire.unfinished_head_began(), Some(1500));
+        wire.on_read(b"\r\n", 1600);
+        wire.take_head(Framing::None);
+        assert_eq!(wire.unfinished_head_began(), None);
+        // A body is not a head, and neither is what follows once the connection upgrades.
+        wire.on_read(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 2000);
+        wire.take_head(Framing::Length(5));
+        wire.on_read(b"abc", 2100);
+        assert_eq!(wire.unfinished_head_began(), None);
+        wire.on_read(b"deGET", 2200);
+        assert_eq!(wire.unfinished_head_began(), Some(2200));
+        wire.leave_http();
+        assert_eq!(wire.unfinished_head_began(), None);
     }
 
     #[test]

@@ -215,6 +215,30 @@ async fn slow_heads_are_closed_at_the_header_timeout() -> TestResult {
     Ok(())
 }
 
+/// The header timeout counts from a head's first byte: a kept-alive connection may wait
+/// between requests for as long as `--keep-alive-timeout` allows, even past `--header-timeout`.
+#[tokio::test]
+async fn an_idle_keep_alive_outlives_a_shorter_header_timeout() -> TestResult {
+    let app = spawn_app_with(
+        false,
+        &["--header-timeout", "1", "--keep-alive-timeout", "30"],
+    )
+    .await;
+    let mut io = app.connect().await?;
+    assert_eq!(keep_alive_status(&mut io).await?.status, 200);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(keep_alive_status(&mut io).await?.status, 200);
+    assert!(
+        !app.log
+            .lines()
+            .iter()
+            .any(|line| line.contains("--header-timeout")),
+        "{:?}",
+        app.log.lines()
+    );
+    Ok(())
+}
+
 /// A connection silent for `--keep-alive-timeout` between requests is closed (5 s by default,
 /// as the original; the golden replay's idle probe checks that). One that keeps sending
 /// requests stays open, and so does one whose request is being answered.
