@@ -15,7 +15,7 @@ use std::sync::Arc;
 use http::{Request, Response};
 
 use crate::server::raw::RawConnection;
-use crate::server::{Body, Exchange, Handler};
+use crate::server::{Answer, Body, Exchange, Handler};
 use guide::App;
 use probes::Probes;
 
@@ -29,6 +29,14 @@ pub(crate) struct Site {
 }
 
 impl Handler for Site {
+    fn answer_now(
+        &self,
+        request: Request<hyper::body::Incoming>,
+        exchange: &Exchange<'_>,
+    ) -> Answer {
+        self.guide.answer_now(request, exchange)
+    }
+
     fn handle(
         &self,
         request: Request<hyper::body::Incoming>,
@@ -36,9 +44,8 @@ impl Handler for Site {
     ) -> impl Future<Output = Response<Body>> + Send {
         // The guide's future itself, with no layer around it: hyper moves every request's
         // future around, and a wrapper (even an `Either`) cost about 200 instructions per
-        // request in callgrind. The inspector and `/tls/clienthello` are answered inside
-        // (`App::handle`), synchronously.
-        self.guide.handle(request, exchange)
+        // request in callgrind.
+        Handler::handle(&self.guide, request, exchange)
     }
 
     fn raw_prefix(&self) -> Option<&'static str> {

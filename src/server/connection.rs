@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
 use hyper::body::Body as HttpBody;
 use hyper::body::Incoming;
@@ -31,7 +32,8 @@ use super::tls_probe::{TlsProbeConn, TlsProbeListener};
 use super::websocket::{is_upgrade_request, is_websocket_request};
 use super::wire::{Framing, Wire};
 use super::{
-    Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Http2Limits, Settings,
+    Answer, Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Http2Limits,
+    Settings,
 };
 use crate::protocol::http2::{error_name, explain_connection_error};
 
@@ -732,19 +734,32 @@ impl<A: Handler> PerConnection<A> {
                 websocket: is_upgrade_request(request.headers()),
             })
         });
+        let exchange = self.exchange(number, Some(&self.wire));
+        let request = match self.app.answer_now(request, &exchange) {
+            Answer::Now(response) => {
+                let response = self.answered(response, number, access, described);
+                return Either::Left(std::future::ready(Ok(response)));
+            }
+            Answer::Later(request) => request,
+        };
         let connection = Arc::clone(self);
-        async move {
-            let exchange = Exchange {
-                conn: &connection.info,
-                guard: &connection.guard,
-                log: &connection.log,
-                label: connection.label,
-                request: number,
-                wire: Some(&connection.wire),
-                tls_probe: connection.tls_probe.as_deref(),
-            };
+        Either::Right(async move {
+            let exchange = connection.exchange(number, Some(&connection.wire));
             let response = connection.app.handle(request, &exchange).await;
             Ok(connection.answered(response, number, access, described))
+        })
+    }
+
+    /// What the handler gets to know of request `number` and its connection.
+    fn exchange<'a>(&'a self, number: u64, wire: Option<&'a Wire>) -> Exchange<'a> {
+        Exchange {
+            conn: &self.info,
+            guard: &self.guard,
+            log: &self.log,
+            label: self.label,
+            request: number,
+            wire,
+            tls_probe: self.tls_probe.as_deref(),
         }
     }
 
@@ -809,17 +824,12 @@ impl<A: Handler> PerConnection<A> {
                 ),
             })
         });
-        let exchange = Exchange {
-            conn: &self.info,
-            guard: &self.guard,
-            log: &self.log,
-            label: self.label,
-            request: number,
-            wire: None,
-            tls_probe: None,
-        };
+        let exchange = self.exchange(number, None);
         let head = request.method() == http::Method::HEAD;
-        let mut response = self.app.handle(request, &exchange).await;
+        let mut response = match self.app.answer_now(request, &exchange) {
+            Answer::Now(response) => response,
+            Answer::Later(request) => self.app.handle(request, &exchange).await,
+        };
         if head {
             // RFC 9110 §9.3.2: headers only. hyper's HTTP/1.1 drops the body of a HEAD
             // answer; its HTTP/2 would send it as DATA.

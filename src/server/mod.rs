@@ -139,6 +139,16 @@ impl DetachedExchange {
 
 /// What answers requests: the server calls it once per request.
 pub(crate) trait Handler: Send + Sync + 'static {
+    /// Answers a request that needs no waiting at once, or gives it back for
+    /// [`Handler::handle`]. The server asks this first: an answer made here is never a future
+    /// holding the request, and the request is gone before hyper reads on (while any part of
+    /// it lives, hyper's next read cannot reuse its buffer and allocates another).
+    fn answer_now(&self, request: Request<Incoming>, exchange: &Exchange<'_>) -> Answer {
+        let _ = exchange;
+        Answer::Later(request)
+    }
+
+    /// Answers a request [`Handler::answer_now`] gave back.
     fn handle(
         &self,
         request: Request<Incoming>,
@@ -157,6 +167,15 @@ pub(crate) trait Handler: Send + Sync + 'static {
         drop(connection);
         std::future::ready(())
     }
+}
+
+/// What [`Handler::answer_now`] made of a request.
+#[derive(Debug)]
+pub(crate) enum Answer<B = Incoming> {
+    /// The response, made at once.
+    Now(Response<Body>),
+    /// The request, given back: answering it waits (for its body, or a file).
+    Later(Request<B>),
 }
 
 /// A server bound to its listeners, ready to run.

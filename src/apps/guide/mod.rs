@@ -30,7 +30,7 @@ use crate::protocol::http1::{TransferCodingError, check_transfer_encoding, has_t
 use crate::server::diagnose::Diagnosis;
 use crate::server::response::{self, bad_request};
 use crate::server::websocket::is_websocket_request;
-use crate::server::{Body, ConnInfo, Exchange, Handler};
+use crate::server::{Answer, Body, ConnInfo, Exchange, Handler};
 use request_body::{BodyBudget, BodyError, BoxError};
 use ws::WsSettings;
 
@@ -107,7 +107,8 @@ impl<'a> Route<'a> {
 
 impl App {
     /// Answers one request; the exchange's guard goes to a WebSocket session if the request
-    /// upgrades.
+    /// upgrades. (The server asks [`App::answer_now`] and then [`App::answer_later`] itself.)
+    #[cfg(test)]
     pub(crate) async fn handle<B>(
         &self,
         request: Request<B>,
@@ -117,72 +118,68 @@ impl App {
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        // Answered at once (no await), so these add nothing to the future.
+        match self.answer_now(request, exchange) {
+            Answer::Now(response) => response,
+            Answer::Later(request) => self.answer_later(request, exchange).await,
+        }
+    }
+
+    /// Answers a request that needs no waiting (every route but the three that read a body or
+    /// a file), or gives it back for [`App::answer_later`].
+    pub(crate) fn answer_now<B>(&self, request: Request<B>, exchange: &Exchange<'_>) -> Answer<B> {
         if let Some(inspector) = &self.inspector
             && crate::apps::inspector::Inspector::claims(request.uri().path())
         {
-            return inspector.respond(request, exchange);
+            return Answer::Now(inspector.respond(request, exchange));
         }
         if let Some(probe) = exchange.tls_probe
             && request.uri().path() == crate::apps::tls_probes::PATH
         {
-            return crate::apps::tls_probes::client_hello(probe, request.method());
+            return Answer::Now(crate::apps::tls_probes::client_hello(
+                probe,
+                request.method(),
+            ));
         }
         let (mut parts, body) = request.into_parts();
-        let closing = wants_close(parts.version, &parts.headers);
-        let mut response = match check_head(&parts) {
+        let response = match check_head(&parts) {
             Err(err) => err.response(),
             Ok(()) if is_websocket_request(&parts.method, &parts.headers, &parts.extensions) => {
                 let path = decode_path(parts.uri.path()).into_owned();
                 let response = ws::upgrade(&mut parts, &path, &self.ws, exchange);
                 // A 101 leaves HTTP: no `connection: close`, no HTTP/1.0 status line.
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                    return response;
+                    return Answer::Now(response);
                 }
                 response
             }
-            Ok(()) => self.route(&parts, body, exchange).await,
+            Ok(()) => match self.route_now(&parts, *exchange.conn) {
+                Some(response) => response,
+                None => return Answer::Later(Request::from_parts(parts, body)),
+            },
         };
-        if closing {
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-        }
-        if parts.version == Version::HTTP_10 {
-            // hyper answers HTTP/1.0 in kind; saying so up front also stops it from adding
-            // `keep-alive` next to our `close`.
-            *response.version_mut() = Version::HTTP_10;
-        }
-        response
+        Answer::Now(finish(&parts, response))
     }
 
-    async fn route<B>(
-        &self,
-        parts: &http::request::Parts,
-        body: B,
-        exchange: &Exchange<'_>,
-    ) -> Response<Body>
+    /// Answers a request [`App::answer_now`] gave back: one that waits for its body or a
+    /// file.
+    async fn answer_later<B>(&self, request: Request<B>, exchange: &Exchange<'_>) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
-        let conn = *exchange.conn;
+        let (parts, body) = request.into_parts();
+        let response = self.route_later(&parts, body, exchange).await;
+        finish(&parts, response)
+    }
+
+    /// The answer of every route that needs no waiting; `None` for the three that do.
+    fn route_now(&self, parts: &http::request::Parts, conn: ConnInfo) -> Option<Response<Body>> {
         let path = decode_path(parts.uri.path());
-        // The three routes that wait are boxed: inline, their futures would make every
-        // request's future (moved around by hyper, /status's too) that much larger.
         if path == raw_echo::PATH {
-            return Box::pin(raw_echo::respond(
-                parts,
-                body,
-                exchange,
-                self.max_body,
-                self.body_timeout,
-                &self.body_budget,
-            ))
-            .await;
+            return None;
         }
         let Some(route) = Route::resolve(&path) else {
-            return self.unmatched(parts, &path, conn);
+            return Some(self.unmatched(parts, &path, conn));
         };
         if !route.accepts(&parts.method) {
             let mut response = response::full_with(
@@ -196,13 +193,45 @@ impl App {
                 parts.method,
                 route.allow()
             )));
-            return response;
+            return Some(response);
         }
-        let head = parts.method == Method::HEAD;
-        match route {
+        Some(match route {
             Route::Root => response::json(StatusCode::OK, r#"{"message":"Server is running"}"#),
             Route::Status => response::json(StatusCode::OK, r#"{"status":"ok"}"#),
-            Route::DataFile => {
+            Route::Item(raw) => items::get_item(raw),
+            Route::Docs(page) => docs::respond(page),
+            Route::DataFile | Route::Items => return None,
+        })
+    }
+
+    /// The routes that wait: the raw echo and `POST /items` read a body, the data file is
+    /// read from disk. Each is boxed: inline, its future would make every request's future
+    /// (moved around by hyper) that much larger.
+    async fn route_later<B>(
+        &self,
+        parts: &http::request::Parts,
+        body: B,
+        exchange: &Exchange<'_>,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let path = decode_path(parts.uri.path());
+        if path == raw_echo::PATH {
+            return Box::pin(raw_echo::respond(
+                parts,
+                body,
+                exchange,
+                self.max_body,
+                self.body_timeout,
+                &self.body_budget,
+            ))
+            .await;
+        }
+        match Route::resolve(&path) {
+            Some(Route::DataFile) => {
+                let head = parts.method == Method::HEAD;
                 Box::pin(static_files::respond(
                     &self.data_file,
                     &self.data_cache,
@@ -211,9 +240,7 @@ impl App {
                 ))
                 .await
             }
-            Route::Item(raw) => items::get_item(raw),
-            Route::Docs(page) => docs::respond(page),
-            Route::Items => {
+            Some(Route::Items) => {
                 let read = Box::pin(request_body::read(
                     &parts.headers,
                     body,
@@ -232,6 +259,8 @@ impl App {
                     }
                 }
             }
+            // `route_now` answers every other path.
+            _ => response::detail(StatusCode::NOT_FOUND, "Not Found"),
         }
     }
 
@@ -251,13 +280,37 @@ impl App {
 }
 
 impl Handler for App {
+    fn answer_now(
+        &self,
+        request: Request<hyper::body::Incoming>,
+        exchange: &Exchange<'_>,
+    ) -> Answer {
+        App::answer_now(self, request, exchange)
+    }
+
     fn handle(
         &self,
         request: Request<hyper::body::Incoming>,
         exchange: &Exchange<'_>,
     ) -> impl Future<Output = Response<Body>> + Send {
-        App::handle(self, request, exchange)
+        App::answer_later(self, request, exchange)
     }
+}
+
+/// What every HTTP answer gets from its request: `connection: close` when the client asked to
+/// close, and HTTP/1.0's status line for an HTTP/1.0 request.
+fn finish(parts: &http::request::Parts, mut response: Response<Body>) -> Response<Body> {
+    if wants_close(parts.version, &parts.headers) {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    if parts.version == Version::HTTP_10 {
+        // hyper answers HTTP/1.0 in kind; saying so up front also stops it from adding
+        // `keep-alive` next to our `close`.
+        *response.version_mut() = Version::HTTP_10;
+    }
+    response
 }
 
 /// 413, 408, 503 or 400 for a body that could not be read, with its diagnosis, then close: the
