@@ -7,7 +7,7 @@
 //! all.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -23,6 +23,8 @@ pub(crate) struct Stop {
 #[derive(Debug, Default)]
 struct Inner {
     token: CancellationToken,
+    /// Set by [`Stop::cancel`]: the token's own flag sits behind a lock.
+    stopped: AtomicBool,
     next_key: AtomicU64,
     wakers: Mutex<HashMap<u64, Waker>>,
 }
@@ -44,6 +46,7 @@ impl Stop {
     /// Cancels the token and wakes every waiter. Only this wakes the [`StopWait`]s: cancelling
     /// the token alone does not.
     pub(crate) fn cancel(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
         self.inner.token.cancel();
         let wakers = std::mem::take(&mut *self.inner.wakers());
         for waker in wakers.into_values() {
@@ -73,8 +76,8 @@ pub(crate) struct StopWait {
 impl StopWait {
     /// Ready once the signal is cancelled; else the task is woken when it is.
     pub(crate) fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let token = &self.stop.inner.token;
-        if token.is_cancelled() {
+        let stopped = &self.stop.inner.stopped;
+        if stopped.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
         if !self
@@ -86,8 +89,8 @@ impl StopWait {
             self.stop.inner.wakers().insert(self.key, waker.clone());
             self.filed = Some(waker);
             // A cancel between the check above and the filing drained the map before this
-            // waker was in it.
-            if token.is_cancelled() {
+            // waker was in it (the lock orders the flag before the drain).
+            if stopped.load(Ordering::Acquire) {
                 return Poll::Ready(());
             }
         }

@@ -176,6 +176,9 @@ pub(crate) struct WebSocket<S> {
     recv_timer: RecvTimer,
     /// The observer and what it is told; boxed, so a connection pays one pointer for it.
     watch: Option<Box<Watch>>,
+    /// The observer traces frames (tested before reaching into `watch`, several times a
+    /// message).
+    traces: bool,
 }
 
 /// An observed connection's bookkeeping.
@@ -228,6 +231,7 @@ where
             last_seen: Instant::now(),
             recv_timer: RecvTimer::default(),
             watch: None,
+            traces: false,
         }
     }
 
@@ -246,6 +250,7 @@ where
         let watch = self.watch.get_or_insert_with(Box::default);
         watch.tracing = traces;
         watch.observer = Some(observer);
+        self.traces = traces;
     }
 
     /// The report of how the connection ends, made on first use.
@@ -609,7 +614,14 @@ where
 
 impl<S> WebSocket<S> {
     /// Hands the frames decoded and encoded since the last call to the observer.
+    #[inline]
     fn show_frames(&mut self) {
+        if self.traces {
+            self.show_traced_frames();
+        }
+    }
+
+    fn show_traced_frames(&mut self) {
         let Some(watch) = self.watch.as_deref() else {
             return;
         };
