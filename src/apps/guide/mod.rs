@@ -200,7 +200,14 @@ impl App {
             Route::Status => response::json(StatusCode::OK, r#"{"status":"ok"}"#),
             Route::Item(raw) => items::get_item(raw),
             Route::Docs(page) => docs::respond(page),
-            Route::DataFile | Route::Items => return None,
+            // Served at once when the cache holds the file as it is on disk.
+            Route::DataFile => static_files::respond_cached(
+                &self.data_file,
+                &self.data_cache,
+                &parts.headers,
+                parts.method == Method::HEAD,
+            )?,
+            Route::Items => return None,
         })
     }
 

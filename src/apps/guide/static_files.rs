@@ -128,16 +128,21 @@ async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime, Version)
 
 /// The file from the cache when one `stat` says it is unchanged, else from disk (and cached
 /// when it is small and settled).
+/// The file from the cache, if the cached copy is of the file on disk now: one stat, on this
+/// thread, far cheaper than a trip to the blocking pool.
+fn cached(path: &Path, cache: &FileCache) -> Option<(Source, u64, Validators)> {
+    let meta = std::fs::metadata(path).ok()?;
+    let hit = cache.get(&Version::of(&meta))?;
+    Some((
+        Source::Whole(hit.content.clone()),
+        hit.version.len,
+        hit.validators.clone(),
+    ))
+}
+
 async fn load(path: &Path, cache: &FileCache) -> std::io::Result<(Source, u64, Validators)> {
-    // One stat, on this thread: far cheaper than a trip to the blocking pool.
-    if let Ok(meta) = std::fs::metadata(path)
-        && let Some(hit) = cache.get(&Version::of(&meta))
-    {
-        return Ok((
-            Source::Whole(hit.content.clone()),
-            hit.version.len,
-            hit.validators.clone(),
-        ));
+    if let Some(hit) = cached(path, cache) {
+        return Ok(hit);
     }
     let (source, size, modified, version) = open(path).await?;
     let validators = Validators::new(size, modified);
@@ -161,11 +166,31 @@ pub(crate) async fn respond(
     request: &HeaderMap,
     head: bool,
 ) -> Response<Body> {
-    let (source, size, validators) = match load(path, cache).await {
-        Ok(loaded) => loaded,
-        Err(err) => return internal_error(path, &err),
-    };
+    match load(path, cache).await {
+        Ok((source, size, validators)) => answer(source, size, validators, request, head),
+        Err(err) => internal_error(path, &err),
+    }
+}
 
+/// Serves the file at `path` at once if the cache holds it as it is on disk now.
+pub(crate) fn respond_cached(
+    path: &Path,
+    cache: &FileCache,
+    request: &HeaderMap,
+    head: bool,
+) -> Option<Response<Body>> {
+    let (source, size, validators) = cached(path, cache)?;
+    Some(answer(source, size, validators, request, head))
+}
+
+/// The answer to a GET or HEAD of the file loaded as `source`.
+fn answer(
+    source: Source,
+    size: u64,
+    validators: Validators,
+    request: &HeaderMap,
+    head: bool,
+) -> Response<Body> {
     if validators.not_modified(request) {
         let builder = response::base(StatusCode::NOT_MODIFIED)
             .header(LAST_MODIFIED, validators.last_modified.clone())
@@ -227,7 +252,7 @@ pub(crate) async fn respond(
     let mut builder = response::base(status)
         .header(CONTENT_TYPE, content_type)
         .header(ACCEPT_RANGES, HeaderValue::from_static("bytes"))
-        .header(CONTENT_LENGTH, length)
+        .header(CONTENT_LENGTH, response::content_length(length))
         .header(LAST_MODIFIED, validators.last_modified)
         .header(ETAG, validators.etag);
     if let Some(content_range) = content_range {
