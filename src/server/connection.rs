@@ -20,7 +20,6 @@ use hyper::service::{HttpService, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use super::access::{Entry, Meter};
 use super::diagnose::{self, Diagnosis};
@@ -36,6 +35,7 @@ use super::{
     Settings,
 };
 use crate::protocol::http2::{error_name, explain_connection_error};
+use crate::transport::stop::Stop;
 
 /// What every connection task needs.
 pub(super) struct ConnectionContext<A> {
@@ -46,7 +46,7 @@ pub(super) struct ConnectionContext<A> {
     app: Arc<A>,
     settings: Settings,
     log: Log,
-    stop: CancellationToken,
+    stop: Stop,
     /// The number the next connection gets in the log.
     next_id: AtomicU64,
 }
@@ -74,7 +74,7 @@ impl<A: Handler> ConnectionContext<A> {
         app: Arc<A>,
         settings: Settings,
         log: Log,
-        stop: CancellationToken,
+        stop: Stop,
     ) -> Self {
         let mut http = http1::Builder::new();
         // The header timeout is `drive`'s: hyper's timer started at the end of each response,
@@ -148,7 +148,7 @@ impl<A: Handler> ConnectionContext<A> {
                 if !info.tls {
                     let sniffed = tokio::select! {
                         // A silent new connection must not hold up a graceful stop.
-                        () = self.stop.cancelled() => return,
+                        () = self.stop.token().cancelled() => return,
                         sniffed = starts_with_h2_preface(&stream, first_byte) => sniffed,
                     };
                     match sniffed {
@@ -179,7 +179,7 @@ impl<A: Handler> ConnectionContext<A> {
                     // Peeked for the diagnosis of a failed handshake (plain HTTP on the TLS
                     // port); the handshake reads the same bytes again.
                     tokio::select! {
-                        () = self.stop.cancelled() => return,
+                        () = self.stop.token().cancelled() => return,
                         peeked = tokio::time::timeout_at(handshake_deadline, stream.peek(&mut first_bytes)) => {
                             peeked.ok().and_then(Result::ok).unwrap_or(0)
                         }
@@ -200,7 +200,13 @@ impl<A: Handler> ConnectionContext<A> {
                 if let Some(probe) = probe {
                     return Box::pin(async {
                         let handshake = probe
-                            .handshake(stream, handshake_deadline, &self.stop, &self.log, &label)
+                            .handshake(
+                                stream,
+                                handshake_deadline,
+                                self.stop.token(),
+                                &self.log,
+                                &label,
+                            )
                             .await;
                         if let Some((stream, probe)) = handshake {
                             self.trace_tls(&conn, stream.get_ref().1);
@@ -244,7 +250,7 @@ impl<A: Handler> ConnectionContext<A> {
                 Box::pin(async {
                     let deadline = tokio::time::Instant::now() + first_byte;
                     let sniffed = tokio::select! {
-                        () = self.stop.cancelled() => return,
+                        () = self.stop.token().cancelled() => return,
                         sniffed = raw::sniff_h2_preface(stream, deadline) => sniffed,
                     };
                     match sniffed {
@@ -287,7 +293,7 @@ impl<A: Handler> ConnectionContext<A> {
     ) {
         let handshake = tokio::time::timeout_at(conn.handshake_deadline, acceptor.accept(stream));
         let stream = tokio::select! {
-            () = self.stop.cancelled() => return,
+            () = self.stop.token().cancelled() => return,
             result = handshake => match result {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(err)) => {
@@ -329,7 +335,7 @@ impl<A: Handler> ConnectionContext<A> {
         guard: ConnectionGuard,
     ) {
         let deadline = tokio::time::Instant::now() + self.settings.header_read_timeout;
-        match raw::sniff(io, prefix, deadline, &self.stop).await {
+        match raw::sniff(io, prefix, deadline, self.stop.token()).await {
             Sniffed::Raw(io, received) => {
                 self.log.trace(
                     &conn.label,
@@ -344,7 +350,7 @@ impl<A: Handler> ConnectionContext<A> {
                     received,
                     label: conn.label,
                     log: self.log.clone(),
-                    stop: self.stop.clone(),
+                    stop: self.stop.token().clone(),
                     header_timeout: self.settings.header_read_timeout,
                 }))
                 .await;
@@ -484,6 +490,8 @@ impl<A: Handler> ConnectionContext<A> {
                 .header_read_timeout
                 .max(self.settings.body_timeout);
         let mut closing = false;
+        // Polled on every wake of the connection's task: filed once, not on each poll.
+        let mut stop = self.stop.wait();
         // How long the head being received has waited, if one is unfinished.
         let head_waited = || {
             wire.unfinished_head_began()
@@ -498,8 +506,10 @@ impl<A: Handler> ConnectionContext<A> {
                 sleep = sleep.min(limit.saturating_sub(head_waited().unwrap_or_default()));
             }
             tokio::select! {
+                // The connection first: nearly every wake is for it.
+                biased;
                 result = connection.as_mut() => return Driven::Ended(result),
-                () = self.stop.cancelled(), if !closing => {
+                () = stop.stopped(), if !closing => {
                     // Finish the requests in flight, then close; idle keep-alives close now.
                     // HTTP/2 says so with GOAWAY.
                     connection.as_mut().shut_down();

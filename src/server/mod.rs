@@ -263,7 +263,7 @@ impl<A: Handler> Server<A> {
                 app,
                 settings.clone(),
                 log,
-                tasks.stop.token().clone(),
+                tasks.stop.clone(),
             )),
             slots: Arc::new(Semaphore::new(
                 settings.max_connections.min(Semaphore::MAX_PERMITS),
