@@ -19,7 +19,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::helpers::{READ_TIMEOUT, TestApp, TestResult, spawn_app, spawn_app_with};
-use crate::observe::logged;
+use crate::observe::{assert_not_logged, logged};
 
 /// Headers that belong to one HTTP/1.1 connection (RFC 9113 §8.2.2) or to the moment.
 const NOT_COMPARED: [&str; 3] = ["connection", "keep-alive", "date"];
@@ -715,14 +715,7 @@ async fn an_idle_h2_connection_after_a_request_outlives_the_header_timeout() -> 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (status, _, _) = h2_request(&app, &mut sender, "GET", "/status", &[], b"").await?;
     assert_eq!(status, 200);
-    assert!(
-        !app.log
-            .lines()
-            .iter()
-            .any(|line| line.contains("--header-timeout")),
-        "{:?}",
-        app.log.lines()
-    );
+    assert_not_logged(&app, "--header-timeout");
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{RawResponse, TestApp, TestResult, read_responses, spawn_app, spawn_app_with};
+use crate::observe::assert_not_logged;
 use crate::ws_client::WsClient;
 
 /// `GET /status` with `count` header lines in all (Host and Connection included).
@@ -228,14 +229,7 @@ async fn an_idle_keep_alive_outlives_a_shorter_header_timeout() -> TestResult {
     assert_eq!(keep_alive_status(&mut io).await?.status, 200);
     tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(keep_alive_status(&mut io).await?.status, 200);
-    assert!(
-        !app.log
-            .lines()
-            .iter()
-            .any(|line| line.contains("--header-timeout")),
-        "{:?}",
-        app.log.lines()
-    );
+    assert_not_logged(&app, "--header-timeout");
     Ok(())
 }
 

@@ -21,6 +21,15 @@ pub async fn logged(app: &TestApp, needle: &str) -> Result<String, String> {
     }
 }
 
+/// Fails if a log line so far contains `needle`.
+pub fn assert_not_logged(app: &TestApp, needle: &str) {
+    let lines = app.log.lines();
+    assert!(
+        !lines.iter().any(|line| line.contains(needle)),
+        "a log line contains {needle:?}: {lines:?}"
+    );
+}
+
 #[tokio::test]
 async fn each_request_gets_an_access_line_with_its_connection_number_size_and_time() -> TestResult {
     let app = spawn_app(false).await;
