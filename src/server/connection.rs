@@ -306,13 +306,15 @@ impl<A: Handler> ConnectionContext<A> {
             },
         };
         self.trace_tls(&conn, stream.get_ref().1);
+        // HTTP/2 and the raw prefix are boxed: inline, their futures would size this one, the
+        // memory of every HTTP/1.1 connection over TLS (written in full when it is boxed).
         if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-            return self.run_h2(stream, conn, guard).await;
+            return Box::pin(self.run_h2(stream, conn, guard)).await;
         }
         let Some(prefix) = self.app.raw_prefix() else {
             return self.run_http(stream, conn, guard, None).await;
         };
-        self.take_over_or_serve(stream, prefix, conn, guard).await;
+        Box::pin(self.take_over_or_serve(stream, prefix, conn, guard)).await;
     }
 
     /// For an application that takes connections to its raw `prefix`: the connection goes to it
