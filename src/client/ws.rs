@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::stop::Stop;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{
@@ -23,6 +22,7 @@ use super::{ClientError, Target};
 use crate::protocol::ws::Role;
 use crate::protocol::ws::handshake::{self, CLIENT_OFFER};
 use crate::protocol::ws::{Agreement, CloseCode, CloseFrame, DEFAULT_COMPRESSION_LEVEL, Message};
+use crate::transport::stop::Stop;
 use crate::transport::ws::{self, End, WebSocket};
 
 /// Connection options.
@@ -236,7 +236,6 @@ impl Connection {
             send_timeout: None,
         };
         // Nothing stops a client from outside; its user closes it.
-        // Nothing stops a client's connection but the client.
         let never = Stop::default();
         let mut ws = WebSocket::new(
             TokioIo::new(upgraded),

@@ -126,8 +126,6 @@ async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime, Version)
     opened.await.map_err(std::io::Error::other)?
 }
 
-/// The file from the cache when one `stat` says it is unchanged, else from disk (and cached
-/// when it is small and settled).
 /// The file from the cache, if the cached copy is of the file on disk now: one stat, on this
 /// thread, far cheaper than a trip to the blocking pool.
 fn cached(path: &Path, cache: &FileCache) -> Option<(Source, u64, Validators)> {
@@ -140,6 +138,8 @@ fn cached(path: &Path, cache: &FileCache) -> Option<(Source, u64, Validators)> {
     ))
 }
 
+/// The file from the cache when one `stat` says it is unchanged, else from disk (and cached
+/// when it is small and settled).
 async fn load(path: &Path, cache: &FileCache) -> std::io::Result<(Source, u64, Validators)> {
     if let Some(hit) = cached(path, cache) {
         return Ok(hit);
