@@ -112,7 +112,8 @@ impl<A: Handler> ConnectionContext<A> {
     ) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         // How long a new connection may stay silent while its first bytes are looked at (for
-        // the HTTP/2 preface): the fate hyper's timers would give it.
+        // the HTTP/2 preface): the fate `drive` would give it (its first head is due within
+        // the header timeout, and any silence ends at the keep-alive timeout).
         let first_byte = self
             .settings
             .header_read_timeout

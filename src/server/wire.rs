@@ -459,9 +459,14 @@ impl Wire {
     }
 
     /// When the head being received began to arrive (the clock of [`Wire::on_read`]), if one
-    /// is unfinished: some of it has arrived, not yet its blank line.
+    /// is unfinished: some of it has arrived, not yet its blank line. Before any byte, the
+    /// first head is due from the clock's start (the connection's, after TLS), as it was with
+    /// hyper's timer: a client that connects and says nothing is not a kept-alive one.
     pub(crate) fn unfinished_head_began(&self) -> Option<u64> {
         let mut state = self.state();
+        if state.received == 0 {
+            return Some(0);
+        }
         state.flush_unscanned();
         let began = state.head_began?;
         let unfinished = matches!(state.body, Body::None)
@@ -756,7 +761,11 @@ mod tests {
     #[test]
     fn an_unfinished_head_is_timed_from_its_first_byte_and_not_past_its_blank_line() {
         let wire = wire();
-        assert_eq!(wire.unfinished_head_began(), None, "nothing received");
+        assert_eq!(
+            wire.unfinished_head_began(),
+            Some(0),
+            "the first head, from the start"
+        );
         wire.on_read(b"GET /a HTTP/1.1\r\n", 100);
         wire.on_read(b"Host: x\r\n", 900);
         assert_eq!(wire.unfinished_head_began(), Some(100));

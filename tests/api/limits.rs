@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::{RawResponse, TestApp, TestResult, read_responses, spawn_app, spawn_app_with};
-use crate::observe::assert_not_logged;
+use crate::observe::{assert_not_logged, logged};
 use crate::ws_client::WsClient;
 
 /// `GET /status` with `count` header lines in all (Host and Connection included).
@@ -230,6 +230,25 @@ async fn an_idle_keep_alive_outlives_a_shorter_header_timeout() -> TestResult {
     tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(keep_alive_status(&mut io).await?.status, 200);
     assert_not_logged(&app, "--header-timeout");
+    Ok(())
+}
+
+/// A client that opens a connection (TLS included) and sends nothing is closed at
+/// `--header-timeout`, even when `--keep-alive-timeout` is longer: it never had a request.
+#[tokio::test]
+async fn a_silent_new_connection_is_closed_at_the_header_timeout() -> TestResult {
+    let app = spawn_app_with(
+        true,
+        &["--header-timeout", "1", "--keep-alive-timeout", "30"],
+    )
+    .await;
+    let mut io = app.connect().await?;
+    let waited = time_to_close(&mut io, Duration::from_secs(5)).await;
+    assert!(
+        (Duration::from_millis(800)..Duration::from_secs(4)).contains(&waited),
+        "closed after {waited:?}"
+    );
+    logged(&app, "the request head was not complete within 1s").await?;
     Ok(())
 }
 
