@@ -22,6 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{
     CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, LOCATION, RETRY_AFTER,
+    TRANSFER_ENCODING, UPGRADE,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
@@ -141,9 +142,13 @@ impl App {
             ));
         }
         let (mut parts, body) = request.into_parts();
-        let response = match check_head(&parts) {
+        let fields = Fields::of(&parts.headers);
+        let response = match check_head(&parts, &fields) {
             Err(err) => err.response(),
-            Ok(()) if is_websocket_request(&parts.method, &parts.headers, &parts.extensions) => {
+            Ok(())
+                if (fields.upgrade || parts.method == Method::CONNECT)
+                    && is_websocket_request(&parts.method, &parts.headers, &parts.extensions) =>
+            {
                 let path = decode_path(parts.uri.path()).into_owned();
                 let response = ws::upgrade(&mut parts, &path, &self.ws, exchange);
                 // A 101 leaves HTTP: no `connection: close`, no HTTP/1.0 status line.
@@ -157,7 +162,7 @@ impl App {
                 None => return Answer::Later(Request::from_parts(parts, body)),
             },
         };
-        Answer::Now(finish(&parts, response))
+        Answer::Now(finish(&parts, &fields, response))
     }
 
     /// Answers a request [`App::answer_now`] gave back: one that waits for its body or a
@@ -169,7 +174,7 @@ impl App {
     {
         let (parts, body) = request.into_parts();
         let response = self.route_later(&parts, body, exchange).await;
-        finish(&parts, response)
+        finish(&parts, &Fields::of(&parts.headers), response)
     }
 
     /// The answer of every route that needs no waiting; `None` for the three that do.
@@ -306,8 +311,12 @@ impl Handler for App {
 
 /// What every HTTP answer gets from its request: `connection: close` when the client asked to
 /// close, and HTTP/1.0's status line for an HTTP/1.0 request.
-fn finish(parts: &http::request::Parts, mut response: Response<Body>) -> Response<Body> {
-    if wants_close(parts.version, &parts.headers) {
+fn finish(
+    parts: &http::request::Parts,
+    fields: &Fields,
+    mut response: Response<Body>,
+) -> Response<Body> {
+    if wants_close(parts.version, fields, &parts.headers) {
         response
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -383,14 +392,49 @@ pub(crate) fn body_error(
 
 /// HTTP/1.0 always closes (as the original does, even with `Connection: keep-alive`); HTTP/1.1
 /// closes when the client asks.
-fn wants_close(version: Version, headers: &HeaderMap) -> bool {
-    version < Version::HTTP_11 || has_token(headers, CONNECTION, "close")
+fn wants_close(version: Version, fields: &Fields, headers: &HeaderMap) -> bool {
+    version < Version::HTTP_11 || (fields.connection && has_token(headers, CONNECTION, "close"))
+}
+
+/// Which of the fields the head checks look at a request carries, found in one pass: most
+/// requests carry a few fields, and each lookup by name hashes the name (four lookups cost
+/// about 350 instructions per request, the pass a tenth of that; callgrind).
+#[derive(Debug, Default)]
+struct Fields {
+    /// `Host` lines.
+    hosts: usize,
+    transfer_encoding: bool,
+    connection: bool,
+    /// `Upgrade` and `Connection` both present: worth asking whether it is a WebSocket
+    /// handshake.
+    upgrade: bool,
+}
+
+impl Fields {
+    fn of(headers: &HeaderMap) -> Self {
+        let mut fields = Self::default();
+        let mut upgrade = false;
+        // Every line, repeated names included: the Host lines are counted.
+        for (name, _) in headers {
+            if name == HOST {
+                fields.hosts += 1;
+            } else if name == TRANSFER_ENCODING {
+                fields.transfer_encoding = true;
+            } else if name == CONNECTION {
+                fields.connection = true;
+            } else if name == UPGRADE {
+                upgrade = true;
+            }
+        }
+        fields.upgrade = upgrade && fields.connection;
+        fields
+    }
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host. §3.2 and RFC 3986: the target
 /// is ASCII (hyper lets raw UTF-8 through). §6.1 and §7: the transfer codings are chunked, once.
-fn check_head(parts: &http::request::Parts) -> Result<(), HeadError> {
-    let hosts = parts.headers.get_all(HOST).iter().count();
+fn check_head(parts: &http::request::Parts, fields: &Fields) -> Result<(), HeadError> {
+    let hosts = fields.hosts;
     if hosts > 1 {
         return Err(HeadError::Malformed(format!(
             "{hosts} Host header fields; a request has exactly one (RFC 9112 §3.2)"
@@ -409,6 +453,9 @@ fn check_head(parts: &http::request::Parts) -> Result<(), HeadError> {
              §3.2, RFC 3986 §2.1)",
             crate::server::log::escape(target.as_str().as_bytes(), 120)
         )));
+    }
+    if !fields.transfer_encoding {
+        return Ok(());
     }
     match check_transfer_encoding(&parts.headers) {
         Ok(()) => Ok(()),
@@ -457,6 +504,11 @@ impl HeadError {
 
 /// Percent-decodes the path like Python's `unquote` (invalid UTF-8 becomes U+FFFD).
 fn decode_path(path: &str) -> Cow<'_, str> {
+    // Most paths have nothing to decode, and a `&str` is UTF-8 already (about 200
+    // instructions per request less than decoding, callgrind).
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
     percent_decode_str(path).decode_utf8_lossy()
 }
 
