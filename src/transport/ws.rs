@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
 use super::stop::{Stop, StopWait};
+use super::timer::poll_sleep;
 use crate::protocol::ws::{
     Agreement, CloseCode, CloseFrame, Decoder, Encoder, FrameTrace, Inbound, Message, OpCode,
     ProtocolError, Role, Utf8Bytes,
@@ -318,8 +319,11 @@ where
                 Err(err) => return Err(End::Protocol(err)),
             }
             // Pongs go out before we read more, so a peer that pings without reading is
-            // slowed down by its own backlog.
-            self.send_queued().await?;
+            // slowed down by its own backlog. (Every send is flushed when made, so with nothing
+            // queued there is nothing to flush.)
+            if !self.write_buf.is_empty() {
+                self.send_queued().await?;
+            }
             let ping_deadline = self.keepalive.deadline();
             let idle_deadline = self.idle_timeout.map(|idle| self.last_seen + idle);
             if self.read_buf.capacity() - self.read_buf.len() < IDLE_BUFFER / 2 {
@@ -339,7 +343,7 @@ where
                         }
                     }
                 },
-                () = RecvTimer::fired(&mut self.recv_timer.timer), if timed => {
+                () = self.recv_timer.fired(), if timed => {
                     self.recv_timer.armed = false;
                     // The timer may be older than the deadlines (activity pushed them back):
                     // then nothing is due, and the next turn re-arms it.
@@ -716,6 +720,8 @@ struct RecvTimer {
     timer: Option<Pin<Box<Sleep>>>,
     /// The timer is set and has not fired.
     armed: bool,
+    /// The task the timer has been polled by since it was last set (see [`poll_sleep`]).
+    polled_by: Option<std::task::Waker>,
 }
 
 impl RecvTimer {
@@ -726,18 +732,29 @@ impl RecvTimer {
         };
         match &mut self.timer {
             Some(timer) if self.armed && timer.deadline() <= deadline => {}
-            Some(timer) => timer.as_mut().reset(deadline),
-            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            Some(timer) => {
+                timer.as_mut().reset(deadline);
+                self.polled_by = None;
+            }
+            None => {
+                self.timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
+                self.polled_by = None;
+            }
         }
         self.armed = true;
         true
     }
 
-    async fn fired(timer: &mut Option<Pin<Box<Sleep>>>) {
-        match timer {
-            Some(timer) => timer.as_mut().await,
-            None => std::future::pending().await,
+    /// Ready when the timer fires (never without one).
+    fn poll_fired(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        match self.timer.as_mut() {
+            Some(timer) => poll_sleep(timer.as_mut(), &mut self.polled_by, cx),
+            None => std::task::Poll::Pending,
         }
+    }
+
+    fn fired(&mut self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| self.poll_fired(cx))
     }
 }
 

@@ -164,9 +164,10 @@ mod tests {
         }
         // 3 KiB before the log's observer pointer and the codec's frame count and trace state
         // (issue 15: about 200 bytes of future); 48 bytes more for the stop waiter that files
-        // its waker once instead of on every `recv` (issue 19).
+        // its waker once instead of on every `recv` (issue 19), and 62 for the receive
+        // timer's waker, which spares polling the timer on every message (issue 19).
         assert!(
-            sizes[0].1 <= 3250,
+            sizes[0].1 <= 3320,
             "stream's future is {} bytes",
             sizes[0].1
         );
