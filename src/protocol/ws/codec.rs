@@ -199,6 +199,9 @@ impl Decoder {
     /// # Errors
     /// The first protocol violation; the connection must then be failed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, ProtocolError> {
+        if let Some(message) = self.small_message(buf) {
+            return message.map(Some);
+        }
         loop {
             let Some(frame) = self.frame(buf)? else {
                 return Ok(None);
@@ -211,6 +214,66 @@ impl Decoder {
                 return Ok(Some(incoming));
             }
         }
+    }
+
+    /// Most frames, taken the short way: a whole text or binary message of at most 125 bytes
+    /// in one frame, without RSV bits, masked as the role expects, while no message is
+    /// fragmented and nothing is traced. `None` leaves the frame (and any error in it) to the
+    /// general path. Same result, notes and count as that path (tested), in about 150
+    /// instructions less per message (callgrind).
+    fn small_message(&mut self, buf: &mut BytesMut) -> Option<Result<Inbound, ProtocolError>> {
+        let &[b0, b1, ..] = &buf[..] else {
+            return None;
+        };
+        let text = match b0 {
+            0x81 => true,
+            0x82 => false,
+            _ => return None,
+        };
+        let len = usize::from(b1 & 0x7f);
+        let masked = b1 & 0x80 != 0;
+        if self.partial.is_some()
+            || self.trace
+            || masked != self.expect_masked
+            || len > 125
+            || len > self.max_message
+        {
+            return None;
+        }
+        let mask = if masked {
+            let &[a, b, c, d] = buf.get(2..6)? else {
+                return None;
+            };
+            Some([a, b, c, d])
+        } else {
+            None
+        };
+        let start = if masked { 6 } else { 2 };
+        if buf.len() < start + len {
+            return None;
+        }
+        buf.advance(start);
+        let mut payload = buf.split_to(len);
+        self.frames += 1;
+        if let Some(mask) = mask {
+            apply_mask(&mut payload, mask);
+            self.check_mask(mask);
+        }
+        if !text {
+            return Some(Ok(Inbound::Message(Message::Binary(payload.freeze()))));
+        }
+        Some(match std::str::from_utf8(&payload) {
+            Ok(_) => Ok(Inbound::Message(Message::Text(Utf8Bytes::from_validated(
+                payload.freeze(),
+            )))),
+            Err(err) => Err(ProtocolError::new(
+                Violation::InvalidUtf8 {
+                    at: err.valid_up_to(),
+                    truncated: err.error_len().is_none(),
+                },
+                self.frames,
+            )),
+        })
     }
 
     /// The error for the frame being read, traced as far as it was (its first two bytes and,
@@ -824,6 +887,66 @@ mod tests {
             out.push(incoming);
         }
         Ok(out)
+    }
+
+    /// The short way for small messages gives what the general path (taken when tracing)
+    /// gives: messages, errors, notes and the frame count, frame by frame.
+    #[test]
+    fn small_messages_decode_as_the_general_path_decodes_them() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for (b0, payload) in [
+            (0x81, &b"hello"[..]),
+            (0x82, &[0xff, 0x00, 0x80][..]),
+            (0x81, &[0xce, 0xba, 0xe1, 0xbd, 0xb9][..]),
+            (0x81, &[b'a', 0xff, b'b'][..]),
+            (0x81, &[0xce][..]),
+            (0x81, &[][..]),
+            (0x81, &[b'x'; 125][..]),
+            (0x81, &[b'x'; 126][..]),
+            (0x01, &b"part"[..]),
+            (0x80, &b"ial"[..]),
+        ] {
+            let mut one = BytesMut::new();
+            write_frame(&mut one, b0, Some(key), payload);
+            cases.push(one.to_vec());
+            let mut zero = BytesMut::new();
+            write_frame(&mut zero, b0, Some([0; 4]), payload);
+            cases.push(zero.to_vec());
+            let mut unmasked = BytesMut::new();
+            write_frame(&mut unmasked, b0, None, payload);
+            cases.push(unmasked.to_vec());
+        }
+        let streams: Vec<Vec<u8>> = (0..cases.len())
+            .map(|i| {
+                cases[i..]
+                    .iter()
+                    .chain(&cases[..i])
+                    .flatten()
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        for (max, stream) in streams.iter().enumerate().map(|(i, s)| (1 + i * 8, s)) {
+            let decoders = || {
+                let short = Decoder::new(Role::Server, max, None);
+                let mut general = Decoder::new(Role::Server, max, None);
+                general.set_trace(true);
+                (short, general)
+            };
+            let (mut short, mut general) = decoders();
+            let (mut a, mut b) = (BytesMut::from(&stream[..]), BytesMut::from(&stream[..]));
+            loop {
+                let (x, y) = (short.decode(&mut a), general.decode(&mut b));
+                assert_eq!(x, y, "max {max}");
+                assert_eq!(short.frames_received(), general.frames_received());
+                assert_eq!(a, b);
+                if !matches!(x, Ok(Some(_))) {
+                    break;
+                }
+            }
+            assert_eq!(short.take_notes(), general.take_notes());
+        }
     }
 
     fn error(bytes: &[u8]) -> ProtocolError {
