@@ -74,6 +74,11 @@ pub(crate) struct StopWait {
 }
 
 impl StopWait {
+    /// Whether the signal has been cancelled (without filing a waker).
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stop.inner.stopped.load(Ordering::Acquire)
+    }
+
     /// Ready once the signal is cancelled; else the task is woken when it is.
     pub(crate) fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let stopped = &self.stop.inner.stopped;

@@ -8,12 +8,13 @@
 
 use std::io;
 use std::pin::Pin;
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use bytes::{Buf as _, BytesMut};
-use futures_util::FutureExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
+use tokio_util::io::poll_read_buf;
 
 use super::stop::{Stop, StopWait};
 use super::timer::poll_sleep;
@@ -330,20 +331,39 @@ where
                 self.read_buf.reserve(BUFFER);
             }
             let timed = self.recv_timer.arm(earliest(idle_deadline, ping_deadline));
-            tokio::select! {
-                biased;
-                () = self.stop.stopped() => return Err(End::Shutdown),
-                read = self.io.read_buf(&mut self.read_buf) => match read {
-                    Ok(0) => return Err(End::Gone(None)),
-                    Err(err) => return Err(End::Gone(Some(err))),
-                    // Any bytes count as activity, even part of a slowly sent message.
-                    Ok(_) => {
-                        if self.idle_timeout.is_some() {
-                            self.last_seen = Instant::now();
-                        }
+            // What a receive waits for: a `select!` written out (the macro's bookkeeping and
+            // the read future cost about 100 instructions per message, callgrind). The stop
+            // comes first, so a peer that never stops sending cannot hold off a shutdown; its
+            // waker is filed only when the read has to wait.
+            let woke = std::future::poll_fn(|cx| {
+                if self.stop.is_stopped() {
+                    return Poll::Ready(Woke::Stop);
+                }
+                if let Poll::Ready(read) =
+                    poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf)
+                {
+                    return Poll::Ready(Woke::Read(read));
+                }
+                if self.stop.poll_stopped(cx).is_ready() {
+                    return Poll::Ready(Woke::Stop);
+                }
+                if timed && self.recv_timer.poll_fired(cx).is_ready() {
+                    return Poll::Ready(Woke::Timer);
+                }
+                Poll::Pending
+            })
+            .await;
+            match woke {
+                Woke::Stop => return Err(End::Shutdown),
+                Woke::Read(Ok(0)) => return Err(End::Gone(None)),
+                Woke::Read(Err(err)) => return Err(End::Gone(Some(err))),
+                // Any bytes count as activity, even part of a slowly sent message.
+                Woke::Read(Ok(_)) => {
+                    if self.idle_timeout.is_some() {
+                        self.last_seen = Instant::now();
                     }
-                },
-                () = self.recv_timer.fired(), if timed => {
+                }
+                Woke::Timer => {
                     self.recv_timer.armed = false;
                     // The timer may be older than the deadlines (activity pushed them back):
                     // then nothing is due, and the next turn re-arms it.
@@ -404,8 +424,10 @@ where
     /// Writes out everything queued, giving up after the send timeout: a peer that does not
     /// read would otherwise hold the connection (and its buffers) forever.
     async fn send_queued(&mut self) -> Result<(), End> {
-        // Most writes complete at once; only a blocked one pays for a timer.
-        if let Some(done) = self.flush().now_or_never() {
+        // Most writes complete at once; only a blocked one pays for a timer (and the poll
+        // without a task costs nothing more: the waits below poll again with theirs).
+        self.show_frames();
+        if let Poll::Ready(done) = self.poll_write_out(&mut Context::from_waker(Waker::noop())) {
             return done.map_err(|err| End::Gone(Some(err)));
         }
         let Some(limit) = self.send_timeout else {
@@ -421,23 +443,29 @@ where
     /// frame is never cut in half by a dropped call.
     async fn flush(&mut self) -> io::Result<()> {
         self.show_frames();
+        std::future::poll_fn(|cx| self.poll_write_out(cx)).await
+    }
+
+    /// [`WebSocket::flush`] as a poll: hand-written, it costs a fraction of the `write` and
+    /// `flush` futures (callgrind).
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.write_buf.is_empty() {
-            let written = self.io.write(&self.write_buf).await?;
+            let written = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write_buf))?;
             if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             // Not `split_to`: that turns the buffer into a shared one (an allocation) only
             // to drop the part split off.
             self.write_buf.advance(written);
         }
-        self.io.flush().await?;
+        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         if self.write_buf.capacity() > SHRINK_ABOVE {
             self.write_buf = BytesMut::new();
         }
         if self.read_buf.is_empty() && self.read_buf.capacity() > SHRINK_ABOVE {
             self.read_buf = BytesMut::with_capacity(IDLE_BUFFER);
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     /// Completes the close handshake for `end` and shuts the transport down.
@@ -709,6 +737,13 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
+/// What woke a waiting [`WebSocket::recv`].
+enum Woke {
+    Stop,
+    Read(io::Result<usize>),
+    Timer,
+}
+
 /// The timer of [`WebSocket::recv`], kept from call to call: registering a new timer on
 /// every call cost about a sixth of a small message's round trip (callgrind). It is re-armed
 /// only when a deadline comes closer.
@@ -746,15 +781,11 @@ impl RecvTimer {
     }
 
     /// Ready when the timer fires (never without one).
-    fn poll_fired(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self.timer.as_mut() {
             Some(timer) => poll_sleep(timer.as_mut(), &mut self.polled_by, cx),
-            None => std::task::Poll::Pending,
+            None => Poll::Pending,
         }
-    }
-
-    fn fired(&mut self) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(|cx| self.poll_fired(cx))
     }
 }
 
