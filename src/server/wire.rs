@@ -344,13 +344,9 @@ impl Wire {
         let state = &mut *guard;
         state.head.clear();
         match find_head_end(&state.pending, 0) {
-            // Usually the whole of it: then the buffers swap, no copy.
-            Some(end) if end == state.pending.len() => {
-                std::mem::swap(&mut state.head, &mut state.pending);
-                state.head_kept = true;
-            }
             Some(end) => {
                 state.head.extend_from_slice(&state.pending[..end]);
+                // Usually the whole of it: then this is a clear, no copy.
                 state.pending.drain(..end);
                 state.head_kept = true;
             }
