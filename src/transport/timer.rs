@@ -32,21 +32,49 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// Polled once, then asked again without a real poll, the sleep still wakes its task and
-    /// reads as fired.
+    /// Polled once, then woken for something else and asked again (the short way, no real
+    /// poll), the sleep still wakes its task when it fires, and reads as fired then.
     #[tokio::test(start_paused = true)]
-    async fn a_sleep_polled_once_still_fires_for_its_task() {
+    async fn a_sleep_asked_the_short_way_still_fires_for_its_task() {
         let sleep = tokio::time::sleep(Duration::from_secs(5));
         tokio::pin!(sleep);
         let mut polled_by = None;
         let mut polls = 0;
         let fired = std::future::poll_fn(|cx| {
             polls += 1;
+            if polls == 1 {
+                // Another source wakes the task at once, before the timer.
+                cx.waker().wake_by_ref();
+            }
             poll_sleep(sleep.as_mut(), &mut polled_by, cx)
         });
         let started = tokio::time::Instant::now();
         fired.await;
         assert_eq!(started.elapsed(), Duration::from_secs(5));
-        assert!(polls >= 2, "{polls}");
+        // The real poll, the short way after the other wake, the poll once it fired.
+        assert_eq!(polls, 3);
+    }
+
+    /// A poll from another task is a real one: that task is the one woken.
+    #[tokio::test(start_paused = true)]
+    async fn a_sleep_asked_by_another_task_files_that_tasks_waker() {
+        let mut sleep = Box::pin(tokio::time::sleep(Duration::from_secs(5)));
+        let mut polled_by = None;
+        // Polled once from a task that then goes away.
+        let first = std::future::poll_fn(|cx| {
+            let _ = poll_sleep(sleep.as_mut(), &mut polled_by, cx);
+            Poll::Ready(())
+        });
+        first.await;
+        let started = tokio::time::Instant::now();
+        let waited = tokio::spawn(async move {
+            std::future::poll_fn(|cx| poll_sleep(sleep.as_mut(), &mut polled_by, cx)).await;
+        });
+        // Were the first task's waker kept, this one would wait for ever.
+        tokio::time::timeout(Duration::from_secs(60), waited)
+            .await
+            .expect("the waiting task is woken")
+            .expect("the waiting task ends");
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
 }
