@@ -441,6 +441,8 @@ python3 -c 'import json, sys, datetime
 print(json.dumps({"kind": "meta", "machine": sys.argv[1], "versions": sys.argv[2], "settings": sys.argv[3],
                   "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}))' \
   "$machine" "$versions" "$settings" >>"$results"
+# Kept beside the report, so a change to the report can be applied to the published run.
+cp "$results" "$bench/results.jsonl"
 python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" --pipeline "$pipeline" \
   --h2 "$h2_conns/$h2_streams" --handshake-connections "$handshake_conns" --readme "$root/README.md"
-log "wrote bench/results.md and bench/results.svg"
+log "wrote bench/results.md, bench/results.svg and bench/results.jsonl"
