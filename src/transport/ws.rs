@@ -181,6 +181,8 @@ pub(crate) struct WebSocket<S> {
     /// The observer traces frames (tested before reaching into `watch`, several times a
     /// message).
     traces: bool,
+    /// Bytes went to `io` and its flush has not completed (a TLS stream may hold them).
+    unflushed: bool,
 }
 
 /// An observed connection's bookkeeping.
@@ -234,6 +236,7 @@ where
             recv_timer: RecvTimer::default(),
             watch: None,
             traces: false,
+            unflushed: false,
         }
     }
 
@@ -320,9 +323,9 @@ where
                 Err(err) => return Err(End::Protocol(err)),
             }
             // Pongs go out before we read more, so a peer that pings without reading is
-            // slowed down by its own backlog. (Every send is flushed when made, so with nothing
-            // queued there is nothing to flush.)
-            if !self.write_buf.is_empty() {
+            // slowed down by its own backlog. (A send flushes what it wrote, so only a queue
+            // or a flush cut short by a dropped call is left to do.)
+            if !self.write_buf.is_empty() || self.unflushed {
                 self.send_queued().await?;
             }
             let ping_deadline = self.keepalive.deadline();
@@ -449,6 +452,9 @@ where
     /// [`WebSocket::flush`] as a poll: hand-written, it costs a fraction of the `write` and
     /// `flush` futures (callgrind).
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.write_buf.is_empty() {
+            self.unflushed = true;
+        }
         while !self.write_buf.is_empty() {
             let written = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write_buf))?;
             if written == 0 {
@@ -459,6 +465,7 @@ where
             self.write_buf.advance(written);
         }
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        self.unflushed = false;
         if self.write_buf.capacity() > SHRINK_ABOVE {
             self.write_buf = BytesMut::new();
         }
@@ -842,6 +849,85 @@ mod tests {
             let n = io.read_buf(buf).await.unwrap_or(0);
             assert!(n > 0, "EOF before a frame");
         }
+    }
+
+    /// A stream that takes every write at once and holds it until a flush is let through, as
+    /// a TLS stream holds records when the socket is full; reads give `input`, then wait.
+    struct HeldWrites {
+        input: BytesMut,
+        held: Vec<u8>,
+        flushable: bool,
+        flushed: Vec<u8>,
+    }
+
+    impl AsyncRead for HeldWrites {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if self.input.is_empty() {
+                return Poll::Pending;
+            }
+            let n = self.input.len().min(buf.remaining());
+            buf.put_slice(&self.input.split_to(n));
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for HeldWrites {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.held.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            if !self.flushable {
+                return Poll::Pending;
+            }
+            let held = std::mem::take(&mut self.held);
+            self.flushed.extend_from_slice(&held);
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A receive dropped while its pong was written but not yet flushed leaves the flush to the
+    /// next receive, which finishes it before waiting to read.
+    #[tokio::test(start_paused = true)]
+    async fn a_pong_whose_flush_was_cut_short_is_flushed_by_the_next_receive() {
+        let mut ping = BytesMut::new();
+        crate::protocol::ws::write_frame(&mut ping, 0x89, Some([1, 2, 3, 4]), b"hi");
+        let io = HeldWrites {
+            input: ping,
+            held: Vec::new(),
+            flushable: false,
+            flushed: Vec::new(),
+        };
+        let mut server = WebSocket::new(io, &config(Role::Server), None, &Stop::default());
+        // The pong is written, its flush waits: the receive is dropped there.
+        assert!(
+            std::future::poll_fn(|cx| Poll::Ready(Box::pin(server.recv()).as_mut().poll(cx)))
+                .await
+                .is_pending()
+        );
+        assert!(server.io.flushed.is_empty());
+        assert!(!server.io.held.is_empty());
+        server.io.flushable = true;
+        assert!(
+            std::future::poll_fn(|cx| Poll::Ready(Box::pin(server.recv()).as_mut().poll(cx)))
+                .await
+                .is_pending()
+        );
+        // The pong: FIN + opcode 0xA, unmasked, "hi".
+        assert_eq!(server.io.flushed, b"\x8a\x02hi");
     }
 
     #[tokio::test(start_paused = true)]
