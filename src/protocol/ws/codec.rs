@@ -262,17 +262,11 @@ impl Decoder {
         if !text {
             return Some(Ok(Inbound::Message(Message::Binary(payload.freeze()))));
         }
-        Some(match std::str::from_utf8(&payload) {
-            Ok(_) => Ok(Inbound::Message(Message::Text(Utf8Bytes::from_validated(
+        Some(match check_utf8(&payload, &mut 0, true) {
+            Ok(()) => Ok(Inbound::Message(Message::Text(Utf8Bytes::from_validated(
                 payload.freeze(),
             )))),
-            Err(err) => Err(ProtocolError::new(
-                Violation::InvalidUtf8 {
-                    at: err.valid_up_to(),
-                    truncated: err.error_len().is_none(),
-                },
-                self.frames,
-            )),
+            Err(violation) => Err(ProtocolError::new(violation, self.frames)),
         })
     }
 
@@ -487,13 +481,8 @@ impl Decoder {
                 .as_mut()
                 .ok_or(Violation::Rsv1WithoutDeflate)?;
             let data = inflater.inflate(&partial.data, self.max_message)?;
-            if partial.text
-                && let Err(err) = std::str::from_utf8(&data)
-            {
-                return Err(Violation::InvalidUtf8 {
-                    at: err.valid_up_to(),
-                    truncated: err.error_len().is_none(),
-                });
+            if partial.text {
+                check_utf8(&data, &mut 0, true)?;
             }
             Bytes::from(data)
         } else {
