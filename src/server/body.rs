@@ -101,6 +101,22 @@ impl Body {
         self.meter = Some(meter);
     }
 
+    /// Streamed (hyper polls it over time), not in memory (written in one go).
+    pub(crate) fn is_streamed(&self) -> bool {
+        matches!(self.kind, Kind::Stream(_))
+    }
+
+    /// For a streamed body, has `done` run once hyper is done with it (sent, or given up).
+    pub(crate) fn when_streamed(&mut self, done: impl FnOnce() + Send + Unpin + 'static) {
+        if let Kind::Stream(stream) = &mut self.kind {
+            let inner = std::mem::replace(stream, Box::pin(futures_util::stream::empty()));
+            *stream = Box::pin(Finally {
+                inner,
+                done: Some(done),
+            });
+        }
+    }
+
     fn is_end_stream_now(&self) -> bool {
         matches!(self.kind, Kind::Full(None))
     }
@@ -120,6 +136,28 @@ impl Body {
             kind: Kind::Stream(Box::pin(stream)),
             meter: None,
         }
+    }
+}
+
+/// A stream that runs `done` when dropped.
+struct Finally<F: FnOnce()> {
+    inner: ChunkStream,
+    done: Option<F>,
+}
+
+impl<F: FnOnce()> Drop for Finally<F> {
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            done();
+        }
+    }
+}
+
+impl<F: FnOnce() + Unpin> Stream for Finally<F> {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
 use hyper::body::Body as HttpBody;
@@ -41,6 +42,9 @@ use crate::transport::timer::poll_sleep;
 /// What every connection task needs.
 pub(super) struct ConnectionContext<A> {
     http: http1::Builder,
+    /// With `--max-headers` above hyper's inline 100: the parser sized for it, which takes a
+    /// connection over once a head needs it (see [`Wire::gate`]).
+    http_long: Option<http1::Builder>,
     /// `None` with `--no-http2`.
     h2: Option<http2::Builder<TokioExecutor>>,
     tls: Option<TlsAcceptor>,
@@ -83,13 +87,20 @@ impl<A: Handler> ConnectionContext<A> {
         // longer --keep-alive-timeout, and it cost a timer per request.
         http.header_read_timeout(None)
             .max_buf_size(settings.max_head);
-        // hyper's own default is the fast in-place limit; setting it, even to the same value,
-        // takes the allocating path.
-        if settings.max_headers != FAST_MAX_HEADERS {
+        // hyper's own default is the fast in-place limit; setting it above that takes the
+        // allocating path (two arrays of that size per request), so a connection starts with
+        // the default and switches only for a head that needs more.
+        let mut http_long = None;
+        if settings.max_headers > FAST_MAX_HEADERS {
+            let mut long = http.clone();
+            long.max_headers(settings.max_headers);
+            http_long = Some(long);
+        } else if settings.max_headers != FAST_MAX_HEADERS {
             http.max_headers(settings.max_headers);
         }
         Self {
             http,
+            http_long,
             h2: settings.http2.map(http2_builder),
             tls,
             app,
@@ -404,21 +415,59 @@ impl<A: Handler> ConnectionContext<A> {
         let (connection, wire) = self.per_connection(&conn, guard, probe);
         let service = service_fn(move |request: Request<Incoming>| connection.serve(request));
         let (io, activity) = self.watched(io, &wire);
+        let mut gated = self.http_long.is_some();
+        if gated {
+            wire.gate();
+        }
         let mut connection = self
             .http
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         async move {
-            // Never busy: hyper's graceful shutdown lets the request in flight finish, and an
-            // upgrade ends this future (the session holds the guard from then on).
-            let timeout = Some(self.settings.header_read_timeout);
-            match self
-                .drive(&mut connection, &activity, &wire, label, timeout, || false)
-                .await
-            {
-                Driven::Ended(result) => self.http_ended(result, &wire, &activity, &conn),
-                Driven::Abandoned => {}
-                Driven::HeadTimeout => self.head_timed_out(&wire, &conn),
+            loop {
+                let (wire, activity) = (&wire, &activity);
+                let rules = Rules {
+                    head_timeout: Some(self.settings.header_read_timeout),
+                    // Never busy: hyper's graceful shutdown lets the request in flight finish,
+                    // and an upgrade ends this future (the session holds the guard from then on).
+                    busy: || false,
+                    // A long head waits, held back, until hyper is idle: every response done
+                    // and written out of its buffer (it flushes the stream only once that is
+                    // empty).
+                    switch: move || {
+                        gated && wire.long_head_next() && activity.flushed() && wire.all_answered()
+                    },
+                };
+                let driven = self
+                    .drive(&mut connection, activity, wire, label, rules)
+                    .await;
+                return match driven {
+                    Driven::Ended(result) => self.http_ended(result, wire, activity, &conn),
+                    Driven::Abandoned => {}
+                    Driven::HeadTimeout => self.head_timed_out(wire, &conn),
+                    Driven::Switch => {
+                        // Only an upgraded connection has no parts, and it ends the drive.
+                        let (Some(long), Some(parts)) = (&self.http_long, connection.into_parts())
+                        else {
+                            return;
+                        };
+                        let mut io = parts.io.into_inner();
+                        io.ungate(parts.read_buf);
+                        wire.trace(TraceKind::Other, || {
+                            format!(
+                                "a request head with more than {FAST_MAX_HEADERS} header fields: \
+                                 the parser sized for --max-headers ({}) takes the connection \
+                                 over",
+                                self.settings.max_headers
+                            )
+                        });
+                        connection = long
+                            .serve_connection(TokioIo::new(io), parts.service)
+                            .with_upgrades();
+                        gated = false;
+                        continue;
+                    }
+                };
             }
         }
     }
@@ -482,14 +531,16 @@ impl<A: Handler> ConnectionContext<A> {
             activity: Arc::clone(&activity),
             wire: Arc::clone(wire),
             trace_writes: self.log.tracing(),
+            held: None,
         };
         (io, activity)
     }
 
     /// Drives `connection` to its end: on shutdown, or once it has been silent (no byte in or
-    /// out) for the keep-alive timeout while not `busy`, it is asked to finish gracefully; past
-    /// that, silent even longer, it is dropped. With a `head_timeout` (HTTP/1.1), a request
-    /// head unfinished that long is dropped too (see [`Activity::head_waited`]).
+    /// out) for the keep-alive timeout while not [`Rules::busy`], it is asked to finish
+    /// gracefully; past that, silent even longer, it is dropped. With a
+    /// [`Rules::head_timeout`] (HTTP/1.1), a request head unfinished that long is dropped too
+    /// (see [`Activity::head_waited`]).
     ///
     /// `connection` is borrowed and polled where the caller keeps it: taken by value and pinned
     /// here, it would be moved into this future, and it (with the TLS session inside) is most of
@@ -500,9 +551,13 @@ impl<A: Handler> ConnectionContext<A> {
         activity: &Activity,
         wire: &Wire,
         label: ConnLabel,
-        head_timeout: Option<Duration>,
-        busy: impl Fn() -> bool,
+        rules: Rules<impl Fn() -> bool, impl Fn() -> bool>,
     ) -> Driven {
+        let Rules {
+            head_timeout,
+            busy,
+            switch,
+        } = rules;
         let keep_alive = self.settings.keep_alive_timeout;
         // Past this much silence even a request in progress is given up: its response cannot
         // be written (the client does not read) or its body stopped coming before the body
@@ -536,8 +591,11 @@ impl<A: Handler> ConnectionContext<A> {
                 biased;
                 result = std::future::poll_fn(|cx| {
                     activity.new_poll();
-                    Pin::new(&mut *connection).poll(cx)
-                }) => return Driven::Ended(result),
+                    match Pin::new(&mut *connection).poll(cx) {
+                        Poll::Pending if switch() => Poll::Ready(None),
+                        polled => polled.map(Some),
+                    }
+                }) => return result.map_or(Driven::Switch, Driven::Ended),
                 () = stop.stopped(), if !closing => {
                     // Finish the requests in flight, then close; idle keep-alives close now.
                     // HTTP/2 says so with GOAWAY.
@@ -590,7 +648,12 @@ impl<A: Handler> ConnectionContext<A> {
         let mut connection = h2.serve_connection(TokioIo::new(io), service);
         // Busy while a handler runs or a WebSocket session holds the connection's guard.
         let busy = || streams.open.load(Ordering::Relaxed) > 0 || streams.guard.is_handed_on();
-        let driven = self.drive(&mut connection, &activity, &wire, label, None, busy);
+        let rules = Rules {
+            head_timeout: None,
+            busy,
+            switch: || false,
+        };
+        let driven = self.drive(&mut connection, &activity, &wire, label, rules);
         let timeout = self.settings.header_read_timeout;
         let ended = tokio::select! {
             ended = driven => ended,
@@ -600,7 +663,7 @@ impl<A: Handler> ConnectionContext<A> {
             }
         };
         match ended {
-            Driven::Abandoned | Driven::HeadTimeout => {}
+            Driven::Abandoned | Driven::HeadTimeout | Driven::Switch => {}
             Driven::Ended(Ok(())) => wire.trace(TraceKind::HttpEnd, || {
                 format!(
                     "HTTP/2 connection closed after {} requests; {} bytes received",
@@ -805,7 +868,7 @@ impl<A: Handler> PerConnection<A> {
     /// After the handler: the diagnosis or notes, the access line (when the body is done).
     fn answered(
         &self,
-        response: Response<Body>,
+        mut response: Response<Body>,
         number: u64,
         access: bool,
         described: Option<Box<Described>>,
@@ -834,6 +897,14 @@ impl<A: Handler> PerConnection<A> {
         if status == StatusCode::SWITCHING_PROTOCOLS {
             // What follows the 101 is WebSocket frames, not HTTP.
             self.wire.leave_http();
+        }
+        if response.body().is_streamed() {
+            let wire = Arc::clone(&self.wire);
+            response
+                .body_mut()
+                .when_streamed(move || wire.response_done());
+        } else {
+            self.wire.response_done();
         }
         let opened_websocket = status == StatusCode::SWITCHING_PROTOCOLS;
         self.logged(response, described, number, opened_websocket)
@@ -1076,6 +1147,19 @@ enum Driven {
     Abandoned,
     /// A request head stayed unfinished for the header timeout: dropped.
     HeadTimeout,
+    /// A long head waits for a parser sized for it, and hyper is idle (see [`Wire::gate`]).
+    Switch,
+}
+
+/// What [`ConnectionContext::drive`] asks of the protocol it drives.
+struct Rules<B, S> {
+    /// HTTP/1.1: a request head unfinished this long is dropped.
+    head_timeout: Option<Duration>,
+    /// A request is in progress though the connection is silent (HTTP/2: a handler runs).
+    busy: B,
+    /// Checked when the connection waits: leave it to the caller (an HTTP/1.1 parser swap,
+    /// see [`Wire::gate`]).
+    switch: S,
 }
 
 /// When a connection last moved a byte, in either direction.
@@ -1093,6 +1177,8 @@ struct Activity {
     /// The reads and writes of one poll (a request and its response, most often) share it:
     /// a clock read is about 100 instructions (callgrind), a poll a few microseconds.
     this_poll: AtomicU64,
+    /// See [`Activity::flushed`].
+    flushed: AtomicBool,
 }
 
 impl Activity {
@@ -1103,7 +1189,14 @@ impl Activity {
             last_write: AtomicU64::new(0),
             watching: AtomicBool::new(true),
             this_poll: AtomicU64::new(u64::MAX),
+            flushed: AtomicBool::new(true),
         }
+    }
+
+    /// hyper's write buffer was empty when it last touched the stream: it flushes the stream
+    /// only once it has written all it holds.
+    fn flushed(&self) -> bool {
+        self.flushed.load(Ordering::Relaxed)
     }
 
     /// A poll of the connection begins: its first touch reads the clock.
@@ -1153,12 +1246,145 @@ impl Activity {
 }
 
 /// The connection's byte stream, noting each read and write in [`Activity`] and handing what
-/// it reads (and, when tracing, writes) to the connection's [`Wire`].
+/// it reads (and, when tracing, writes) to the connection's [`Wire`]. While the wire gates the
+/// connection, bytes hyper may not read yet are held here.
 struct Watched<I> {
     inner: I,
     activity: Arc<Activity>,
     wire: Arc<Wire>,
     trace_writes: bool,
+    /// Bytes read from the client and not yet handed to hyper (boxed: rarely there).
+    held: Option<Box<Held>>,
+}
+
+struct Held {
+    bytes: BytesMut,
+    /// Where `bytes` begin in the stream received (all before them went to hyper).
+    at: u64,
+    /// The client closed its side: hyper is told once it has everything held.
+    eof: bool,
+}
+
+/// Socket reads into held bytes, at most this much at a time.
+const HELD_READ: usize = 8 * 1024;
+
+impl<I: AsyncRead + Unpin> Watched<I> {
+    /// Keeps the bytes of `buf` past its first `before + handed` out of hyper's sight; returns
+    /// what the read returns to hyper.
+    #[cold]
+    #[inline(never)]
+    fn hold(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+        before: usize,
+        handed: usize,
+    ) -> Poll<io::Result<()>> {
+        let rest = &buf.filled()[before + handed..];
+        let at = self.wire.received() - rest.len() as u64;
+        self.held = Some(Box::new(Held {
+            bytes: BytesMut::from(rest),
+            at,
+            eof: false,
+        }));
+        buf.set_filled(before + handed);
+        if handed > 0 {
+            return Poll::Ready(Ok(()));
+        }
+        // Nothing read, to hyper: not the end of the stream.
+        self.poll_held(cx, buf).unwrap_or(Poll::Pending)
+    }
+
+    /// Reads while bytes are held: hands hyper what the wire lets it have, else reads on into
+    /// the held bytes (up to the wire's limit). `None` once nothing is held (any more).
+    #[inline(never)]
+    fn poll_held(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Option<Poll<io::Result<()>>> {
+        let polled = self.poll_held_bytes(cx, buf);
+        if polled.is_none() {
+            self.held = None;
+        }
+        polled
+    }
+
+    fn poll_held_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Option<Poll<io::Result<()>>> {
+        let Self {
+            inner,
+            activity,
+            wire,
+            held: Some(held),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        loop {
+            if held.bytes.is_empty() {
+                if !held.eof {
+                    return None;
+                }
+                // The end of the stream, told once hyper has all there was.
+                return Some(Poll::Ready(Ok(())));
+            }
+            let boundary = wire.may_read(held.at, cx.waker());
+            let may = usize::try_from(boundary.saturating_sub(held.at)).unwrap_or(usize::MAX);
+            let handed = may.min(held.bytes.len()).min(buf.remaining());
+            if handed > 0 {
+                buf.put_slice(&held.bytes.split_to(handed));
+                held.at += handed as u64;
+                return Some(Poll::Ready(Ok(())));
+            }
+            // The wire wakes the task when hyper may read more; meanwhile the client's bytes
+            // are read on, up to a bound (past it they wait in the socket).
+            if held.eof || held.bytes.len() >= wire.hold_limit() {
+                return Some(Poll::Pending);
+            }
+            held.bytes.reserve(HELD_READ);
+            let len = held.bytes.len();
+            match tokio_util::io::poll_read_buf(Pin::new(&mut *inner), cx, &mut held.bytes) {
+                Poll::Pending => return Some(Poll::Pending),
+                Poll::Ready(Err(err)) => return Some(Poll::Ready(Err(err))),
+                Poll::Ready(Ok(0)) => held.eof = true,
+                Poll::Ready(Ok(_)) => {
+                    let now = activity.touch();
+                    wire.on_read(&held.bytes[len..], now);
+                }
+            }
+        }
+    }
+
+    /// hyper's parser is replaced: it gets back what it had not parsed (`unparsed`: the start
+    /// of the long head, behind any body bytes it had not drained, which are dropped), then
+    /// everything held, ungated.
+    fn ungate(&mut self, unparsed: Bytes) {
+        let head_at = self.wire.ungate();
+        let held = self.held.get_or_insert_with(|| {
+            Box::new(Held {
+                bytes: BytesMut::new(),
+                at: 0,
+                eof: false,
+            })
+        });
+        let handed = if held.bytes.is_empty() && !held.eof {
+            self.wire.received()
+        } else {
+            held.at
+        };
+        // The long head's bytes hyper already had.
+        let had = usize::try_from(handed.saturating_sub(head_at)).unwrap_or(usize::MAX);
+        let unparsed = unparsed.slice(unparsed.len().saturating_sub(had)..);
+        let mut bytes = BytesMut::with_capacity(unparsed.len() + held.bytes.len());
+        bytes.extend_from_slice(&unparsed);
+        bytes.extend_from_slice(&held.bytes);
+        held.bytes = bytes;
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
@@ -1167,11 +1393,21 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.held.is_some()
+            && let Some(polled) = this.poll_held(cx, buf)
+        {
+            return polled;
+        }
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            let now = self.activity.touch();
-            self.wire.on_read(&buf.filled()[before..], now);
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            let now = this.activity.touch();
+            let handed = this.wire.on_read(&buf.filled()[before..], now);
+            if handed < read {
+                return this.hold(cx, buf, before, handed);
+            }
         }
         polled
     }
@@ -1183,6 +1419,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.activity.flushed.store(false, Ordering::Relaxed);
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = polled
             && n > 0
@@ -1200,6 +1437,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.activity.flushed.store(false, Ordering::Relaxed);
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = polled
             && n > 0
@@ -1224,6 +1462,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.activity.flushed.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 

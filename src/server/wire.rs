@@ -6,8 +6,9 @@
 //! hyper parses the same bytes; [`Wire`] only follows the framing (head, then a body of
 //! Content-Length bytes or chunks, then the next head) so it knows where each head starts.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -22,6 +23,9 @@ const HEAD_SLACK: usize = 1024;
 const SHRINK_ABOVE: usize = 4096;
 /// Longest line of a head shown in one trace line.
 const TRACE_LINE: usize = 512;
+/// Most header fields hyper's parser takes without allocating (its inline default): a gated
+/// connection's parser is sized for this many (see [`Wire::gate`]).
+pub(crate) const INLINE_FIELDS: usize = super::settings::FAST_MAX_HEADERS;
 
 /// How the body after a head is framed (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +42,12 @@ pub(crate) struct Wire {
     left_http: AtomicBool,
     /// The connection switched protocols (a 101 was sent).
     upgraded: AtomicBool,
+    /// Gated: the head hyper is to parse next has more than [`INLINE_FIELDS`] fields.
+    long_head_next: AtomicBool,
+    /// Responses hyper is done with (a streamed body dropped, any other once returned).
+    answered: AtomicU64,
+    /// See [`Wire::hold_limit`].
+    hold_limit: usize,
     opened: Instant,
     /// Set when tracing: where trace lines go.
     trace: Option<(Log, ConnLabel)>,
@@ -68,6 +78,11 @@ struct State {
     dropped: u64,
     /// Bytes after the last head taken, not yet run through `body`.
     unscanned: Vec<u8>,
+    /// Where `pending` and `unscanned` begin in the stream of bytes received.
+    pending_at: u64,
+    unscanned_at: u64,
+    /// Gated (see [`Wire::gate`]): how far into the bytes received hyper may read.
+    gate: Option<Gate>,
     body: Body,
     /// The raw body of the current request, when a handler asked for it.
     raw_body: Option<RawBody>,
@@ -86,6 +101,16 @@ struct State {
     h2: Option<Box<http2::Connection>>,
     /// An HTTP/2 connection's open header block, for the header timeout.
     h2_blocks: Option<Box<H2Blocks>>,
+}
+
+/// A gated connection's hold on what hyper reads: hyper is only handed a head of at most
+/// [`INLINE_FIELDS`] fields, so that its parser never needs more room than its inline array.
+#[derive(Debug, Default)]
+struct Gate {
+    /// Hyper may read the bytes received before this offset.
+    boundary: u64,
+    /// The reader that found nothing it may hand over; woken when `boundary` moves.
+    waiting: Option<Waker>,
 }
 
 /// Where an HTTP/2 client's header blocks are.
@@ -138,6 +163,9 @@ impl Wire {
             }),
             left_http: AtomicBool::new(false),
             upgraded: AtomicBool::new(false),
+            long_head_next: AtomicBool::new(false),
+            answered: AtomicU64::new(0),
+            hold_limit: max_head + HEAD_SLACK,
             opened: Instant::now(),
             trace,
         })
@@ -176,20 +204,23 @@ impl Wire {
         self.opened
     }
 
-    /// Bytes just read from the client, `at` milliseconds on the caller's clock.
-    pub(crate) fn on_read(&self, bytes: &[u8], at: u64) {
+    /// Bytes just read from the client, `at` milliseconds on the caller's clock. Returns how
+    /// many of them hyper may read now (all, unless gated: see [`Wire::gate`]).
+    #[inline]
+    pub(crate) fn on_read(&self, bytes: &[u8], at: u64) -> usize {
         self.trace(TraceKind::Read, || format!("read {} bytes", bytes.len()));
         if self.left_http.load(Ordering::Relaxed) {
-            return;
+            return bytes.len();
         }
-        self.keep_read(bytes, at);
+        self.keep_read(bytes, at)
     }
 
     /// What HTTP reads add to the kept head and body; out of line, so a WebSocket's reads (which
     /// skip it) inline only the tests above.
     #[inline(never)]
-    fn keep_read(&self, bytes: &[u8], at: u64) {
+    fn keep_read(&self, bytes: &[u8], at: u64) -> usize {
         let mut state = self.state();
+        let offset = state.received;
         state.received += bytes.len() as u64;
         state.last_read = at;
         if let Some(blocks) = state.h2_blocks.as_mut() {
@@ -206,10 +237,100 @@ impl Wire {
                 drop(state);
                 self.trace_h2(Sender::Client, bytes);
             }
-            return;
+            return bytes.len();
         }
         state.flush_unscanned();
-        state.feed(bytes);
+        state.feed(bytes, offset);
+        if state.gate.is_none() {
+            return bytes.len();
+        }
+        let boundary = self.regate(&mut state);
+        usize::try_from(boundary.saturating_sub(offset)).map_or(bytes.len(), |n| n.min(bytes.len()))
+    }
+
+    /// Gates the connection: from now on hyper is to be handed a request head only if it has at
+    /// most [`INLINE_FIELDS`] fields, and the rest of the bytes held back (the caller's reader
+    /// asks [`Wire::may_read`]) until hyper has answered every request before it. Then
+    /// [`Wire::long_head_next`] says so, and the caller serves the rest of the connection with
+    /// a parser sized for the long head ([`Wire::ungate`]). hyper's parser takes 100 fields in
+    /// an array on the stack; sized for more, it allocates two arrays of that size per request.
+    pub(crate) fn gate(&self) {
+        let mut state = self.state();
+        if !matches!(state.body, Body::Rest) {
+            state.gate = Some(Gate::default());
+            self.regate(&mut state);
+        }
+    }
+
+    /// Ends the gate: hyper may read everything from now on. Returns where the head it is to
+    /// parse next begins in the stream received.
+    pub(crate) fn ungate(&self) -> u64 {
+        let mut state = self.state();
+        if let Some(gate) = state.gate.take()
+            && let Some(waiting) = gate.waiting
+        {
+            waiting.wake();
+        }
+        self.long_head_next.store(false, Ordering::Relaxed);
+        // Every request before the head is answered: no handler keeps a body any more.
+        state.flush_unscanned();
+        state.pending_at
+    }
+
+    /// Most bytes a reader holds back from hyper before it stops reading the client: a head
+    /// up to `--max-head` and the slack that explains a refused one.
+    pub(crate) fn hold_limit(&self) -> usize {
+        self.hold_limit
+    }
+
+    /// How far into the bytes received hyper may read; when that is no further than `read`,
+    /// `waker` is woken once it moves.
+    pub(crate) fn may_read(&self, read: u64, waker: &Waker) -> u64 {
+        let mut state = self.state();
+        let Some(gate) = state.gate.as_mut() else {
+            return u64::MAX;
+        };
+        if gate.boundary <= read {
+            gate.waiting = Some(waker.clone());
+        }
+        gate.boundary
+    }
+
+    /// Gated: the head hyper is to parse next has more than [`INLINE_FIELDS`] fields, and is held
+    /// back whole.
+    pub(crate) fn long_head_next(&self) -> bool {
+        self.long_head_next.load(Ordering::Relaxed)
+    }
+
+    /// hyper is done with the response to the latest request (its body written or dropped).
+    pub(crate) fn response_done(&self) {
+        // Requests and their responses come one at a time, all on the connection's task.
+        let answered = self.answered.load(Ordering::Relaxed);
+        self.answered.store(answered + 1, Ordering::Relaxed);
+    }
+
+    /// Every request taken so far has its response done.
+    pub(crate) fn all_answered(&self) -> bool {
+        self.state().heads == self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Gated: recomputes how far hyper may read (waking a reader waiting for it to move) and
+    /// whether the head hyper parses next is held back for being long. Returns the boundary.
+    fn regate(&self, state: &mut State) -> u64 {
+        let (boundary, long_next) = state.reach();
+        let Some(gate) = state.gate.as_mut() else {
+            return u64::MAX;
+        };
+        if boundary != gate.boundary {
+            gate.boundary = boundary;
+            if let Some(waiting) = gate.waiting.take() {
+                waiting.wake();
+            }
+        }
+        if long_next != self.long_head_next.load(Ordering::Relaxed) {
+            self.long_head_next.store(long_next, Ordering::Relaxed);
+        }
+        boundary
     }
 
     /// The connection speaks HTTP/2 from the next byte read (the client's preface): its header
@@ -348,11 +469,20 @@ impl Wire {
                 state.head.extend_from_slice(&state.pending[..end]);
                 // Usually the whole of it: then this is a clear, no copy.
                 state.pending.drain(..end);
+                state.pending_at += end as u64;
                 state.head_kept = true;
             }
             None => {
+                state.pending_at += state.pending.len() as u64 + state.dropped;
                 state.pending.clear();
                 state.head_kept = false;
+                // Where the next head starts is not known: hyper reads on ungated.
+                if let Some(gate) = state.gate.take()
+                    && let Some(waiting) = gate.waiting
+                {
+                    waiting.wake();
+                }
+                self.long_head_next.store(false, Ordering::Relaxed);
             }
         }
         state.dropped = 0;
@@ -370,6 +500,7 @@ impl Wire {
         if !matches!(state.body, Body::None) && !state.pending.is_empty() {
             std::mem::swap(&mut state.unscanned, &mut state.pending);
             state.pending.clear();
+            state.unscanned_at = state.pending_at;
         }
         if !state.pending.is_empty() {
             state.head_began = Some(state.last_read);
@@ -377,6 +508,9 @@ impl Wire {
         // One large head must not pin large buffers for the rest of a keep-alive connection.
         if state.pending.is_empty() && state.pending.capacity() > SHRINK_ABOVE {
             state.pending = Vec::new();
+        }
+        if state.gate.is_some() {
+            self.regate(state);
         }
         let traced = self.tracing().then(|| {
             state.response_head = Some(Vec::new());
@@ -399,6 +533,12 @@ impl Wire {
         state.unscanned = Vec::new();
         state.head = Vec::new();
         state.last_checked = Vec::new();
+        if let Some(gate) = state.gate.take()
+            && let Some(waiting) = gate.waiting
+        {
+            waiting.wake();
+        }
+        self.long_head_next.store(false, Ordering::Relaxed);
         drop(state);
         self.left_http.store(!self.tracing(), Ordering::Relaxed);
         self.upgraded.store(true, Ordering::Relaxed);
@@ -495,20 +635,22 @@ impl State {
     fn flush_unscanned(&mut self) {
         if !self.unscanned.is_empty() {
             let mut unscanned = std::mem::take(&mut self.unscanned);
-            self.feed(&unscanned);
+            self.feed(&unscanned, self.unscanned_at);
             // Keep the allocation for next time.
             unscanned.clear();
             self.unscanned = unscanned;
         }
     }
 
-    fn feed(&mut self, mut bytes: &[u8]) {
+    /// Sorts out `bytes`, which begin `offset` bytes into the stream received.
+    fn feed(&mut self, mut bytes: &[u8], mut offset: u64) {
         while !bytes.is_empty() {
             let used = match &mut self.body {
                 Body::Rest => return,
                 Body::None => {
                     if self.pending.is_empty() {
                         self.head_began = Some(self.last_read);
+                        self.pending_at = offset;
                     }
                     let room = self.limit.saturating_sub(self.pending.len());
                     let kept = bytes.len().min(room);
@@ -539,8 +681,132 @@ impl State {
                 raw.truncated |= kept < used;
             }
             bytes = &bytes[used..];
+            offset += used as u64;
         }
     }
+
+    /// How far into the bytes received hyper may read, and whether the head it parses next is
+    /// held back for having more than [`INLINE_FIELDS`] fields.
+    fn reach(&self) -> (u64, bool) {
+        // The common case: too short for a long head (see `head_room`).
+        if self.pending.len() + self.unscanned.len() <= 3 * INLINE_FIELDS && self.dropped == 0 {
+            return (self.received, false);
+        }
+        // Bytes dropped past the limit cannot be looked at: hyper refuses such a head anyway.
+        if self.dropped > 0 {
+            return (u64::MAX, false);
+        }
+        // The next head begins after the current body: in `unscanned` (not sorted out yet, so
+        // a handler may still keep the body) or at the start of `pending`.
+        let (region, region_at) = if self.unscanned.is_empty() {
+            match self.body {
+                Body::None => (&self.pending[..], self.pending_at),
+                // Every byte received so far is body.
+                Body::Length(_) | Body::Chunked(_) | Body::Rest => return (self.received, false),
+            }
+        } else {
+            let body_len = match &self.body {
+                Body::None => Some(0),
+                Body::Length(left) => usize::try_from(*left)
+                    .ok()
+                    .filter(|&left| left < self.unscanned.len()),
+                Body::Chunked(scanner) => {
+                    let (used, done) = scanner.clone().scan(&self.unscanned);
+                    done.then_some(used)
+                }
+                Body::Rest => None,
+            };
+            let Some(body_len) = body_len else {
+                return (self.received, false);
+            };
+            (
+                &self.unscanned[body_len..],
+                self.unscanned_at + body_len as u64,
+            )
+        };
+        match head_room(region) {
+            Room::All => (self.received, false),
+            Room::Upto(end) => (region_at + end as u64, false),
+            Room::LongAt(start) => (region_at + start as u64, start == 0),
+        }
+    }
+}
+
+/// How much of the bytes from the start of a request head on hyper's inline parser may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    All,
+    /// Up to a head's end, past which the framing is not known until hyper has parsed it.
+    Upto(usize),
+    /// Up to the start of a head with more than [`INLINE_FIELDS`] fields.
+    LongAt(usize),
+}
+
+/// Walks the request heads at the start of `region` (only as far as their framing is plain: a
+/// head with no `Content-Length` or `Transfer-Encoding` has no body) and finds where hyper's
+/// inline parser must stop: before the first field past [`INLINE_FIELDS`] of a head, which
+/// httparse refuses as soon as its first byte is there.
+fn head_room(region: &[u8]) -> Room {
+    // The common case: too short, or too few lines, for any head in it to be long (the
+    // shortest field line httparse takes, "a:\n", is 3 bytes).
+    if region.len() <= 3 * INLINE_FIELDS
+        || region.iter().filter(|&&b| b == b'\n').count() <= INLINE_FIELDS
+    {
+        return Room::All;
+    }
+    let mut start = 0;
+    'heads: loop {
+        // Empty lines before a request line belong to its head (httparse skips them).
+        let mut line = start
+            + region[start..]
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+        let mut fields = 0;
+        let mut request_line = true;
+        loop {
+            let Some(lf) = region[line..].iter().position(|&b| b == b'\n') else {
+                // A partial line: the next field, unless it begins the blank line.
+                let next_field =
+                    !request_line && region.get(line).is_some_and(|&b| b != b'\r' && b != b'\n');
+                if next_field && fields >= INLINE_FIELDS {
+                    return Room::LongAt(start);
+                }
+                return Room::All;
+            };
+            let text = &region[line..line + lf];
+            if !request_line && (text.is_empty() || text == b"\r") {
+                let end = line + lf + 1;
+                if end == region.len() {
+                    return Room::All;
+                }
+                if has_body_fields(&region[start..end]) {
+                    return Room::Upto(end);
+                }
+                start = end;
+                continue 'heads;
+            }
+            if request_line {
+                request_line = false;
+            } else {
+                fields += 1;
+                if fields > INLINE_FIELDS {
+                    return Room::LongAt(start);
+                }
+            }
+            line += lf + 1;
+        }
+    }
+}
+
+/// The head may announce a body (RFC 9112 §6.3): it names Content-Length or Transfer-Encoding
+/// anywhere (a cautious look; hyper's parse decides).
+fn has_body_fields(head: &[u8]) -> bool {
+    let named = |name: &[u8]| {
+        head.windows(name.len())
+            .any(|window| window.eq_ignore_ascii_case(name))
+    };
+    named(b"content-length") || named(b"transfer-encoding")
 }
 
 /// Where a head ends: just past its blank line (CRLF CRLF, or bare LFs as hyper accepts them),
@@ -574,7 +840,7 @@ fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Follows chunked framing (RFC 9112 §7.1) just well enough to find where the body ends; hyper
 /// checks the framing itself.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ChunkScanner {
     step: ChunkStep,
     size: u64,
@@ -787,6 +1053,120 @@ mod tests {
         assert_eq!(wire.unfinished_head_began(), Some(2200));
         wire.leave_http();
         assert_eq!(wire.unfinished_head_began(), None);
+    }
+
+    /// `GET /` with `fields` header fields.
+    fn head_with(fields: usize) -> Vec<u8> {
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..fields {
+            head.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
+    #[derive(Default)]
+    struct Woken(AtomicBool);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn head_room_stops_before_the_first_field_past_the_inline_parsers() {
+        assert_eq!(head_room(&head_with(INLINE_FIELDS)), Room::All);
+        assert_eq!(head_room(&head_with(INLINE_FIELDS + 1)), Room::LongAt(0));
+        // In pieces: the request line and 100 fields may go; the next field's first byte may
+        // not (httparse refuses it at once), the blank line's CR may.
+        let long = head_with(INLINE_FIELDS + 1);
+        let past_inline = long
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(INLINE_FIELDS)
+            .map_or(0, |(at, _)| at + 1);
+        assert_eq!(head_room(&long[..past_inline]), Room::All);
+        assert_eq!(head_room(&long[..=past_inline]), Room::LongAt(0));
+        let full = head_with(INLINE_FIELDS);
+        assert_eq!(head_room(&full[..full.len() - 1]), Room::All);
+        // Empty lines before the request line are no fields.
+        let leading = [&b"\r\n\r\n"[..], &full].concat();
+        assert_eq!(head_room(&leading), Room::All);
+        // Pipelined: past a bodiless head, up to the long one; a head that may have a body
+        // stops the walk at its end (where the next head starts is hyper's to find).
+        let short = head_with(1);
+        let two = [&short[..], &long].concat();
+        assert_eq!(head_room(&two), Room::LongAt(short.len()));
+        let post = b"POST / HTTP/1.1\r\ncontent-LENGTH: 3\r\n\r\n";
+        let with_body = [&post[..], b"abc", &long].concat();
+        assert_eq!(head_room(&with_body), Room::Upto(post.len()));
+    }
+
+    #[test]
+    fn a_gated_wire_holds_a_long_head_back_and_wakes_the_reader_when_it_may_go_on() {
+        let wire = wire();
+        wire.gate();
+        let post = b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n";
+        let long = head_with(150);
+        let bytes = [&post[..], b"abc", &long].concat();
+        // Up to the end of the head: what follows depends on its framing.
+        assert_eq!(wire.on_read(&bytes, 0), post.len());
+        let woken = Arc::new(Woken::default());
+        let waker = Waker::from(Arc::clone(&woken));
+        assert_eq!(wire.may_read(post.len() as u64, &waker), post.len() as u64);
+        assert!(!wire.long_head_next());
+        // Parsed: its body may go, and the long head is next.
+        wire.take_head(Framing::Length(3));
+        assert!(
+            woken.0.swap(false, Ordering::Relaxed),
+            "the reader is woken"
+        );
+        assert_eq!(
+            wire.may_read(post.len() as u64, &waker),
+            post.len() as u64 + 3
+        );
+        assert!(wire.long_head_next());
+        assert!(!wire.all_answered());
+        wire.response_done();
+        assert!(wire.all_answered());
+        assert_eq!(
+            wire.may_read(post.len() as u64 + 3, &waker),
+            post.len() as u64 + 3
+        );
+        assert_eq!(
+            wire.ungate(),
+            post.len() as u64 + 3,
+            "where the long head begins"
+        );
+        assert!(woken.0.load(Ordering::Relaxed));
+        assert!(!wire.long_head_next());
+        assert_eq!(wire.may_read(0, &waker), u64::MAX);
+        // Ungated, the head is taken as any other.
+        wire.take_head(Framing::None);
+        assert_eq!(wire.head().as_deref(), Some(&long[..]));
+    }
+
+    #[test]
+    fn short_heads_pass_a_gated_wire_whole_and_an_upgrade_opens_it() {
+        let wire = wire();
+        wire.gate();
+        let short = [head_with(3), head_with(99), head_with(0)].concat();
+        assert_eq!(wire.on_read(&short, 0), short.len());
+        for _ in 0..3 {
+            wire.take_head(Framing::None);
+            wire.response_done();
+        }
+        let upgrade = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+        let frames = b"x\n".repeat(200);
+        let bytes = [&upgrade[..], &frames].concat();
+        // The bytes after the head are no head at all, but the wire cannot tell yet.
+        let handed = wire.on_read(&bytes, 0);
+        assert!(handed < bytes.len());
+        wire.take_head(Framing::None);
+        wire.leave_http();
+        assert_eq!(wire.may_read(handed as u64, Waker::noop()), u64::MAX);
     }
 
     #[test]

@@ -80,6 +80,93 @@ async fn max_headers_is_the_default_256_or_the_configured_count() -> TestResult 
     Ok(())
 }
 
+/// A keep-alive `GET /status` head with `fields` header fields (Host first).
+fn status_head(fields: usize) -> String {
+    let mut head = "GET /status HTTP/1.1\r\nHost: x\r\n".to_owned();
+    for i in 1..fields {
+        head.push_str(&format!("X-Extra-{i}: v\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+fn statuses(responses: &[RawResponse]) -> Vec<u16> {
+    responses.iter().map(|response| response.status).collect()
+}
+
+/// A connection starts with hyper's inline parser (100 fields) and moves to the one sized for
+/// `--max-headers` at the first head that needs it. Pipelined behind a request with a body
+/// and a streamed file, the long head waits for their answers: every response comes whole and
+/// in order, before and after the move.
+#[tokio::test]
+async fn long_heads_pipelined_behind_other_requests_are_answered_in_order() -> TestResult {
+    let app = spawn_app_with(false, &["--trace"]).await;
+    // Past what is read whole: streamed from the file.
+    let big = vec![b'x'; 300 * 1024];
+    std::fs::write(app.data_file(), &big)?;
+    let post = "POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 12\r\n\r\n{\"name\":\"x\"}";
+    let raw = [
+        status_head(1),
+        post.to_owned(),
+        "GET /static/data.txt HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+        status_head(150),
+        status_head(2),
+        status_head(256),
+        status_head(257),
+    ]
+    .concat();
+    let responses = app.exchange(raw.as_bytes(), 8).await?;
+    assert_eq!(statuses(&responses), [200, 201, 200, 200, 200, 200, 431]);
+    assert_eq!(responses[2].body.len(), big.len());
+    assert_eq!(responses[3].text(), r#"{"status":"ok"}"#);
+    logged(
+        &app,
+        "the parser sized for --max-headers (256) takes the connection over",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Short heads never move a connection; a long one arriving in pieces, part of it already
+/// with hyper when the rest shows it long, is answered; so is one whose client then closes
+/// its side.
+#[tokio::test]
+async fn long_heads_in_pieces_or_before_a_half_close_are_answered() -> TestResult {
+    let app = spawn_app_with(false, &["--trace"]).await;
+    let raw = [status_head(100), status_head(2)].concat();
+    assert_eq!(
+        statuses(&app.exchange(raw.as_bytes(), 2).await?),
+        [200, 200]
+    );
+    assert_not_logged(&app, "takes the connection over");
+
+    let head = status_head(200);
+    // The request line and 100 fields: all hyper's inline parser may see of it.
+    let split = head
+        .match_indices('\n')
+        .nth(100)
+        .map_or(0, |(at, _)| at + 1);
+    let mut io = app.connect().await?;
+    io.write_all(&head.as_bytes()[..split]).await?;
+    io.flush().await?;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for piece in head.as_bytes()[split..].chunks(7) {
+        io.write_all(piece).await?;
+        io.flush().await?;
+    }
+    let mut answered = read_responses(&mut io, 1, false).await?;
+    answered.extend(keep_alive_status(&mut io).await);
+    assert_eq!(statuses(&answered), [200, 200]);
+
+    let mut io = app.connect().await?;
+    io.write_all(status_head(120).as_bytes()).await?;
+    io.shutdown().await?;
+    let answered = read_responses(&mut io, 2, false).await?;
+    assert_eq!(statuses(&answered), [200], "answered, then closed");
+    Ok(())
+}
+
 /// `--max-head`: the request line and headers together; 16 KiB by default (the golden replay
 /// covers it), lowered here to 8 KiB.
 #[tokio::test]
