@@ -317,6 +317,20 @@ impl Wire {
     /// Gated: recomputes how far hyper may read (waking a reader waiting for it to move) and
     /// whether the head hyper parses next is held back for being long. Returns the boundary.
     fn regate(&self, state: &mut State) -> u64 {
+        // The common case, kept short: nothing held, nothing that could be.
+        if state.short_region()
+            && let Some(gate) = state.gate.as_mut()
+            && gate.waiting.is_none()
+            && !self.long_head_next.load(Ordering::Relaxed)
+        {
+            gate.boundary = state.received;
+            return state.received;
+        }
+        self.regate_fully(state)
+    }
+
+    #[inline(never)]
+    fn regate_fully(&self, state: &mut State) -> u64 {
         let (boundary, long_next) = state.reach();
         let Some(gate) = state.gate.as_mut() else {
             return u64::MAX;
@@ -509,7 +523,12 @@ impl Wire {
         if state.pending.is_empty() && state.pending.capacity() > SHRINK_ABOVE {
             state.pending = Vec::new();
         }
-        if state.gate.is_some() {
+        // With nothing held, taking a head off the front holds nothing back either.
+        if state
+            .gate
+            .as_ref()
+            .is_some_and(|gate| gate.boundary < state.received)
+        {
             self.regate(state);
         }
         let traced = self.tracing().then(|| {
@@ -685,11 +704,15 @@ impl State {
         }
     }
 
+    /// What is yet to be parsed is too short to hold a long head (see `head_room`).
+    fn short_region(&self) -> bool {
+        self.pending.len() + self.unscanned.len() <= 3 * INLINE_FIELDS && self.dropped == 0
+    }
+
     /// How far into the bytes received hyper may read, and whether the head it parses next is
     /// held back for having more than [`INLINE_FIELDS`] fields.
     fn reach(&self) -> (u64, bool) {
-        // The common case: too short for a long head (see `head_room`).
-        if self.pending.len() + self.unscanned.len() <= 3 * INLINE_FIELDS && self.dropped == 0 {
+        if self.short_region() {
             return (self.received, false);
         }
         // Bytes dropped past the limit cannot be looked at: hyper refuses such a head anyway.
