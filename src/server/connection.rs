@@ -839,7 +839,8 @@ impl<A: Handler> PerConnection<A> {
         let exchange = self.exchange(number, Some(&self.wire));
         let request = match self.app.answer_now(request, &exchange) {
             Answer::Now(response) => {
-                let response = self.answered(response, number, access, described);
+                let mut response = response;
+                self.answered(&mut response, number, access, described);
                 return Either::Left(std::future::ready(Ok(response)));
             }
             Answer::Later(request) => request,
@@ -848,7 +849,9 @@ impl<A: Handler> PerConnection<A> {
         Either::Right(async move {
             let exchange = connection.exchange(number, Some(&connection.wire));
             let response = connection.app.handle(request, &exchange).await;
-            Ok(connection.answered(response, number, access, described))
+            let mut response = response;
+            connection.answered(&mut response, number, access, described);
+            Ok(response)
         })
     }
 
@@ -868,11 +871,11 @@ impl<A: Handler> PerConnection<A> {
     /// After the handler: the diagnosis or notes, the access line (when the body is done).
     fn answered(
         &self,
-        mut response: Response<Body>,
+        response: &mut Response<Body>,
         number: u64,
         access: bool,
         described: Option<Box<Described>>,
-    ) -> Response<Body> {
+    ) {
         let status = response.status();
         if diagnose::is_refusal(status) {
             let diagnosis = match response.extensions().get::<Diagnosis>() {
@@ -961,39 +964,34 @@ impl<A: Handler> PerConnection<A> {
             && described
                 .as_ref()
                 .is_some_and(|described| described.websocket);
-        self.logged(response, described, number, opened_websocket)
+        self.logged(&mut response, described, number, opened_websocket);
+        response
     }
 
     /// The access record of an answered request (when the access log is on): a WebSocket that
     /// opened is logged now, as its session's start; any other answer once its body is sent.
     fn logged(
         &self,
-        response: Response<Body>,
+        response: &mut Response<Body>,
         described: Option<Box<Described>>,
         number: u64,
         opened_websocket: bool,
-    ) -> Response<Body> {
+    ) {
         let Some(described) = described else {
-            return response;
+            return;
         };
         if opened_websocket {
-            self.log.ws_accepted(
+            return self.log.ws_accepted(
                 &self.label,
                 number,
                 &super::access::target_text(&described.target),
             );
-            return response;
         }
-        self.metered(response, *described, number)
+        self.metered(response, *described, number);
     }
 
     /// Has the response's body write the access line once it is sent.
-    fn metered(
-        &self,
-        mut response: Response<Body>,
-        described: Described,
-        number: u64,
-    ) -> Response<Body> {
+    fn metered(&self, response: &mut Response<Body>, described: Described, number: u64) {
         let status = response.status();
         let entry = Entry {
             log: self.log.clone(),
@@ -1011,7 +1009,6 @@ impl<A: Handler> PerConnection<A> {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok()?.parse().ok());
         response.body_mut().metered(Meter::new(entry, length));
-        response
     }
 }
 

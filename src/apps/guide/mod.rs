@@ -143,7 +143,7 @@ impl App {
         }
         let (mut parts, body) = request.into_parts();
         let fields = Fields::of(&parts.headers);
-        let response = match check_head(&parts, &fields) {
+        let mut response = match check_head(&parts, &fields) {
             Err(err) => err.response(),
             Ok(())
                 if (fields.upgrade || parts.method == Method::CONNECT)
@@ -162,7 +162,8 @@ impl App {
                 None => return Answer::Later(Request::from_parts(parts, body)),
             },
         };
-        Answer::Now(finish(&parts, &fields, response))
+        finish(&parts, &fields, &mut response);
+        Answer::Now(response)
     }
 
     /// Answers a request [`App::answer_now`] gave back: one that waits for its body or a
@@ -173,8 +174,9 @@ impl App {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = request.into_parts();
-        let response = self.route_later(&parts, body, exchange).await;
-        finish(&parts, &Fields::of(&parts.headers), response)
+        let mut response = self.route_later(&parts, body, exchange).await;
+        finish(&parts, &Fields::of(&parts.headers), &mut response);
+        response
     }
 
     /// The answer of every route that needs no waiting; `None` for the three that do.
@@ -311,11 +313,7 @@ impl Handler for App {
 
 /// What every HTTP answer gets from its request: `connection: close` when the client asked to
 /// close, and HTTP/1.0's status line for an HTTP/1.0 request.
-fn finish(
-    parts: &http::request::Parts,
-    fields: &Fields,
-    mut response: Response<Body>,
-) -> Response<Body> {
+fn finish(parts: &http::request::Parts, fields: &Fields, response: &mut Response<Body>) {
     if wants_close(parts.version, fields, &parts.headers) {
         response
             .headers_mut()
@@ -326,7 +324,6 @@ fn finish(
         // `keep-alive` next to our `close`.
         *response.version_mut() = Version::HTTP_10;
     }
-    response
 }
 
 /// 413, 408, 503 or 400 for a body that could not be read, with its diagnosis, then close: the
