@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::future::Either;
 use http::{Request, Response, StatusCode};
 use hyper::body::Body as HttpBody;
@@ -435,7 +435,10 @@ impl<A: Handler> ConnectionContext<A> {
                     // and written out of its buffer (it flushes the stream only once that is
                     // empty).
                     switch: move || {
-                        gated && wire.long_head_next() && activity.flushed() && wire.all_answered()
+                        gated
+                            && wire.long_head_next()
+                            && activity.flushed()
+                            && wire.ready_for_long_head()
                     },
                 };
                 let driven = self
@@ -1279,6 +1282,7 @@ impl<I: AsyncRead + Unpin> Watched<I> {
     ) -> Poll<io::Result<()>> {
         let rest = &buf.filled()[before + handed..];
         let at = self.wire.received() - rest.len() as u64;
+        self.wire.handed(at);
         self.held = Some(Box::new(Held {
             bytes: BytesMut::from(rest),
             at,
@@ -1336,16 +1340,22 @@ impl<I: AsyncRead + Unpin> Watched<I> {
             if handed > 0 {
                 buf.put_slice(&held.bytes.split_to(handed));
                 held.at += handed as u64;
+                wire.handed(held.at);
                 return Some(Poll::Ready(Ok(())));
             }
             // The wire wakes the task when hyper may read more; meanwhile the client's bytes
             // are read on, up to a bound (past it they wait in the socket).
-            if held.eof || held.bytes.len() >= wire.hold_limit() {
+            let room = wire.hold_limit().saturating_sub(held.bytes.len());
+            if held.eof || room == 0 {
                 return Some(Poll::Pending);
             }
-            held.bytes.reserve(HELD_READ);
+            // No more than the limit: the wire keeps the head and what follows it, and must
+            // see all of it to tell where the head ends.
+            let want = room.min(HELD_READ);
+            held.bytes.reserve(want);
             let len = held.bytes.len();
-            match tokio_util::io::poll_read_buf(Pin::new(&mut *inner), cx, &mut held.bytes) {
+            let mut limited = (&mut held.bytes).limit(want);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut *inner), cx, &mut limited) {
                 Poll::Pending => return Some(Poll::Pending),
                 Poll::Ready(Err(err)) => return Some(Poll::Ready(Err(err))),
                 Poll::Ready(Ok(0)) => held.eof = true,
@@ -1377,6 +1387,10 @@ impl<I: AsyncRead + Unpin> Watched<I> {
         // The long head's bytes hyper already had.
         let had = usize::try_from(handed.saturating_sub(head_at)).unwrap_or(usize::MAX);
         let unparsed = unparsed.slice(unparsed.len().saturating_sub(had)..);
+        // Held bytes before the head (none: the switch waits until hyper has read them) are
+        // a body no handler read.
+        let unread = usize::try_from(head_at.saturating_sub(handed)).unwrap_or(usize::MAX);
+        held.bytes.advance(unread.min(held.bytes.len()));
         let mut bytes = BytesMut::with_capacity(unparsed.len() + held.bytes.len());
         bytes.extend_from_slice(&unparsed);
         bytes.extend_from_slice(&held.bytes);

@@ -111,6 +111,8 @@ struct Gate {
     boundary: u64,
     /// The reader that found nothing it may hand over; woken when `boundary` moves.
     waiting: Option<Waker>,
+    /// While the reader holds bytes back: how far into the bytes received hyper has them.
+    handed: u64,
 }
 
 /// Where an HTTP/2 client's header blocks are.
@@ -290,6 +292,7 @@ impl Wire {
         let Some(gate) = state.gate.as_mut() else {
             return u64::MAX;
         };
+        gate.handed = read;
         if gate.boundary <= read {
             gate.waiting = Some(waker.clone());
         }
@@ -309,9 +312,23 @@ impl Wire {
         self.answered.store(answered + 1, Ordering::Relaxed);
     }
 
-    /// Every request taken so far has its response done.
-    pub(crate) fn all_answered(&self) -> bool {
-        self.state().heads == self.answered.load(Ordering::Relaxed)
+    /// The reader holding bytes back has handed hyper everything up to `to`.
+    pub(crate) fn handed(&self, to: u64) {
+        if let Some(gate) = self.state().gate.as_mut() {
+            gate.handed = to;
+        }
+    }
+
+    /// Gated, with a long head next: hyper is done with everything before it (every request
+    /// answered, and every byte before the head read: the rest of a body a handler left unread
+    /// is hyper's to drain or to close the connection over, as without the gate).
+    pub(crate) fn ready_for_long_head(&self) -> bool {
+        let state = self.state();
+        state.heads == self.answered.load(Ordering::Relaxed)
+            && state
+                .gate
+                .as_ref()
+                .is_some_and(|gate| gate.handed >= gate.boundary)
     }
 
     /// Gated: recomputes how far hyper may read (waking a reader waiting for it to move) and
@@ -715,10 +732,6 @@ impl State {
         if self.short_region() {
             return (self.received, false);
         }
-        // Bytes dropped past the limit cannot be looked at: hyper refuses such a head anyway.
-        if self.dropped > 0 {
-            return (u64::MAX, false);
-        }
         // The next head begins after the current body: in `unscanned` (not sorted out yet, so
         // a handler may still keep the body) or at the start of `pending`.
         let (region, region_at) = if self.unscanned.is_empty() {
@@ -748,6 +761,10 @@ impl State {
             )
         };
         match head_room(region) {
+            // Bytes dropped past the limit were not looked at: they stay held. (The limit is
+            // larger than hyper's buffer and the reader's held bytes together; hyper already
+            // has more than `--max-head` of a head then, and refuses it.)
+            Room::All if self.dropped > 0 => (region_at + region.len() as u64, false),
             Room::All => (self.received, false),
             Room::Upto(end) => (region_at + end as u64, false),
             Room::LongAt(start) => (region_at + start as u64, start == 0),
@@ -767,8 +784,8 @@ enum Room {
 
 /// Walks the request heads at the start of `region` (only as far as their framing is plain: a
 /// head with no `Content-Length` or `Transfer-Encoding` has no body) and finds where hyper's
-/// inline parser must stop: before the first field past [`INLINE_FIELDS`] of a head, which
-/// httparse refuses as soon as its first byte is there.
+/// inline parser must stop: before the first field past [`INLINE_FIELDS`] of a head (httparse
+/// refuses the head once that field's line is whole; the walk stops at its first byte).
 fn head_room(region: &[u8]) -> Room {
     // The common case: too short, or too few lines, for any head in it to be long (the
     // shortest field line httparse takes, "a:\n", is 3 bytes).
@@ -1102,7 +1119,7 @@ mod tests {
         assert_eq!(head_room(&head_with(INLINE_FIELDS)), Room::All);
         assert_eq!(head_room(&head_with(INLINE_FIELDS + 1)), Room::LongAt(0));
         // In pieces: the request line and 100 fields may go; the next field's first byte may
-        // not (httparse refuses it at once), the blank line's CR may.
+        // not (httparse refuses the head once that line is whole), the blank line's CR may.
         let long = head_with(INLINE_FIELDS + 1);
         let past_inline = long
             .iter()
@@ -1151,13 +1168,17 @@ mod tests {
             post.len() as u64 + 3
         );
         assert!(wire.long_head_next());
-        assert!(!wire.all_answered());
+        assert!(
+            !wire.ready_for_long_head(),
+            "not answered, the body not read"
+        );
         wire.response_done();
-        assert!(wire.all_answered());
+        assert!(!wire.ready_for_long_head(), "the body not read");
         assert_eq!(
             wire.may_read(post.len() as u64 + 3, &waker),
             post.len() as u64 + 3
         );
+        assert!(wire.ready_for_long_head());
         assert_eq!(
             wire.ungate(),
             post.len() as u64 + 3,

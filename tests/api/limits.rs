@@ -128,6 +128,62 @@ async fn long_heads_pipelined_behind_other_requests_are_answered_in_order() -> T
     Ok(())
 }
 
+/// A body no handler read is not a request, even when it looks like one and a long head
+/// follows it: hyper drains it (or closes the connection) before the long head is parsed.
+#[tokio::test]
+async fn an_unread_body_before_a_long_head_is_never_parsed_as_a_request() -> TestResult {
+    let app = spawn_app(false).await;
+    std::fs::write(app.data_file(), b"hello")?;
+    let body = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    for expect in ["", "Expect: 100-continue\r\n"] {
+        let raw = format!(
+            "GET /static/data.txt HTTP/1.1\r\nHost: x\r\n{expect}Content-Length: {}\r\n\r\n\
+             {body}{}",
+            body.len(),
+            status_head(150),
+        );
+        let responses = app.exchange(raw.as_bytes(), 2).await?;
+        assert_eq!(statuses(&responses), [200, 200], "{expect:?}");
+        assert_eq!(responses[1].text(), r#"{"status":"ok"}"#);
+    }
+    assert_not_logged(&app, "/smuggled");
+    Ok(())
+}
+
+/// A long head near `--max-head`, of which hyper already had 100 fields, followed at once by a
+/// large body: the head is still whole when it is parsed, and everything after it is answered.
+#[tokio::test]
+async fn a_long_head_followed_by_much_more_is_answered_whole() -> TestResult {
+    let app = spawn_app(false).await;
+    let mut head = "GET /status HTTP/1.1\r\nHost: x\r\n".to_owned();
+    for i in 1..150 {
+        head.push_str(&format!("X-Extra-{i}: {}\r\n", "v".repeat(90)));
+    }
+    head.push_str("\r\n");
+    assert!(head.len() > 15_000 && head.len() < 16 * 1024);
+    let split = head
+        .match_indices('\n')
+        .nth(100)
+        .map_or(0, |(at, _)| at + 1);
+    for big in [40_000, 60_000] {
+        let rest = format!(
+            "{}POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {big}\r\n\r\n{}{}",
+            &head[split..],
+            "x".repeat(big),
+            status_head(2)
+        );
+        let mut io = app.connect().await?;
+        io.write_all(&head.as_bytes()[..split]).await?;
+        io.flush().await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        io.write_all(rest.as_bytes()).await?;
+        let responses = read_responses(&mut io, 3, false).await?;
+        assert_eq!(statuses(&responses), [200, 422, 200], "a {big}-byte body");
+    }
+    Ok(())
+}
+
 /// Short heads never move a connection; a long one arriving in pieces, part of it already
 /// with hyper when the rest shows it long, is answered; so is one whose client then closes
 /// its side.
