@@ -219,9 +219,11 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
     if any(name != "bare-hyper ceiling" and not name.startswith("duplex (") for _, name, _, _ in variants):
         w("### `GET /status`: header room and the access log")
         w("")
-        w("duplex accepts up to 256 header lines by default, because the original accepts 200. Above "
-          "hyper's 100, hyper allocates and fills two header arrays of that length for every request; "
-          "`--max-headers 100` shows that cost. The access-log row writes one line per request to a file.")
+        w("duplex accepts up to 256 header lines by default, because the original accepts 200. Sized "
+          "for more than 100, hyper's parser allocates two header arrays of that length for every "
+          "request, so each connection starts on hyper's parser for 100 and moves to one sized for 256 "
+          "at the first head that needs it; `--max-headers 100` (never moves) shows what is left of the "
+          "difference. The access-log row writes one line per request to a file.")
         w("")
         w("| transport | server | CPU µs/req | ÷ ceiling (CPU) | req/s |")
         w("|---|---|---:|---:|---:|")
