@@ -415,8 +415,7 @@ impl<A: Handler> ConnectionContext<A> {
         let (connection, wire) = self.per_connection(&conn, guard, probe);
         let service = service_fn(move |request: Request<Incoming>| connection.serve(request));
         let (io, activity) = self.watched(io, &wire);
-        let mut gated = self.http_long.is_some();
-        if gated {
+        if self.http_long.is_some() {
             wire.gate();
         }
         let mut connection = self
@@ -433,12 +432,9 @@ impl<A: Handler> ConnectionContext<A> {
                     busy: || false,
                     // A long head waits, held back, until hyper is idle: every response done
                     // and written out of its buffer (it flushes the stream only once that is
-                    // empty).
+                    // empty). Only a gated wire has one.
                     switch: move || {
-                        gated
-                            && wire.long_head_next()
-                            && activity.flushed()
-                            && wire.ready_for_long_head()
+                        wire.long_head_next() && activity.flushed() && wire.ready_for_long_head()
                     },
                 };
                 let driven = self
@@ -467,7 +463,6 @@ impl<A: Handler> ConnectionContext<A> {
                         connection = long
                             .serve_connection(TokioIo::new(io), parts.service)
                             .with_upgrades();
-                        gated = false;
                         continue;
                     }
                 };
@@ -841,8 +836,7 @@ impl<A: Handler> PerConnection<A> {
         });
         let exchange = self.exchange(number, Some(&self.wire));
         let request = match self.app.answer_now(request, &exchange) {
-            Answer::Now(response) => {
-                let mut response = response;
+            Answer::Now(mut response) => {
                 self.answered(&mut response, number, access, described);
                 return Either::Left(std::future::ready(Ok(response)));
             }
@@ -851,8 +845,7 @@ impl<A: Handler> PerConnection<A> {
         let connection = Arc::clone(self);
         Either::Right(async move {
             let exchange = connection.exchange(number, Some(&connection.wire));
-            let response = connection.app.handle(request, &exchange).await;
-            let mut response = response;
+            let mut response = connection.app.handle(request, &exchange).await;
             connection.answered(&mut response, number, access, described);
             Ok(response)
         })

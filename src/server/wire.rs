@@ -268,15 +268,21 @@ impl Wire {
     /// parse next begins in the stream received.
     pub(crate) fn ungate(&self) -> u64 {
         let mut state = self.state();
+        self.open_gate(&mut state);
+        // Every request before the head is answered: no handler keeps a body any more.
+        state.flush_unscanned();
+        state.pending_at
+    }
+
+    /// Ungates for good: hyper may read everything, and a reader waiting to hand bytes over is
+    /// woken.
+    fn open_gate(&self, state: &mut State) {
         if let Some(gate) = state.gate.take()
             && let Some(waiting) = gate.waiting
         {
             waiting.wake();
         }
         self.long_head_next.store(false, Ordering::Relaxed);
-        // Every request before the head is answered: no handler keeps a body any more.
-        state.flush_unscanned();
-        state.pending_at
     }
 
     /// Most bytes a reader holds back from hyper before it stops reading the client: a head
@@ -292,7 +298,6 @@ impl Wire {
         let Some(gate) = state.gate.as_mut() else {
             return u64::MAX;
         };
-        gate.handed = read;
         if gate.boundary <= read {
             gate.waiting = Some(waker.clone());
         }
@@ -508,12 +513,7 @@ impl Wire {
                 state.pending.clear();
                 state.head_kept = false;
                 // Where the next head starts is not known: hyper reads on ungated.
-                if let Some(gate) = state.gate.take()
-                    && let Some(waiting) = gate.waiting
-                {
-                    waiting.wake();
-                }
-                self.long_head_next.store(false, Ordering::Relaxed);
+                self.open_gate(state);
             }
         }
         state.dropped = 0;
@@ -569,12 +569,7 @@ impl Wire {
         state.unscanned = Vec::new();
         state.head = Vec::new();
         state.last_checked = Vec::new();
-        if let Some(gate) = state.gate.take()
-            && let Some(waiting) = gate.waiting
-        {
-            waiting.wake();
-        }
-        self.long_head_next.store(false, Ordering::Relaxed);
+        self.open_gate(&mut state);
         drop(state);
         self.left_http.store(!self.tracing(), Ordering::Relaxed);
         self.upgraded.store(true, Ordering::Relaxed);
@@ -1178,6 +1173,8 @@ mod tests {
             wire.may_read(post.len() as u64 + 3, &waker),
             post.len() as u64 + 3
         );
+        // The reader hands the body over.
+        wire.handed(post.len() as u64 + 3);
         assert!(wire.ready_for_long_head());
         assert_eq!(
             wire.ungate(),
