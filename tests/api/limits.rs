@@ -94,6 +94,31 @@ fn statuses(responses: &[RawResponse]) -> Vec<u16> {
     responses.iter().map(|response| response.status).collect()
 }
 
+/// Bytes the server has read from clients so far, by its `--trace` lines ("read N bytes").
+fn bytes_read(app: &TestApp) -> usize {
+    app.log
+        .lines()
+        .iter()
+        .filter_map(|line| {
+            let (_, after) = line.split_once(" read ")?;
+            after.strip_suffix(" bytes")?.parse::<usize>().ok()
+        })
+        .sum()
+}
+
+/// Waits until the server has read `total` bytes in all (see [`bytes_read`]): what the client
+/// sends next comes in a later read.
+async fn wait_until_read(app: &TestApp, total: usize) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bytes_read(app) < total {
+        if Instant::now() >= deadline {
+            return Err(format!("the server read {} of {total} bytes", bytes_read(app)).into());
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
 /// A connection starts with hyper's inline parser (100 fields) and moves to the one sized for
 /// `--max-headers` at the first head that needs it. Pipelined behind a request with a body
 /// and a streamed file, the long head waits for their answers: every response comes whole and
@@ -154,7 +179,8 @@ async fn an_unread_body_before_a_long_head_is_never_parsed_as_a_request() -> Tes
 /// large body: the head is still whole when it is parsed, and everything after it is answered.
 #[tokio::test]
 async fn a_long_head_followed_by_much_more_is_answered_whole() -> TestResult {
-    let app = spawn_app(false).await;
+    // The trace counts what the server has read.
+    let app = spawn_app_with(false, &["--trace"]).await;
     let mut head = "GET /status HTTP/1.1\r\nHost: x\r\n".to_owned();
     for i in 1..150 {
         head.push_str(&format!("X-Extra-{i}: {}\r\n", "v".repeat(90)));
@@ -173,10 +199,11 @@ async fn a_long_head_followed_by_much_more_is_answered_whole() -> TestResult {
             "x".repeat(big),
             status_head(2)
         );
+        let before = bytes_read(&app);
         let mut io = app.connect().await?;
         io.write_all(&head.as_bytes()[..split]).await?;
         io.flush().await?;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        wait_until_read(&app, before + split).await?;
         io.write_all(rest.as_bytes()).await?;
         let responses = read_responses(&mut io, 3, false).await?;
         assert_eq!(statuses(&responses), [200, 422, 200], "a {big}-byte body");
@@ -203,10 +230,11 @@ async fn long_heads_in_pieces_or_before_a_half_close_are_answered() -> TestResul
         .match_indices('\n')
         .nth(100)
         .map_or(0, |(at, _)| at + 1);
+    let before = bytes_read(&app);
     let mut io = app.connect().await?;
     io.write_all(&head.as_bytes()[..split]).await?;
     io.flush().await?;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_until_read(&app, before + split).await?;
     for piece in head.as_bytes()[split..].chunks(7) {
         io.write_all(piece).await?;
         io.flush().await?;
