@@ -542,6 +542,12 @@ fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
 /// Extends the checked prefix of `data`; an incomplete sequence at the end is fine until the
 /// message is `complete`.
 fn check_utf8(data: &[u8], checked: &mut usize, complete: bool) -> Result<(), Violation> {
+    // Most text is ASCII: checked a word at a time, where `from_utf8` goes byte by byte on a
+    // short or unaligned slice (a 20-byte echo: about 70 instructions less, callgrind).
+    if data[*checked..].is_ascii() {
+        *checked = data.len();
+        return Ok(());
+    }
     match std::str::from_utf8(&data[*checked..]) {
         Ok(_) => {
             *checked = data.len();
