@@ -1417,6 +1417,23 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     }
 }
 
+/// hyper hands a response over as its head and its body, two slices: up to this many bytes in
+/// all, they are copied into one and sent with one `write`, which the kernel takes for less
+/// than a `writev` of the parts (about 0.2 µs per response on loopback).
+const JOIN_WRITES_UP_TO: usize = 4096;
+
+/// Whether `bufs` go out joined, in one `write`.
+fn joins(bufs: &[io::IoSlice<'_>]) -> bool {
+    bufs.len() > 1 && bufs.iter().map(|buf| buf.len()).sum::<usize>() <= JOIN_WRITES_UP_TO
+}
+
+thread_local! {
+    /// Where [`JOIN_WRITES_UP_TO`] joins the parts: one buffer per worker thread, not per
+    /// connection, so an idle connection keeps none.
+    static JOINED: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(Vec::with_capacity(JOIN_WRITES_UP_TO));
+}
+
 impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -1442,7 +1459,18 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         self.activity.flushed.store(false, Ordering::Relaxed);
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let polled = if joins(bufs) {
+            JOINED.with_borrow_mut(|joined| {
+                joined.clear();
+                for buf in bufs {
+                    joined.extend_from_slice(buf);
+                }
+                // A short write is the joined bytes' prefix: the same count `writev` returns.
+                Pin::new(&mut self.inner).poll_write(cx, joined)
+            })
+        } else {
+            Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        };
         if let Poll::Ready(Ok(n)) = polled
             && n > 0
         {
@@ -1472,5 +1500,108 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use tokio::io::AsyncWriteExt;
+
+    /// A stream that records each write and how it came (vectored or not), taking at most
+    /// `accept` bytes of each.
+    struct Recorder {
+        writes: Vec<(&'static str, Vec<u8>)>,
+        accept: usize,
+    }
+
+    impl Recorder {
+        fn record(&mut self, how: &'static str, bytes: Vec<u8>) -> Poll<io::Result<usize>> {
+            let taken = bytes.len().min(self.accept);
+            self.writes.push((how, bytes[..taken].to_vec()));
+            Poll::Ready(Ok(taken))
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.record("write", buf.to_vec())
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let joined = bufs.iter().flat_map(|buf| buf.iter().copied()).collect();
+            self.record("writev", joined)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn watched(accept: usize) -> Watched<Recorder> {
+        Watched {
+            inner: Recorder {
+                writes: Vec::new(),
+                accept,
+            },
+            activity: Arc::new(Activity::new()),
+            wire: Wire::new(1024, None),
+            trace_writes: false,
+            held: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_and_a_short_body_go_out_in_one_write() -> io::Result<()> {
+        let mut io = watched(usize::MAX);
+        let parts = [
+            io::IoSlice::new(b"HTTP/1.1 200 OK\r\n\r\n"),
+            io::IoSlice::new(b"{}"),
+        ];
+        assert_eq!(io.write_vectored(&parts).await?, 21);
+        assert_eq!(
+            io.inner.writes,
+            [("write", b"HTTP/1.1 200 OK\r\n\r\n{}".to_vec())]
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_short_write_of_the_joined_parts_counts_what_went_out() -> io::Result<()> {
+        let mut io = watched(6);
+        let parts = [io::IoSlice::new(b"head"), io::IoSlice::new(b"body")];
+        assert_eq!(io.write_vectored(&parts).await?, 6);
+        assert_eq!(io.inner.writes, [("write", b"headbo".to_vec())]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn long_or_single_parts_stay_vectored() -> io::Result<()> {
+        let mut io = watched(usize::MAX);
+        let body = vec![b'x'; JOIN_WRITES_UP_TO];
+        let long = [io::IoSlice::new(b"head"), io::IoSlice::new(&body)];
+        assert_eq!(io.write_vectored(&long).await?, JOIN_WRITES_UP_TO + 4);
+        let single = [io::IoSlice::new(b"one")];
+        assert_eq!(io.write_vectored(&single).await?, 3);
+        let how: Vec<_> = io.inner.writes.iter().map(|(how, _)| *how).collect();
+        assert_eq!(how, ["writev", "writev"]);
+        Ok(())
     }
 }
