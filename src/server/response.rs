@@ -161,13 +161,15 @@ pub(crate) fn full_with<const N: usize>(
     leading: [(HeaderName, HeaderValue); N],
 ) -> Response<Body> {
     let body = body.into();
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = status;
     if N == 0 {
-        *response.headers_mut() = common_headers(content_length(body.len() as u64), content_type);
-        *response.body_mut() = Body::full(body);
+        let headers = common_headers(content_length(body.len() as u64), content_type);
+        let mut response = Response::new(Body::full(body));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
         return response;
     }
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(DATE, date_now());
     headers.insert(SERVER, SERVER_NAME);

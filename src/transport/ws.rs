@@ -292,7 +292,13 @@ where
     /// Why the connection is ending; pass it to [`WebSocket::finish`].
     pub(crate) async fn recv(&mut self) -> Result<Message, End> {
         loop {
-            let decoded = self.decoder.decode(&mut self.read_buf);
+            // Every other turn finds the buffer empty (the last read was one whole message):
+            // nothing to decode, and no call into the decoder.
+            let decoded = if self.read_buf.is_empty() {
+                Ok(None)
+            } else {
+                self.decoder.decode(&mut self.read_buf)
+            };
             self.show_frames();
             match decoded {
                 Ok(Some(Inbound::Message(message))) => {
