@@ -154,7 +154,8 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
       "with a 1-thread tokio runtime, the original as the guide runs it (`uvicorn main:app`, one "
       "process, access log off). The load generator is pinned to the other core. The servers of "
       "one transport run side by side on their own ports and the loads take turns (run 1 on "
-      "every server, then run 2, ...), so a slow spell of the VM hits all of them. CPU figures "
+      "every server, then run 2, ...; each round starts one server further on, so no server always "
+      "runs right after the same one), so a slow spell of the VM hits all of them. CPU figures "
       "are the median of the runs; throughput, p50 and p99 are the median run's (by throughput).")
     w("- HTTP: `wrk -t1 -c64` with `bench/wrk.lua`; `close` rows send `Connection: close`, so each "
       f"request pays a TCP (and TLS) handshake; `pipelined` rows write {pipeline} requests at once "

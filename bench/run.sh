@@ -18,7 +18,8 @@
 # Servers listen on 127.0.0.1 (BENCH_PORT and the next seven ports), pinned to SERVER_CORE with
 # one worker (duplex and the ceiling get a 1-thread runtime, uvicorn is one process); the load
 # generators run on LOAD_CORE. The servers of one transport run side by side and the loads take
-# turns (run 1 on every server, then run 2, ...), so a slow spell of a shared VM hits them all.
+# turns (run 1 on every server, then run 2, ...; each round starts one server further on), so a
+# slow spell of a shared VM hits them all and no server always runs right after the same one.
 # Every load has a fixed duration, and the script stops what it started, also on Ctrl+C.
 set -euo pipefail
 
@@ -168,6 +169,17 @@ row["cpu_us"] = (int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / n) if n else None
 print(json.dumps(row))' "$3" "$((after - $2))" "$ticks_per_s"
 }
 
+# rotated ROUND ITEM...: the items one per line, starting ROUND places further on (wrapping).
+# Each round of a row runs its servers in this order, so that no server always runs right after
+# the same one (in a fixed order the original, at 100 % of the core for a whole run, always ran
+# just before the ceiling).
+rotated() {
+  local round="$1" i
+  shift
+  local items=("$@")
+  for ((i = 0; i < ${#items[@]}; i++)); do printf '%s\n' "${items[$(((round + i) % ${#items[@]}))]}"; done
+}
+
 # --- HTTP with wrk ---------------------------------------------------------------------------
 post_body='{"name":"Test Item","is_offer":true}'
 
@@ -192,11 +204,11 @@ wrk_once() {
 http_row() {
   local transport="$1" mode="$2" endpoint="$3"
   shift 3
-  local server
+  local server round
   declare -A by_server=()
   for server in "$@"; do wrk_once "$server" "$transport" "$mode" "$endpoint" "$warmup" >/dev/null; done
-  for _ in $(seq "$runs"); do
-    for server in "$@"; do
+  for round in $(seq 0 $((runs - 1))); do
+    for server in $(rotated "$round" "$@"); do
       by_server[$server]+="${by_server[$server]:+,}$(wrk_once "$server" "$transport" "$mode" "$endpoint" "$seconds")"
     done
   done
@@ -211,10 +223,16 @@ http_row() {
 # by run, so their ratio (the median of the runs' ratios) does not carry the drift between
 # rows measured minutes apart.
 pair_row() {
-  local transport="$1" server="$2" a="$3" b="$4" runs_a="" runs_b=""
-  for _ in $(seq "$runs"); do
-    runs_a+="${runs_a:+,}$(wrk_once "$server" "$transport" keep-alive "$a" "$seconds")"
-    runs_b+="${runs_b:+,}$(wrk_once "$server" "$transport" keep-alive "$b" "$seconds")"
+  local transport="$1" server="$2" a="$3" b="$4" runs_a="" runs_b="" round endpoint
+  for round in $(seq 0 $((runs - 1))); do
+    # A first in even rounds, B first in odd ones.
+    for endpoint in $(rotated "$round" A B); do
+      if [[ "$endpoint" == A ]]; then
+        runs_a+="${runs_a:+,}$(wrk_once "$server" "$transport" keep-alive "$a" "$seconds")"
+      else
+        runs_b+="${runs_b:+,}$(wrk_once "$server" "$transport" keep-alive "$b" "$seconds")"
+      fi
+    done
   done
   printf '{"kind":"pair","server":"%s","transport":"%s","a":"%s","b":"%s","runs_a":[%s],"runs_b":[%s]}\n' \
     "$server" "$transport" "$a" "$b" "$runs_a" "$runs_b" >>"$results"
@@ -250,12 +268,12 @@ echo_once() {
 
 # echo_row TRANSPORT PATH PROTOCOL SERVER...: as http_row, for the echo load on PATH.
 echo_row() {
-  local transport="$1" path="$2" protocol="$3" server
+  local transport="$1" path="$2" protocol="$3" server round
   shift 3
   declare -A echo_runs=()
   for server in "$@"; do echo_once "$server" "$transport" "$path" "$warmup" "$protocol" >/dev/null; done
-  for _ in $(seq "$runs"); do
-    for server in "$@"; do
+  for round in $(seq 0 $((runs - 1))); do
+    for server in $(rotated "$round" "$@"); do
       echo_runs[$server]+="${echo_runs[$server]:+,}$(echo_once "$server" "$transport" "$path" "$seconds" "$protocol")"
     done
   done
@@ -315,12 +333,12 @@ print(json.dumps(row))' | with_cpu "$server" "$before" requests
 
 # h2_row TRANSPORT PATH SERVER...: as http_row, with h2load.
 h2_row() {
-  local transport="$1" path="$2" server
+  local transport="$1" path="$2" server round
   shift 2
   declare -A h2_runs=()
   for server in "$@"; do h2load_once "$server" "$transport" "$path" "$warmup" >/dev/null; done
-  for _ in $(seq "$runs"); do
-    for server in "$@"; do
+  for round in $(seq 0 $((runs - 1))); do
+    for server in $(rotated "$round" "$@"); do
       h2_runs[$server]+="${h2_runs[$server]:+,}$(h2load_once "$server" "$transport" "$path" "$seconds")"
     done
   done
@@ -362,12 +380,12 @@ handshake_once() {
 
 # handshake_row KIND SERVER...: as http_row, for full or resumed handshakes.
 handshake_row() {
-  local kind="$1" server
+  local kind="$1" server round
   shift
   declare -A hs_runs=()
   for server in "$@"; do handshake_once "$server" "$kind" "$warmup" >/dev/null; done
-  for _ in $(seq "$runs"); do
-    for server in "$@"; do
+  for round in $(seq 0 $((runs - 1))); do
+    for server in $(rotated "$round" "$@"); do
       hs_runs[$server]+="${hs_runs[$server]:+,}$(handshake_once "$server" "$kind" "$seconds")"
     done
   done
