@@ -108,6 +108,15 @@ impl Cached {
         }
     }
 
+    /// The file as `load` gives it: its bytes, size and validators.
+    fn loaded(&self) -> (Source, u64, Validators) {
+        (
+            Source::Whole(self.content.clone()),
+            self.version.len,
+            self.validators.clone(),
+        )
+    }
+
     /// The answer to a request with no condition and no range: the template's headers with
     /// today's date, and the whole file (nothing for HEAD).
     fn whole(&self, head: bool) -> Response<Body> {
@@ -168,23 +177,18 @@ async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime, Version)
     opened.await.map_err(std::io::Error::other)?
 }
 
-/// The file from the cache, if the cached copy is of the file on disk now: one stat, on this
-/// thread, far cheaper than a trip to the blocking pool.
-fn cached(path: &Path, cache: &FileCache) -> Option<(Source, u64, Validators)> {
+/// The cached copy, if it is of the file on disk now: one stat, on this thread, far cheaper
+/// than a trip to the blocking pool.
+fn cached(path: &Path, cache: &FileCache) -> Option<Arc<Cached>> {
     let meta = std::fs::metadata(path).ok()?;
-    let hit = cache.get(&Version::of(&meta))?;
-    Some((
-        Source::Whole(hit.content.clone()),
-        hit.version.len,
-        hit.validators.clone(),
-    ))
+    cache.get(&Version::of(&meta))
 }
 
 /// The file from the cache when one `stat` says it is unchanged, else from disk (and cached
 /// when it is small and settled).
 async fn load(path: &Path, cache: &FileCache) -> std::io::Result<(Source, u64, Validators)> {
     if let Some(hit) = cached(path, cache) {
-        return Ok(hit);
+        return Ok(hit.loaded());
     }
     let (source, size, modified, version) = open(path).await?;
     let validators = Validators::new(size, modified);
@@ -217,18 +221,12 @@ pub(crate) fn respond_cached(
     request: &HeaderMap,
     head: bool,
 ) -> Option<Response<Body>> {
-    let meta = std::fs::metadata(path).ok()?;
-    let hit = cache.get(&Version::of(&meta))?;
+    let hit = cached(path, cache)?;
     if !request.contains_key(RANGE) && !hit.validators.not_modified(request) {
         return Some(hit.whole(head));
     }
-    Some(answer(
-        Source::Whole(hit.content.clone()),
-        hit.version.len,
-        hit.validators.clone(),
-        request,
-        head,
-    ))
+    let (source, size, validators) = hit.loaded();
+    Some(answer(source, size, validators, request, head))
 }
 
 /// The answer to a GET or HEAD of the file loaded as `source`.
@@ -767,13 +765,8 @@ mod tests {
         for (field, head) in requests {
             let request: HeaderMap = field.into_iter().collect();
             let kept = respond_cached(&path, &cache, &request, head).ok_or("no answer")?;
-            let made = answer(
-                Source::Whole(hit.content.clone()),
-                hit.version.len,
-                hit.validators.clone(),
-                &request,
-                head,
-            );
+            let (source, size, validators) = hit.loaded();
+            let made = answer(source, size, validators, &request, head);
             let (kept, kept_body) = kept.into_parts();
             let (made, made_body) = made.into_parts();
             assert_eq!(kept.status, made.status);
