@@ -811,7 +811,10 @@ impl<A: Handler> PerConnection<A> {
     /// What needs no waiting happens before the future is made, and the future holds the
     /// request once: hyper keeps a box of this future's size for every connection (its memory
     /// when idle) and moves each request's future into it. As an `async fn` (and again in a
-    /// closure's `async move`) each layer kept its own copy of the 248-byte request.
+    /// closure's `async move`) each layer kept its own copy of the 248-byte request. The
+    /// waiting branch is boxed: unboxed, it made that future 1 KiB, and every idle connection
+    /// kept that much for it (about 930 bytes more RSS each), to save one allocation on the
+    /// requests that wait anyway.
     fn serve(
         self: &Arc<Self>,
         request: Request<Incoming>,
@@ -843,12 +846,12 @@ impl<A: Handler> PerConnection<A> {
             Answer::Later(request) => request,
         };
         let connection = Arc::clone(self);
-        Either::Right(async move {
+        Either::Right(Box::pin(async move {
             let exchange = connection.exchange(number, Some(&connection.wire));
             let mut response = connection.app.handle(request, &exchange).await;
             connection.answered(&mut response, number, access, described);
             Ok(response)
-        })
+        }))
     }
 
     /// What the handler gets to know of request `number` and its connection.
