@@ -101,10 +101,19 @@ def fmt_ratio(x, suffix="×"):
     return f"{x:.1f}{suffix}" if x >= 10 else f"{x:.2f}{suffix}"
 
 
+def round_ratios(a, b):
+    """a[i] / b[i] for each round both sides ran."""
+    return [x / y for x, y in zip(a or [], b or []) if x and y]
+
+
 def paired_ratio(a, b):
     """The median of a[i] / b[i]: runs that took turns share the machine's speed of the moment,
     so their ratio is steadier than the ratio of the medians."""
-    return median([x / y for x, y in zip(a or [], b or []) if x and y])
+    return median(round_ratios(a, b))
+
+
+# The second instance of the ceiling (bench/run.sh's ceiling-b).
+CEILING_AGAIN = "bare-hyper ceiling again (a second instance: the yardstick's spread)"
 
 
 def ratio(a, b):
@@ -213,7 +222,8 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
         for server, name in (("duplex", "duplex (defaults, access log off)"),
                              ("duplex-h100", "duplex `--max-headers 100`"),
                              ("duplex-log", "duplex with the access log on (lines to a file)"),
-                             ("ceiling", "bare-hyper ceiling")):
+                             ("ceiling", "bare-hyper ceiling"),
+                             ("ceiling-b", CEILING_AGAIN)):
             run = http.get((server, t, "keep-alive", "GET /status"))
             if run:
                 variants.append((t, name, run, c))
@@ -224,12 +234,19 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
           "for more than 100, hyper's parser allocates two header arrays of that length for every "
           "request, so each connection starts on hyper's parser for 100 and moves to one sized for 256 "
           "at the first head that needs it; `--max-headers 100` (never moves) shows what is left of the "
-          "difference. The access-log row writes one line per request to a file.")
+          "difference. The access-log row writes one line per request to a file. The last row of each "
+          "transport is the same ceiling binary again, a second instance measured in the same rounds: "
+          "its ratio to the first is what the machine's drift alone makes of 1.00, the yardstick's own "
+          "spread. Ratios here are medians of the rounds' ratios, with the lowest and highest round.")
         w("")
-        w("| transport | server | CPU µs/req | ÷ ceiling (CPU) | req/s |")
-        w("|---|---|---:|---:|---:|")
+        w("| transport | server | CPU µs/req | ÷ ceiling (CPU) | rounds | req/s |")
+        w("|---|---|---:|---:|---:|---:|")
         for t, name, run, c in variants:
-            w(f"| {t} | {name} | {fmt_us(run.get('cpu'))} | {fmt_ratio(ratio(run.get('cpu'), (c or {}).get('cpu')))} "
+            paired = paired_ratio(run.get("cpus"), (c or {}).get("cpus"))
+            x = paired or ratio(run.get("cpu"), (c or {}).get("cpu"))
+            spread = round_ratios(run.get("cpus"), (c or {}).get("cpus"))
+            shown = f"{fmt_ratio(min(spread))}–{fmt_ratio(max(spread))}" if spread and name != "bare-hyper ceiling" else "–"
+            w(f"| {t} | {name} | {fmt_us(run.get('cpu'))} | {fmt_ratio(x)} | {shown} "
               f"| {fmt_rate(run.get('rps'))} |")
         w("")
     extra = extra or {}
@@ -241,10 +258,11 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
         w("| transport | path | server | CPU µs per round trip | round trips/s | p50 / p99 µs | ÷ duplex (CPU) |")
         w("|---|---|---|---:|---:|---:|---:|")
         names = {"duplex": "duplex", "fastapi": "FastAPI original", "tungstenite": "tokio-tungstenite",
-                 "fastwebsockets": "fastwebsockets"}
+                 "fastwebsockets": "fastwebsockets",
+                 "fastwebsockets-b": "fastwebsockets again (a second instance: the yardstick's spread)"}
         for transport in ("plain", "tls"):
             for path, servers in (("/ws/echo", ("duplex", "fastapi")),
-                                  ("/ws/mirror", ("duplex", "tungstenite", "fastwebsockets"))):
+                                  ("/ws/mirror", ("duplex", "tungstenite", "fastwebsockets", "fastwebsockets-b"))):
                 base = echo.get(("duplex", transport, path), {})
                 for server in servers:
                     run = echo.get((server, transport, path))
@@ -446,10 +464,15 @@ def targets(http, echo, idle, stream, pairs=None):
         c = http.get(("ceiling", t, "keep-alive", "GET /status"), {})
         paired = paired_ratio(d.get("cpus"), c.get("cpus"))
         x = paired or ratio(d.get("cpu"), c.get("cpu"))
+        # The ceiling against a second instance of itself, in the same rounds.
+        again = paired_ratio(http.get(("ceiling-b", t, "keep-alive", "GET /status"), {}).get("cpus"),
+                             c.get("cpus"))
         if x:
             found.append((f"{t}: `GET /status` ≤ 1.05× the bare-hyper ceiling (CPU per request)",
                           f"{fmt_ratio(x)} ({fmt_us(d.get('cpu'))} vs {fmt_us(c.get('cpu'))} µs"
-                          f"{ROUNDS if paired else ''})", x <= 1.05))
+                          f"{ROUNDS if paired else ''}"
+                          f"{f'; the ceiling against itself: {fmt_ratio(again)}' if again else ''})",
+                          x <= 1.05))
     for t in ("plain", "tls"):
         d = echo.get(("duplex", t, "/ws/mirror"), {})
         libs = [(name, echo.get((name, t, "/ws/mirror"), {})) for name in ("tungstenite", "fastwebsockets")]
@@ -458,9 +481,12 @@ def targets(http, echo, idle, stream, pairs=None):
             name, cheapest = min(libs, key=lambda x: x[1]["cpu"])
             paired = paired_ratio(d.get("cpus"), cheapest.get("cpus"))
             x = paired or ratio(d["cpu"], cheapest["cpu"])
+            # The library against a second instance of itself, in the same rounds.
+            again = paired_ratio(echo.get((f"{name}-b", t, "/ws/mirror"), {}).get("cpus"), cheapest.get("cpus"))
             found.append((f"{t}: WebSocket echo cheaper per round trip than the cheapest bare library",
                           f"{fmt_ratio(x)} (duplex {fmt_us(d['cpu'])} µs vs {name} {fmt_us(cheapest['cpu'])} µs"
-                          f"{ROUNDS if paired else ''})",
+                          f"{ROUNDS if paired else ''}"
+                          f"{f'; {name} against itself: {fmt_ratio(again)}' if again else ''})",
                           x < 1))
     for t in ("plain", "tls"):
         d = http.get(("duplex", t, "keep-alive", "GET /status"), {})

@@ -13,13 +13,15 @@
 # BENCH_WARMUP (3 s), BENCH_CONNECTIONS (64, wrk), BENCH_STREAM_STEPS ("1000 5000 10000 19000"),
 # BENCH_STREAM_WINDOW (10 s), BENCH_IDLE_CONNECTIONS (10000), BENCH_PIPELINE (16),
 # BENCH_H2_CONNECTIONS (64) and BENCH_H2_STREAMS (10, h2load -c and -m), BENCH_HANDSHAKE_CONNECTIONS
-# (32), BENCH_PORT (18443, and the next seven ports), SERVER_CORE (0), LOAD_CORE (1).
+# (32), BENCH_PORT (18443, and the next nine ports), SERVER_CORE (0), LOAD_CORE (1).
 #
-# Servers listen on 127.0.0.1 (BENCH_PORT and the next seven ports), pinned to SERVER_CORE with
+# Servers listen on 127.0.0.1 (BENCH_PORT and the next nine ports), pinned to SERVER_CORE with
 # one worker (duplex and the ceiling get a 1-thread runtime, uvicorn is one process); the load
 # generators run on LOAD_CORE. The servers of one transport run side by side and the loads take
 # turns (run 1 on every server, then run 2, ...; each round starts one server further on), so a
 # slow spell of a shared VM hits them all and no server always runs right after the same one.
+# The /status and echo rows also run a second instance of their ceiling (ceiling-b,
+# fastwebsockets-b): its ratio to the first is the yardstick's own spread in that run.
 # Every load has a fixed duration, and the script stops what it started, also on Ctrl+C.
 set -euo pipefail
 
@@ -94,6 +96,7 @@ port_of() {
     duplex) echo "$port" ;; fastapi) echo $((port + 1)) ;; ceiling) echo $((port + 2)) ;;
     duplex-h100) echo $((port + 3)) ;; tungstenite) echo $((port + 4)) ;;
     fastwebsockets) echo $((port + 5)) ;; duplex-log) echo $((port + 6)) ;; ceiling-h2) echo $((port + 7)) ;;
+    ceiling-b) echo $((port + 8)) ;; fastwebsockets-b) echo $((port + 9)) ;;
     *) die "unknown server $1" ;;
   esac
 }
@@ -110,7 +113,8 @@ wait_for_port() {
 }
 
 # start_server NAME TRANSPORT [FLAGS...]: NAME is duplex | duplex-h100 | duplex-log | fastapi |
-# ceiling | ceiling-h2 | tungstenite | fastwebsockets, TRANSPORT plain | tls; FLAGS go to duplex.
+# ceiling | ceiling-b | ceiling-h2 | tungstenite | fastwebsockets | fastwebsockets-b, TRANSPORT
+# plain | tls; FLAGS go to duplex.
 start_server() {
   local name="$1" transport="$2" p cmd=() tls_files=(--cert "$work/cert.pem" --key "$work/key.pem")
   shift 2
@@ -123,11 +127,16 @@ start_server() {
     duplex-log/tls) cmd=("$duplex" serve "${tls_files[@]}") ;;
     tungstenite/plain | fastwebsockets/plain) cmd=("$ceiling" --ws "$name") ;;
     tungstenite/tls | fastwebsockets/tls) cmd=("$ceiling" --ws "$name" "${tls_files[@]}") ;;
+    # A second instance of the cheapest library, as ceiling-b below is of the ceiling.
+    fastwebsockets-b/plain) cmd=("$ceiling" --ws fastwebsockets) ;;
+    fastwebsockets-b/tls) cmd=("$ceiling" --ws fastwebsockets "${tls_files[@]}") ;;
     # duplex with hyper's fast header limit instead of room for the original's 200 headers.
     duplex-h100/plain) cmd=("$duplex" serve --no-tls --max-headers 100) ;;
     duplex-h100/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem" --max-headers 100) ;;
-    ceiling/plain) cmd=("$ceiling") ;;
-    ceiling/tls) cmd=("$ceiling" --cert "$work/cert.pem" --key "$work/key.pem") ;;
+    # ceiling-b: a second instance of the same ceiling, measured in the same rounds. Its ratio to
+    # the first is the yardstick's own spread: what the machine's drift alone makes of 1.00.
+    ceiling/plain | ceiling-b/plain) cmd=("$ceiling") ;;
+    ceiling/tls | ceiling-b/tls) cmd=("$ceiling" --cert "$work/cert.pem" --key "$work/key.pem") ;;
     # hyper's HTTP/2 server: ALPN h2 over TLS, prior knowledge (h2c) over plain TCP.
     ceiling-h2/plain) cmd=("$ceiling" --http2) ;;
     ceiling-h2/tls) cmd=("$ceiling" --http2 "${tls_files[@]}") ;;
@@ -141,7 +150,7 @@ start_server() {
       --shutdown-timeout 2 --log-level warn "$@") ;;
     duplex-log) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --static-dir "$work/static-$name"
       --shutdown-timeout 2 --log-level info "$@") ;;
-    ceiling | ceiling-h2 | tungstenite | fastwebsockets) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
+    ceiling | ceiling-b | ceiling-h2 | tungstenite | fastwebsockets | fastwebsockets-b) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
     # The guide's server: one process, access log off; its lifespan writes ./static/data.txt.
     fastapi) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --no-access-log --log-level warning) ;;
   esac
@@ -241,8 +250,8 @@ pair_row() {
 
 if wants http; then
   for transport in plain tls; do
-    for server in duplex fastapi ceiling duplex-h100 duplex-log; do start_server "$server" "$transport"; done
-    http_row "$transport" keep-alive "GET /status" duplex fastapi ceiling duplex-h100 duplex-log
+    for server in duplex fastapi ceiling duplex-h100 duplex-log ceiling-b; do start_server "$server" "$transport"; done
+    http_row "$transport" keep-alive "GET /status" duplex fastapi ceiling duplex-h100 duplex-log ceiling-b
     for endpoint in "GET /" "GET /items/1" "POST /items" "GET /static/data.txt"; do
       http_row "$transport" keep-alive "$endpoint" duplex fastapi
     done
@@ -286,11 +295,11 @@ echo_row() {
 
 if wants echo; then
   for transport in plain tls; do
-    for server in duplex fastapi tungstenite fastwebsockets; do start_server "$server" "$transport"; done
+    for server in duplex fastapi tungstenite fastwebsockets fastwebsockets-b; do start_server "$server" "$transport"; done
     # The guide's /ws/echo against the original; /ws/mirror (the message back as is, as the
     # ceilings answer on any path) against the bare libraries.
     echo_row "$transport" /ws/echo h1 duplex fastapi
-    echo_row "$transport" /ws/mirror h1 duplex tungstenite fastwebsockets
+    echo_row "$transport" /ws/mirror h1 duplex tungstenite fastwebsockets fastwebsockets-b
     stop_servers
   done
 fi
