@@ -1510,6 +1510,17 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 mod tests {
     use super::*;
 
+    /// hyper keeps a box of the service's future for every connection, idle or not: its size
+    /// is memory per idle connection (1 KiB while the waiting branch was not boxed).
+    #[test]
+    fn the_future_every_connection_keeps_is_small() {
+        fn returned<A, R>(_: fn(&Arc<PerConnection<A>>, Request<Incoming>) -> R) -> usize {
+            std::mem::size_of::<R>()
+        }
+        let size = returned(PerConnection::<crate::apps::Site>::serve);
+        assert!(size <= 256, "the service's future is {size} bytes");
+    }
+
     use tokio::io::AsyncWriteExt;
 
     /// A stream that records each write and how it came (vectored or not), taking at most
