@@ -113,30 +113,28 @@ wait_for_port() {
 }
 
 # start_server NAME TRANSPORT [FLAGS...]: NAME is duplex | duplex-h100 | duplex-log | fastapi |
-# ceiling | ceiling-b | ceiling-h2 | tungstenite | fastwebsockets | fastwebsockets-b, TRANSPORT
-# plain | tls; FLAGS go to duplex.
+# ceiling | ceiling-h2 | tungstenite | fastwebsockets, or one of them with `-b` (ceiling-b,
+# fastwebsockets-b): a second instance of it on its own port, measured in the same rounds, whose
+# ratio to the first is the yardstick's own spread (what the machine's drift alone makes of
+# 1.00). TRANSPORT plain | tls; FLAGS go to duplex.
 start_server() {
   local name="$1" transport="$2" p cmd=() tls_files=(--cert "$work/cert.pem" --key "$work/key.pem")
+  local kind="${name%-b}"
   shift 2
   p="$(port_of "$name")"
-  case "$name/$transport" in
+  case "$kind/$transport" in
     duplex/plain) cmd=("$duplex" serve --no-tls) ;;
     duplex/tls) cmd=("$duplex" serve "${tls_files[@]}") ;;
     # duplex with its access log on (the lines go to the server's log file).
     duplex-log/plain) cmd=("$duplex" serve --no-tls) ;;
     duplex-log/tls) cmd=("$duplex" serve "${tls_files[@]}") ;;
-    tungstenite/plain | fastwebsockets/plain) cmd=("$ceiling" --ws "$name") ;;
-    tungstenite/tls | fastwebsockets/tls) cmd=("$ceiling" --ws "$name" "${tls_files[@]}") ;;
-    # A second instance of the cheapest library, as ceiling-b below is of the ceiling.
-    fastwebsockets-b/plain) cmd=("$ceiling" --ws fastwebsockets) ;;
-    fastwebsockets-b/tls) cmd=("$ceiling" --ws fastwebsockets "${tls_files[@]}") ;;
+    tungstenite/plain | fastwebsockets/plain) cmd=("$ceiling" --ws "$kind") ;;
+    tungstenite/tls | fastwebsockets/tls) cmd=("$ceiling" --ws "$kind" "${tls_files[@]}") ;;
     # duplex with hyper's fast header limit instead of room for the original's 200 headers.
     duplex-h100/plain) cmd=("$duplex" serve --no-tls --max-headers 100) ;;
     duplex-h100/tls) cmd=("$duplex" serve --cert "$work/cert.pem" --key "$work/key.pem" --max-headers 100) ;;
-    # ceiling-b: a second instance of the same ceiling, measured in the same rounds. Its ratio to
-    # the first is the yardstick's own spread: what the machine's drift alone makes of 1.00.
-    ceiling/plain | ceiling-b/plain) cmd=("$ceiling") ;;
-    ceiling/tls | ceiling-b/tls) cmd=("$ceiling" --cert "$work/cert.pem" --key "$work/key.pem") ;;
+    ceiling/plain) cmd=("$ceiling") ;;
+    ceiling/tls) cmd=("$ceiling" --cert "$work/cert.pem" --key "$work/key.pem") ;;
     # hyper's HTTP/2 server: ALPN h2 over TLS, prior knowledge (h2c) over plain TCP.
     ceiling-h2/plain) cmd=("$ceiling" --http2) ;;
     ceiling-h2/tls) cmd=("$ceiling" --http2 "${tls_files[@]}") ;;
@@ -145,12 +143,12 @@ start_server() {
       --ssl-keyfile "$work/key.pem" --ssl-certfile "$work/cert.pem") ;;
     *) die "unknown server $name/$transport" ;;
   esac
-  case "$name" in
+  case "$kind" in
     duplex | duplex-h100) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --static-dir "$work/static-$name"
       --shutdown-timeout 2 --log-level warn "$@") ;;
     duplex-log) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --static-dir "$work/static-$name"
       --shutdown-timeout 2 --log-level info "$@") ;;
-    ceiling | ceiling-b | ceiling-h2 | tungstenite | fastwebsockets | fastwebsockets-b) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
+    ceiling | ceiling-h2 | tungstenite | fastwebsockets) cmd+=(--host 127.0.0.1 --port "$p" --workers 1) ;;
     # The guide's server: one process, access log off; its lifespan writes ./static/data.txt.
     fastapi) cmd+=(--host 127.0.0.1 --port "$p" --workers 1 --no-access-log --log-level warning) ;;
   esac
