@@ -1510,6 +1510,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 mod tests {
     use super::*;
 
+    use tokio::io::AsyncWriteExt;
+
     /// hyper keeps a box of the service's future for every connection, idle or not: its size
     /// is memory per idle connection (1 KiB while the waiting branch was not boxed).
     #[test]
@@ -1520,8 +1522,6 @@ mod tests {
         let size = returned(PerConnection::<crate::apps::Site>::serve);
         assert!(size <= 256, "the service's future is {size} bytes");
     }
-
-    use tokio::io::AsyncWriteExt;
 
     /// A stream that records each write and how it came (vectored or not), taking at most
     /// `accept` bytes of each.

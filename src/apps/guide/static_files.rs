@@ -736,6 +736,16 @@ mod tests {
         Ok(())
     }
 
+    /// The file at `path` as `load` caches it once it has settled.
+    fn cached_copy(path: &Path) -> std::io::Result<Cached> {
+        let meta = std::fs::metadata(path)?;
+        Ok(Cached::new(
+            Version::of(&meta),
+            Bytes::from(std::fs::read(path)?),
+            Validators::new(meta.len(), meta.modified()?),
+        ))
+    }
+
     /// A cached file's kept head answers as `answer` does: the same status, the same fields in
     /// the same order, the same body, for GET and HEAD; conditions and ranges go to `answer`.
     #[tokio::test]
@@ -746,12 +756,7 @@ mod tests {
         let cache = FileCache::default();
         std::fs::write(&path, "This is a test file served by FastAPI.")?;
         // Put in the cache as `load` puts a settled file, without waiting for it to settle.
-        let meta = std::fs::metadata(&path)?;
-        cache.put(Cached::new(
-            Version::of(&meta),
-            Bytes::from(std::fs::read(&path)?),
-            Validators::new(meta.len(), meta.modified()?),
-        ));
+        cache.put(cached_copy(&path)?);
         let hit = cache
             .get(&Version::of(&std::fs::metadata(&path)?))
             .ok_or("the file was not cached")?;
@@ -804,9 +809,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("f");
         std::fs::write(&path, "x")?;
-        let meta = std::fs::metadata(&path)?;
-        let validators = Validators::new(meta.len(), meta.modified()?);
-        let mut cached = Cached::new(Version::of(&meta), Bytes::from_static(b"x"), validators);
+        let mut cached = cached_copy(&path)?;
         let old = HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT");
         cached.head.insert(http::header::DATE, old.clone());
         let response = cached.whole(false);
