@@ -21,6 +21,7 @@ use crate::server::log::Log;
 use crate::server::{
     Endpoint, Http2Limits, Listener, Server, Settings, SocketFile, UnixSocket, UnixSocketError,
 };
+use crate::transport::timer::Timers;
 use crate::transport::tls::{self, TlsError};
 use crate::transport::tls_probes::{self, Observations, ProbeEndpoint, TlsCase, TlsProbes};
 
@@ -178,6 +179,7 @@ pub async fn prepare(args: &ServeArgs, log: Log) -> Result<Running, StartupError
             max_pending_resets: args.h2_max_pending_resets,
             max_error_resets: args.h2_max_error_resets,
         }),
+        timers: Timers::own_thread(),
     };
     let uses_tls = tls.is_some();
     let server = Server::new(listeners, tls.map(|cert| cert.config), app, settings, log);
@@ -333,6 +335,7 @@ fn ws_settings(args: &ServeArgs) -> Result<WsSettings, CredentialsError> {
         send_timeout: args.ws_send_timeout,
         private_idle_timeout: args.ws_private_idle,
         credentials: Arc::new(credentials),
+        timers: Timers::own_thread(),
         ..WsSettings::default()
     })
 }

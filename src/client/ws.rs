@@ -23,6 +23,7 @@ use crate::protocol::ws::Role;
 use crate::protocol::ws::handshake::{self, CLIENT_OFFER};
 use crate::protocol::ws::{Agreement, CloseCode, CloseFrame, DEFAULT_COMPRESSION_LEVEL, Message};
 use crate::transport::stop::Stop;
+use crate::transport::timer::Timers;
 use crate::transport::ws::{self, End, WebSocket};
 
 /// Connection options.
@@ -234,6 +235,7 @@ impl Connection {
             ping_timeout: Duration::ZERO,
             close_timeout: options.close_timeout,
             send_timeout: None,
+            timers: Timers::default(),
         };
         // Nothing stops a client from outside; its user closes it.
         let never = Stop::default();

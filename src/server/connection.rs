@@ -581,7 +581,7 @@ impl<A: Handler> ConnectionContext<A> {
                 // Looked at least this often: a head that begins now is due then.
                 sleep = sleep.min(limit.saturating_sub(head_waited().unwrap_or_default()));
             }
-            let timer = tokio::time::sleep(sleep);
+            let timer = self.settings.timers.sleep(sleep);
             tokio::pin!(timer);
             let mut polled_by = None;
             tokio::select! {

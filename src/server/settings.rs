@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::transport::timer::Timers;
+
 /// Limits and timeouts of the connection layer.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -26,6 +28,8 @@ pub(crate) struct Settings {
     pub(crate) max_headers: usize,
     /// HTTP/2's limits; `None` speaks HTTP/1.1 only (`--no-http2`).
     pub(crate) http2: Option<Http2Limits>,
+    /// Where the keep-alive and head timers run.
+    pub(crate) timers: Timers,
 }
 
 /// The limits of an HTTP/2 connection (RFC 9113 §6.5.2), each a flag.
@@ -72,6 +76,7 @@ impl Default for Settings {
             max_head: DEFAULT_MAX_HEAD,
             max_headers: DEFAULT_MAX_HEADERS,
             http2: Some(Http2Limits::default()),
+            timers: Timers::default(),
         }
     }
 }

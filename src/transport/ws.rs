@@ -17,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 
 use super::stop::{Stop, StopWait};
-use super::timer::poll_sleep;
+use super::timer::{Timers, poll_sleep};
 use crate::protocol::ws::{
     Agreement, CloseCode, CloseFrame, Decoder, Encoder, FrameTrace, Inbound, Message, OpCode,
     ProtocolError, Role, Utf8Bytes,
@@ -46,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) close_timeout: Duration,
     /// A peer that takes nothing from the socket for this long is dropped (`None`: wait).
     pub(crate) send_timeout: Option<Duration>,
+    /// Where the ping and idle timers run.
+    pub(crate) timers: Timers,
 }
 
 /// Why a connection is ending; [`WebSocket::finish`] completes the close for each.
@@ -233,7 +235,7 @@ where
             send_timeout: config.send_timeout,
             idle_timeout: None,
             last_seen: Instant::now(),
-            recv_timer: RecvTimer::default(),
+            recv_timer: RecvTimer::new(config.timers),
             watch: None,
             traces: false,
             unflushed: false,
@@ -760,7 +762,6 @@ enum Woke {
 /// The timer of [`WebSocket::recv`], kept from call to call: registering a new timer on
 /// every call cost about a sixth of a small message's round trip (callgrind). It is re-armed
 /// only when a deadline comes closer.
-#[derive(Default)]
 struct RecvTimer {
     /// Set for the earliest deadline, or an earlier one that activity has since pushed back
     /// (it then wakes once for nothing): pushing it back on every read would cost as much as
@@ -770,9 +771,19 @@ struct RecvTimer {
     armed: bool,
     /// The task the timer has been polled by since it was last set (see [`poll_sleep`]).
     polled_by: Option<std::task::Waker>,
+    timers: Timers,
 }
 
 impl RecvTimer {
+    fn new(timers: Timers) -> Self {
+        Self {
+            timer: None,
+            armed: false,
+            polled_by: None,
+            timers,
+        }
+    }
+
     /// Makes sure the timer fires by `deadline`; whether there is a deadline to wait for.
     fn arm(&mut self, deadline: Option<Instant>) -> bool {
         let Some(deadline) = deadline else {
@@ -785,7 +796,7 @@ impl RecvTimer {
                 self.polled_by = None;
             }
             None => {
-                self.timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
+                self.timer = Some(Box::pin(self.timers.sleep_until(deadline)));
                 self.polled_by = None;
             }
         }
@@ -818,6 +829,7 @@ mod tests {
             ping_timeout: Duration::from_secs(20),
             close_timeout: Duration::from_secs(10),
             send_timeout: Some(Duration::from_secs(20)),
+            timers: Timers::default(),
         }
     }
 

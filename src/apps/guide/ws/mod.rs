@@ -20,6 +20,7 @@ use crate::protocol::ws::Role;
 use crate::protocol::ws::negotiate::DeflateConfig;
 use crate::server::websocket::{self, UpgradeConfig};
 use crate::server::{Body, Exchange};
+use crate::transport::timer::Timers;
 use crate::transport::ws::Config;
 
 /// WebSocket limits and timers.
@@ -41,6 +42,8 @@ pub(crate) struct WsSettings {
     pub(crate) private_idle_timeout: Duration,
     /// API keys for `/ws/v5/private`.
     pub(crate) credentials: Arc<Credentials>,
+    /// Where the ping timers run.
+    pub(crate) timers: Timers,
 }
 
 impl Default for WsSettings {
@@ -55,6 +58,7 @@ impl Default for WsSettings {
             send_timeout: Duration::from_secs(20),
             private_idle_timeout: Duration::from_secs(30),
             credentials: Arc::new(Credentials::demo()),
+            timers: Timers::default(),
         }
     }
 }
@@ -80,6 +84,7 @@ impl WsSettings {
                 ping_timeout: self.ping_timeout,
                 close_timeout: self.close_timeout,
                 send_timeout: Some(self.send_timeout),
+                timers: self.timers,
             },
         }
     }
