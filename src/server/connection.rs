@@ -29,7 +29,7 @@ use super::log::{ConnLabel, Log, TraceKind, escape};
 use super::raw::{self, RawConnection, Resettable, Sniffed};
 use super::refusal::{refuse_h2, starts_with_h2_preface};
 use super::tls_probe::{TlsProbeConn, TlsProbeListener};
-use super::websocket::{is_upgrade_request, is_websocket_request};
+use super::websocket::{Reclaim, Upgraded, as_upgraded, is_upgrade_request, is_websocket_request};
 use super::wire::{Framing, Wire};
 use super::{
     Answer, Body, ConnInfo, ConnectionGuard, Exchange, FAST_MAX_HEADERS, Handler, Http2Limits,
@@ -71,6 +71,8 @@ struct PerConnection<A> {
     open: AtomicUsize,
     /// On a TLS probe's port: the case and the client's ClientHello.
     tls_probe: Option<Arc<TlsProbeConn>>,
+    /// How an upgrade on this connection takes its stream back from hyper.
+    reclaim: Reclaim,
 }
 
 impl<A: Handler> ConnectionContext<A> {
@@ -412,7 +414,7 @@ impl<A: Handler> ConnectionContext<A> {
         probe: Option<Arc<TlsProbeConn>>,
     ) -> impl Future<Output = ()> {
         let label = conn.label;
-        let (connection, wire) = self.per_connection(&conn, guard, probe);
+        let (connection, wire) = self.per_connection(&conn, guard, probe, reclaim::<I>);
         let service = service_fn(move |request: Request<Incoming>| connection.serve(request));
         let (io, activity) = self.watched(io, &wire);
         if self.http_long.is_some() {
@@ -501,6 +503,7 @@ impl<A: Handler> ConnectionContext<A> {
         conn: &Conn<'_>,
         guard: ConnectionGuard,
         tls_probe: Option<Arc<TlsProbeConn>>,
+        reclaim: Reclaim,
     ) -> (Arc<PerConnection<A>>, Arc<Wire>) {
         let wire = Wire::new(
             self.settings.max_head,
@@ -517,6 +520,7 @@ impl<A: Handler> ConnectionContext<A> {
             requests: AtomicU64::new(0),
             open: AtomicUsize::new(0),
             tls_probe,
+            reclaim,
         });
         (connection, wire)
     }
@@ -633,7 +637,7 @@ impl<A: Handler> ConnectionContext<A> {
             return;
         };
         let label = conn.label;
-        let (connection, wire) = self.per_connection(&conn, guard, None);
+        let (connection, wire) = self.per_connection(&conn, guard, None, as_upgraded);
         // Frames, not text heads: the wire counts bytes, follows header blocks, traces frames.
         let block_opened = wire.start_h2();
         wire.trace(TraceKind::Other, || "HTTP/2 (RFC 9113)".to_owned());
@@ -864,6 +868,7 @@ impl<A: Handler> PerConnection<A> {
             request: number,
             wire,
             tls_probe: self.tls_probe.as_deref(),
+            reclaim: self.reclaim,
         }
     }
 
@@ -1248,6 +1253,7 @@ struct Watched<I> {
     inner: I,
     activity: Arc<Activity>,
     wire: Arc<Wire>,
+    /// The log traces the connection (its reads too: the wire traces every read it sees).
     trace_writes: bool,
     /// Bytes read from the client and not yet handed to hyper (boxed: rarely there).
     held: Option<Box<Held>>,
@@ -1417,6 +1423,31 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
             }
         }
         polled
+    }
+}
+
+/// [`Reclaim`] for an HTTP/1.1 connection served on `I`: the connection's own stream, and the
+/// bytes read from it that hyper did not parse. Unwatched, unless the wire traces it: nothing
+/// reads the activity of an upgraded connection, and the wire passes its bytes through.
+/// hyper's stream as it is if it is not that stream.
+fn reclaim<I: Stream>(upgraded: hyper::upgrade::Upgraded) -> (Upgraded, Bytes) {
+    let parts = match upgraded.downcast::<TokioIo<Watched<I>>>() {
+        Ok(parts) => parts,
+        Err(upgraded) => return as_upgraded(upgraded),
+    };
+    let watched = parts.io.into_inner();
+    if watched.trace_writes {
+        return (Box::new(watched), parts.read_buf);
+    }
+    // Held bytes (a gated wire's) were read after those hyper had.
+    match watched.held {
+        Some(held) if !held.bytes.is_empty() => {
+            let mut received = BytesMut::with_capacity(parts.read_buf.len() + held.bytes.len());
+            received.extend_from_slice(&parts.read_buf);
+            received.extend_from_slice(&held.bytes);
+            (Box::new(watched.inner), received.freeze())
+        }
+        _ => (Box::new(watched.inner), parts.read_buf),
     }
 }
 

@@ -75,6 +75,8 @@ pub(crate) struct Exchange<'a> {
     wire: Option<&'a Wire>,
     /// On a TLS probe's port (`--tls-probes`): the case and the client's ClientHello.
     pub(crate) tls_probe: Option<&'a TlsProbeConn>,
+    /// How an upgrade takes the connection's stream back from hyper.
+    pub(crate) reclaim: websocket::Reclaim,
 }
 
 impl Exchange<'_> {
@@ -133,6 +135,7 @@ impl DetachedExchange {
             request: 1,
             wire: None,
             tls_probe: None,
+            reclaim: websocket::as_upgraded,
         }
     }
 }

@@ -5,6 +5,8 @@
 
 use std::future::Future;
 
+use bytes::Bytes;
+
 use http::header::{
     ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, SEC_WEBSOCKET_ACCEPT,
     SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_VERSION, SERVER, UPGRADE,
@@ -14,6 +16,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::access::SessionLog;
 use super::diagnose::Diagnosis;
@@ -41,11 +44,28 @@ pub(crate) fn is_websocket_request(
     is_upgrade_request(headers)
 }
 
+/// What a WebSocket session reads and writes.
+pub(crate) trait SessionStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> SessionStream for T {}
+
 /// The byte stream of an upgraded connection.
-pub(crate) type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
+pub(crate) type Upgraded = Box<dyn SessionStream>;
 
 /// A WebSocket session's connection on the server.
 pub(crate) type ServerSocket = WebSocket<Upgraded>;
+
+/// Takes an upgraded connection's stream back from hyper: the stream, and the bytes hyper read
+/// past the request. hyper hands it over behind four layers (its `Upgraded`, a rewind buffer,
+/// a box, and the adapters between tokio's and its own I/O traits, both ways), a fifth of a
+/// small echo's round trip; the connection layer, which knows the stream's type, can take
+/// them off (see `connection::reclaim`).
+pub(crate) type Reclaim = fn(hyper::upgrade::Upgraded) -> (Upgraded, Bytes);
+
+/// hyper's upgraded stream as it is: for a stream the caller cannot take apart (an HTTP/2
+/// stream's, an in-process one).
+pub(crate) fn as_upgraded(upgraded: hyper::upgrade::Upgraded) -> (Upgraded, Bytes) {
+    (Box::new(TokioIo::new(upgraded)), Bytes::new())
+}
 
 /// How the server answers a handshake and runs the session.
 #[derive(Debug, Clone)]
@@ -115,15 +135,17 @@ where
                 .note(&exchange.label, &format!("{note} ({})", note.rule()));
         }
     }
+    let reclaim = exchange.reclaim;
     exchange.guard.spawn(async move {
-        let io = match on_upgrade.await {
-            Ok(upgraded) => TokioIo::new(upgraded),
+        let (io, received) = match on_upgrade.await {
+            Ok(upgraded) => reclaim(upgraded),
             Err(err) => {
                 tracing::debug!(error = %err, "connection closed before the upgrade");
                 return;
             }
         };
         let mut socket = WebSocket::new(io, &transport, accepted.deflate.as_ref(), &stop);
+        socket.received_before(&received);
         socket.set_observer(observer);
         tracing::debug!(route = name, "WebSocket session started");
         session(socket).await;

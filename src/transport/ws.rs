@@ -242,6 +242,12 @@ where
         }
     }
 
+    /// Bytes the peer sent before the stream was handed over (read past the handshake); they
+    /// come before anything read from the stream.
+    pub(crate) fn received_before(&mut self, bytes: &[u8]) {
+        self.read_buf.extend_from_slice(bytes);
+    }
+
     /// The zlib level of the messages this side compresses from now on (see
     /// [`Encoder::set_compression_level`]).
     pub(crate) fn set_compression_level(&mut self, level: u32) {

@@ -188,6 +188,8 @@ async fn the_trace_decodes_every_websocket_frame_both_ways() -> TestResult {
     let outbound = logged(&app, "< frame FIN text len=8").await?;
     assert!(outbound.contains("\"Echo: hi\""), "{outbound}");
     logged(&app, "> frame FIN close MASK=").await?;
+    // The session's reads are traced as the connection's were: the text frame is 8 bytes.
+    logged(&app, " read 8 bytes").await?;
     Ok(())
 }
 

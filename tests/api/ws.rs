@@ -168,6 +168,54 @@ async fn http10_upgrade_is_refused_with_505() -> TestResult {
     Ok(())
 }
 
+/// A client may send its first frames in the same write as the handshake: the server reads
+/// them with the request head, and the session gets them first, in order, then what follows.
+#[tokio::test]
+async fn frames_sent_with_the_handshake_come_first() -> TestResult {
+    for tls in [false, true] {
+        let app = spawn_app(tls).await;
+        let mut request = upgrade_request("/ws/echo", &[]).into_bytes();
+        request.extend(WsClient::frame_bytes(0x81, b"first"));
+        request.extend(WsClient::frame_bytes(0x81, b"second"));
+        let (head, mut ws) = WsClient::handshake_bytes(&app, &request).await;
+        assert_eq!(head.status, 101, "{head:?}");
+        assert_eq!(ws.recv_text().await, "Echo: first");
+        assert_eq!(ws.recv_text().await, "Echo: second");
+        ws.send_text("third").await;
+        assert_eq!(ws.recv_text().await, "Echo: third");
+    }
+    Ok(())
+}
+
+/// The same behind a request with more header fields than the fast parser takes (the
+/// connection is switched to the parser sized for `--max-headers` first), and with more frames
+/// than that parser reads at once: every frame is answered, in order.
+#[tokio::test]
+async fn frames_sent_with_the_handshake_after_a_long_head_come_first() -> TestResult {
+    let app = spawn_app(false).await;
+    let fields: Vec<String> = (0..150).map(|i| format!("X-Field-{i}: {i}")).collect();
+    let mut request = format!(
+        "GET /status HTTP/1.1\r\nHost: localhost\r\n{}\r\n\r\n",
+        fields.join("\r\n")
+    )
+    .into_bytes();
+    request.extend(upgrade_request("/ws/echo", &[]).into_bytes());
+    let texts: Vec<String> = (0..40)
+        .map(|i| format!("{i:04}{}", "x".repeat(1000)))
+        .collect();
+    for text in &texts {
+        request.extend(WsClient::frame_bytes(0x81, text.as_bytes()));
+    }
+    let (status, mut ws) = WsClient::handshake_bytes(&app, &request).await;
+    assert_eq!(status.status, 200, "{status:?}");
+    let head = ws.read_head().await;
+    assert_eq!(head.status, 101, "{head:?}");
+    for text in &texts {
+        assert_eq!(ws.recv_text().await, format!("Echo: {text}"));
+    }
+    Ok(())
+}
+
 // --- Echo and close codes --------------------------------------------------------------------
 
 #[tokio::test]

@@ -113,11 +113,16 @@ impl WsClient {
 
     /// Sends `request` and reads the response head; the rest stays buffered for frames.
     pub async fn handshake(app: &TestApp, request: &str) -> (RawResponse, Self) {
+        Self::handshake_bytes(app, request.as_bytes()).await
+    }
+
+    /// [`WsClient::handshake`] with any bytes: a request followed by frames, in one write.
+    pub async fn handshake_bytes(app: &TestApp, request: &[u8]) -> (RawResponse, Self) {
         let mut io = app
             .connect()
             .await
             .unwrap_or_else(|e| panic!("connect: {e}"));
-        io.write_all(request.as_bytes())
+        io.write_all(request)
             .await
             .unwrap_or_else(|e| panic!("write: {e}"));
         let mut client = Self {
@@ -138,7 +143,8 @@ impl WsClient {
         n > 0
     }
 
-    async fn read_head(&mut self) -> RawResponse {
+    /// The next response head (and its body, by its length).
+    pub async fn read_head(&mut self) -> RawResponse {
         let mut eof = false;
         loop {
             match parse_one(&self.buf, false, eof) {
