@@ -11,7 +11,7 @@
 //! ([`FrameTrace`]), and the decoder keeps [`Note`]s on what it accepts but a stricter peer
 //! would not. Both lists are bounded: past the cap, entries are counted, not kept.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use super::frame::{
@@ -693,28 +693,37 @@ impl Encoder {
 /// build invalid frames too), the shortest length encoding, and the payload, masked with
 /// `mask` if there is one.
 pub fn write_frame(out: &mut BytesMut, first_byte: u8, mask: Option<[u8; 4]>, payload: &[u8]) {
-    out.reserve(14 + payload.len());
-    out.put_u8(first_byte);
+    // The header is put together apart and appended whole: byte by byte, each `put` checks the
+    // buffer's room again.
+    let mut head = [0u8; 14];
+    head[0] = first_byte;
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        len @ 0..=125 => out.put_u8(mask_bit | len as u8),
+    let mut head_len = match payload.len() {
+        len @ 0..=125 => {
+            head[1] = mask_bit | len as u8;
+            2
+        }
         len @ 126..=0xffff => {
-            out.put_u8(mask_bit | 126);
-            out.put_u16(len as u16);
+            head[1] = mask_bit | 126;
+            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
         }
         len => {
-            out.put_u8(mask_bit | 127);
-            out.put_u64(len as u64);
+            head[1] = mask_bit | 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
         }
+    };
+    if let Some(mask) = mask {
+        head[head_len..head_len + 4].copy_from_slice(&mask);
+        head_len += 4;
     }
-    match mask {
-        Some(mask) => {
-            out.put_slice(&mask);
-            let start = out.len();
-            out.put_slice(payload);
-            apply_mask(&mut out[start..], mask);
-        }
-        None => out.put_slice(payload),
+    out.reserve(head_len + payload.len());
+    out.extend_from_slice(&head[..head_len]);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(mask) = mask {
+        apply_mask(&mut out[start..], mask);
     }
 }
 
@@ -1160,6 +1169,26 @@ mod tests {
         let mut out = BytesMut::new();
         encoder.close(&mut out, CloseCode::GOING_AWAY, "bye");
         assert_eq!(&out[..], &[0x88, 0x05, 0x03, 0xe9, b'b', b'y', b'e']);
+    }
+
+    /// Masked frames of each length encoding (7, 16 and 64 bits) arrive as they were sent,
+    /// with the mask bit set and the key after the length.
+    #[test]
+    fn client_frames_of_every_length_decode_as_sent() {
+        let mut encoder = Encoder::new(Role::Client, None);
+        let mut decoder = Decoder::new(Role::Server, 1 << 20, None);
+        for (len, head) in [(125, 2), (126, 4), (65536, 10)] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut out = BytesMut::new();
+            encoder.message(&mut out, &Message::Binary(Bytes::from(payload.clone())));
+            assert_eq!(out.len(), head + 4 + len);
+            assert_eq!(out[1] & 0x80, 0x80);
+            let decoded = decode_all(&mut decoder, &out);
+            assert!(
+                matches!(&decoded, Ok(d) if matches!(&d[..], [Inbound::Message(Message::Binary(b))] if b[..] == payload[..])),
+                "{len}: {decoded:?}"
+            );
+        }
     }
 
     fn deflate_agreement() -> Agreement {
