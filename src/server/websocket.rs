@@ -145,7 +145,7 @@ where
             }
         };
         let mut socket = WebSocket::new(io, &transport, accepted.deflate.as_ref(), &stop);
-        socket.received_before(&received);
+        socket.received_before(received);
         socket.set_observer(observer);
         tracing::debug!(route = name, "WebSocket session started");
         session(socket).await;
