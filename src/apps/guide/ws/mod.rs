@@ -9,6 +9,8 @@ pub(crate) mod echo;
 pub(crate) mod private;
 pub(crate) mod stream;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,14 +131,15 @@ pub(crate) fn upgrade(
         exchange,
         route.name(),
         &settings.upgrade_config(),
-        move |socket| async move {
-            // Each session boxed on its own, so a connection holds only its own route's state,
-            // not the largest of the four.
+        // Each session boxed on its own, so a connection holds only its own route's state, not
+        // the largest of the four; the box itself, not an `async` block that awaits it, which
+        // would keep a dead copy of the socket beside it.
+        move |socket| -> Pin<Box<dyn Future<Output = ()> + Send>> {
             match route {
-                WsRoute::Echo => Box::pin(echo::echo(socket)).await,
-                WsRoute::Mirror => Box::pin(echo::mirror(socket)).await,
-                WsRoute::Stream => Box::pin(stream::stream(socket)).await,
-                WsRoute::Private => Box::pin(private::private(socket, &session_settings)).await,
+                WsRoute::Echo => Box::pin(echo::echo(socket)),
+                WsRoute::Mirror => Box::pin(echo::mirror(socket)),
+                WsRoute::Stream => Box::pin(stream::stream(socket)),
+                WsRoute::Private => Box::pin(private::private(socket, session_settings)),
             }
         },
     )
@@ -162,7 +165,10 @@ mod tests {
         let sizes = [
             ("stream", future_size(stream::stream::<Io>)),
             ("echo", future_size(echo::echo::<Io>)),
-            ("private", future_size(|s| private::private(s, &settings))),
+            (
+                "private",
+                future_size(|s| private::private(s, Arc::clone(&settings))),
+            ),
         ];
         for (name, size) in sizes {
             assert!(size <= 6 * 1024, "{name}'s session future is {size} bytes");

@@ -6,6 +6,7 @@
 //! an acknowledgement and an update every second, anything else → `{"event":"error",...}`.
 //! A connection that sends nothing for the idle timeout is closed.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -27,7 +28,7 @@ const MAX_LOGIN_MESSAGE: usize = 64 * 1024;
 
 pub(crate) async fn private<S: AsyncRead + AsyncWrite + Unpin>(
     mut socket: WebSocket<S>,
-    settings: &WsSettings,
+    settings: Arc<WsSettings>,
 ) {
     socket.set_idle_timeout(Some(settings.private_idle_timeout));
     let login = match socket.recv().await {
@@ -214,7 +215,7 @@ mod tests {
             None,
             &Stop::default(),
         );
-        let session = tokio::spawn(async move { private(server, &WsSettings::default()).await });
+        let session = tokio::spawn(async move { private(server, Arc::default()).await });
         let client_config = Config {
             role: Role::Client,
             ping_interval: None,
