@@ -4,6 +4,7 @@
 //! forgets a connection once it is upgraded.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
@@ -24,8 +25,10 @@ use super::access::SessionLog;
 use super::diagnose::Diagnosis;
 use super::response::{self, TEXT_PLAIN};
 use super::{Body, Exchange};
+use crate::protocol::ws::Agreement;
 use crate::protocol::ws::handshake::{self, Accepted, HandshakeError};
 use crate::protocol::ws::negotiate::DeflateConfig;
+use crate::transport::stop::Stop;
 use crate::transport::ws::{self, WebSocket};
 
 pub(crate) use crate::protocol::ws::handshake::is_upgrade_request;
@@ -116,9 +119,7 @@ where
         return response::bad_request();
     };
     let response = switching_protocols(&accepted);
-    let transport = config.transport.clone();
-    let stop = exchange.guard.stop();
-    let observer = std::sync::Arc::new(SessionLog {
+    let observer = Arc::new(SessionLog {
         log: exchange.log.clone(),
         conn: exchange.label,
         request: exchange.request,
@@ -137,13 +138,46 @@ where
                 .note(&exchange.label, &format!("{note} ({})", note.rule()));
         }
     }
-    let reclaim = exchange.reclaim;
-    // The session's task holds this future as long as the session lasts: chained, not one
-    // `async` block, so what only the start needs (the handshake's outcome, the settings, the
-    // session's constructor with its socket) is gone once the session runs. An `async` block
-    // keeps every value it captured to its end, and the socket, moved on into the session,
-    // twice: 3.5 KiB more per `/ws/stream` subscriber (massif).
-    let start = move |upgraded: hyper::Result<hyper::upgrade::Upgraded>| {
+    let start = Start {
+        reclaim: exchange.reclaim,
+        transport: config.transport.clone(),
+        deflate: accepted.deflate,
+        stop: exchange.guard.stop(),
+        observer,
+        name,
+    };
+    exchange
+        .guard
+        .spawn(session_task(on_upgrade, start, session));
+    response
+}
+
+/// What a session's start needs once the connection has switched.
+struct Start {
+    reclaim: Reclaim,
+    transport: ws::Config,
+    deflate: Option<Agreement>,
+    stop: Stop,
+    observer: Arc<SessionLog>,
+    /// The route, for the log.
+    name: &'static str,
+}
+
+/// A session's task: the upgrade, then `session` on the socket made of the switched
+/// connection. The task holds this future as long as the session lasts, so it is the upgrade
+/// chained to the session, not one `async` block: a block keeps every value it captured (here
+/// the start's) to its end, and the socket a second time beside the session it was moved into
+/// (3.5 KiB more per `/ws/stream` subscriber, massif).
+fn session_task<F, Fut>(
+    on_upgrade: OnUpgrade,
+    start: Start,
+    session: F,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    F: FnOnce(ServerSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    on_upgrade.then(move |upgraded| {
         let upgraded = match upgraded {
             Ok(upgraded) => upgraded,
             Err(err) => {
@@ -151,15 +185,13 @@ where
                 return Either::Right(std::future::ready(()));
             }
         };
-        let (io, received) = reclaim(upgraded);
-        let mut socket = WebSocket::new(io, &transport, accepted.deflate.as_ref(), &stop);
+        let (io, received) = (start.reclaim)(upgraded);
+        let mut socket = WebSocket::new(io, &start.transport, start.deflate.as_ref(), &start.stop);
         socket.received_before(received);
-        socket.set_observer(observer);
-        tracing::debug!(route = name, "WebSocket session started");
+        socket.set_observer(start.observer);
+        tracing::debug!(route = start.name, "WebSocket session started");
         Either::Left(session(socket))
-    };
-    exchange.guard.spawn(on_upgrade.then(start));
-    response
+    })
 }
 
 /// The 101 in the original's header order; over HTTP/2 a 200 with the same headers minus the
@@ -213,4 +245,58 @@ pub(crate) fn forbidden(path: &str, routes: &str) -> Response<Body> {
          refused before the handshake, as the original does"
     )));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ws::Role;
+    use crate::server::log::{ConnLabel, Log, LogOptions};
+    use crate::transport::timer::Timers;
+    use std::pin::Pin;
+    use std::time::Duration;
+
+    /// While a session runs, its task holds the session's future and little more: not the
+    /// socket a second time, not what only the start needed.
+    #[test]
+    fn a_session_task_holds_little_more_than_its_session() {
+        let start = Start {
+            reclaim: as_upgraded,
+            transport: ws::Config {
+                role: Role::Server,
+                max_message: 1 << 20,
+                ping_interval: Some(Duration::from_secs(20)),
+                ping_timeout: Duration::from_secs(20),
+                close_timeout: Duration::from_secs(10),
+                send_timeout: Some(Duration::from_secs(20)),
+                timers: Timers::default(),
+            },
+            deflate: None,
+            stop: Stop::default(),
+            observer: Arc::new(SessionLog {
+                log: Log::memory(LogOptions::default()).0,
+                conn: ConnLabel { id: 1, peer: None },
+                request: 1,
+                target: "/ws/echo".to_owned(),
+                opened: std::time::Instant::now(),
+                connected: std::time::Instant::now(),
+            }),
+            name: "echo",
+        };
+        // The guide's routes hand over their session boxed.
+        let session = |socket: ServerSocket| -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            Box::pin(async move { drop(socket) })
+        };
+        let on_upgrade = hyper::upgrade::on(http::Request::new(()));
+        let task = session_task(on_upgrade, start, session);
+        let (size, socket) = (
+            std::mem::size_of_val(&task),
+            std::mem::size_of::<ServerSocket>(),
+        );
+        // 160 bytes against a socket's 728; as one `async` block it held the socket as well.
+        assert!(
+            size < socket / 2,
+            "the task is {size} bytes, a socket {socket}"
+        );
+    }
 }
