@@ -252,9 +252,7 @@ mod tests {
     use super::*;
     use crate::protocol::ws::Role;
     use crate::server::log::{ConnLabel, Log, LogOptions};
-    use crate::transport::timer::Timers;
     use std::pin::Pin;
-    use std::time::Duration;
 
     /// While a session runs, its task holds the session's future and little more: not the
     /// socket a second time, not what only the start needed.
@@ -262,15 +260,7 @@ mod tests {
     fn a_session_task_holds_little_more_than_its_session() {
         let start = Start {
             reclaim: as_upgraded,
-            transport: ws::Config {
-                role: Role::Server,
-                max_message: 1 << 20,
-                ping_interval: Some(Duration::from_secs(20)),
-                ping_timeout: Duration::from_secs(20),
-                close_timeout: Duration::from_secs(10),
-                send_timeout: Some(Duration::from_secs(20)),
-                timers: Timers::default(),
-            },
+            transport: ws::Config::for_tests(Role::Server),
             deflate: None,
             stop: Stop::default(),
             observer: Arc::new(SessionLog {

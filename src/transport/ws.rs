@@ -161,6 +161,23 @@ impl Keepalive {
     }
 }
 
+#[cfg(test)]
+impl Config {
+    /// The original's timers (ping every 20 s, pong within 20 s, 10 s close and 20 s send
+    /// timeouts), 1 MiB messages, timers on the caller's runtime.
+    pub(crate) fn for_tests(role: Role) -> Self {
+        Self {
+            role,
+            max_message: 1 << 20,
+            ping_interval: Some(Duration::from_secs(20)),
+            ping_timeout: Duration::from_secs(20),
+            close_timeout: Duration::from_secs(10),
+            send_timeout: Some(Duration::from_secs(20)),
+            timers: Timers::default(),
+        }
+    }
+}
+
 /// An open WebSocket connection over `S`.
 pub(crate) struct WebSocket<S> {
     io: S,
@@ -856,15 +873,7 @@ mod tests {
     use tokio::io::DuplexStream;
 
     fn config(role: Role) -> Config {
-        Config {
-            role,
-            max_message: 1 << 20,
-            ping_interval: Some(Duration::from_secs(20)),
-            ping_timeout: Duration::from_secs(20),
-            close_timeout: Duration::from_secs(10),
-            send_timeout: Some(Duration::from_secs(20)),
-            timers: Timers::default(),
-        }
+        Config::for_tests(role)
     }
 
     fn pair(buffer: usize) -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
