@@ -1253,7 +1253,6 @@ struct Watched<I> {
     inner: I,
     activity: Arc<Activity>,
     wire: Arc<Wire>,
-    /// The log traces the connection (its reads too: the wire traces every read it sees).
     trace_writes: bool,
     /// Bytes read from the client and not yet handed to hyper (boxed: rarely there).
     held: Option<Box<Held>>,
@@ -1436,7 +1435,8 @@ fn reclaim<I: Stream>(upgraded: hyper::upgrade::Upgraded) -> (Upgraded, Bytes) {
         Err(upgraded) => return as_upgraded(upgraded),
     };
     let watched = parts.io.into_inner();
-    if watched.trace_writes {
+    // The wire traces every read it sees.
+    if watched.wire.tracing() {
         return (Box::new(watched), parts.read_buf);
     }
     // Held bytes (a gated wire's) were read after those hyper had.
