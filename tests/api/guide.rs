@@ -40,6 +40,7 @@ both_transports!(
     read_root,
     read_status,
     read_file,
+    read_file_after_each_change,
     get_item_found,
     get_item_not_found,
     create_item_success,
@@ -68,6 +69,30 @@ async fn read_file(tls: bool) -> TestResult {
     let response = get(&app, "/static/data.txt").await?;
     assert_eq!(response.status.as_u16(), 200);
     assert_eq!(response.body, std::fs::read(app.data_file())?);
+    Ok(())
+}
+
+/// The served file follows the file on disk from one request to the next: an edit of the same
+/// size, a longer one, a replacement by rename (the server caches the file between them).
+async fn read_file_after_each_change(tls: bool) -> TestResult {
+    let app = spawn_app(tls).await;
+    let file = app.data_file();
+    let first = get(&app, "/static/data.txt").await?;
+    assert_eq!(first.body, std::fs::read(&file)?);
+    assert_eq!(get(&app, "/static/data.txt").await?.body, first.body);
+    let same_size = vec![b'x'; first.body.len()];
+    std::fs::write(&file, &same_size)?;
+    assert_eq!(get(&app, "/static/data.txt").await?.body, same_size);
+    std::fs::write(&file, "a longer edit of the data file, made on disk")?;
+    let longer = get(&app, "/static/data.txt").await?;
+    assert_eq!(longer.body, "a longer edit of the data file, made on disk");
+    let new = app.static_dir.join("data.txt.new");
+    std::fs::write(&new, "replaced by rename")?;
+    std::fs::rename(&new, &file)?;
+    assert_eq!(
+        get(&app, "/static/data.txt").await?.body,
+        "replaced by rename"
+    );
     Ok(())
 }
 

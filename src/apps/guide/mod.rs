@@ -6,6 +6,7 @@
 //! lifespan's `static/data.txt` in [`lifespan`].
 
 pub(crate) mod docs;
+mod file_watch;
 pub mod items;
 pub mod lifespan;
 pub(crate) mod raw_echo;

@@ -16,6 +16,8 @@ use http::{Response, StatusCode};
 use crate::server::response::{self, TEXT_PLAIN};
 use crate::server::{Body, Segment};
 
+use super::file_watch::Watch;
+
 /// Starlette ignores a `Range` header with more parts than this and sends the whole file.
 const MAX_RANGES: usize = 100;
 
@@ -70,12 +72,66 @@ impl Version {
     }
 }
 
-/// The small file's bytes and validators, served while one `stat` says the file is the version
-/// they were read from: no trip to the blocking pool, and a change on disk (content, size,
-/// times, a replacement) shows in the very next response.
+/// The small file's bytes and validators, served while the file is the version they were
+/// read from: no trip to the blocking pool, and a change on disk (content, size, times, modes,
+/// a replacement, a removal) shows in the very next response.
+///
+/// Freshness is asked of a [`Watch`] on Linux (one read that finds no event) and of a `stat`
+/// where there is none (another system, or the watch could not be made).
 #[derive(Debug, Default)]
 pub(crate) struct FileCache {
-    entry: Mutex<Option<Arc<Cached>>>,
+    state: Mutex<CacheState>,
+    /// Tests turn the watch off to prove the `stat` fallback.
+    #[cfg(test)]
+    unwatched: bool,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    entry: Option<Arc<Cached>>,
+    /// Of the file the entry was read from, started before it was read.
+    watch: Option<Watch>,
+    /// Changes the watch has reported: a load that began before one must not fill the cache
+    /// (it may have read the file before the change and finish after a fresher load).
+    changes: u64,
+}
+
+impl CacheState {
+    /// Asks the watch whether the file changed; if so (or if it cannot tell) forgets the entry
+    /// and the watch, which follows the old file.
+    fn check(&mut self) -> Freshness {
+        let Some(watch) = &self.watch else {
+            return Freshness::Unwatched;
+        };
+        match watch.changed() {
+            Ok(false) => Freshness::Unchanged,
+            answer => {
+                if let Err(err) = answer {
+                    tracing::warn!(
+                        "cannot read the change watch of {}: {err}; asking the file's metadata",
+                        watch.path().display()
+                    );
+                }
+                self.watch = None;
+                self.entry = None;
+                self.changes += 1;
+                Freshness::Changed
+            }
+        }
+    }
+}
+
+enum Freshness {
+    Unchanged,
+    Changed,
+    Unwatched,
+}
+
+/// What [`FileCache::begin_load`] hands to [`FileCache::put`].
+#[derive(Debug, Clone, Copy)]
+struct LoadTicket {
+    changes: u64,
+    watched: bool,
 }
 
 #[derive(Debug)]
@@ -137,16 +193,81 @@ impl Cached {
 }
 
 impl FileCache {
-    fn get(&self, version: &Version) -> Option<Arc<Cached>> {
-        let entry = self.entry.lock().unwrap_or_else(PoisonError::into_inner);
-        entry
-            .as_ref()
-            .filter(|cached| cached.version == *version)
-            .cloned()
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn put(&self, cached: Cached) {
-        *self.entry.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(cached));
+    /// The entry, if it is of the file at `path` as it is now. The watch is asked under the
+    /// lock: a worker that read the change and one that did not could otherwise answer
+    /// differently.
+    fn get(&self, path: &Path) -> Option<Arc<Cached>> {
+        let mut state = self.lock();
+        let entry = state.entry.clone()?;
+        if state.watch.as_ref().is_some_and(|watch| watch.is_of(path)) {
+            return match state.check() {
+                Freshness::Unchanged => Some(entry),
+                Freshness::Changed | Freshness::Unwatched => None,
+            };
+        }
+        drop(state);
+        let meta = std::fs::metadata(path).ok()?;
+        (entry.version == Version::of(&meta)).then_some(entry)
+    }
+
+    /// Called before the file is read: a watch on it from now on (made if there is none),
+    /// and the count of changes seen so far.
+    fn begin_load(&self, path: &Path) -> LoadTicket {
+        let mut state = self.lock();
+        if state.watch.as_ref().is_some_and(|watch| watch.is_of(path)) {
+            state.check();
+        } else if state.watch.take().is_some() {
+            state.changes += 1;
+        }
+        if state.watch.is_none() {
+            // An entry is trusted only under a watch that began before it was read.
+            state.entry = None;
+            if !self.watch_off() {
+                match Watch::new(path) {
+                    Ok(watch) => state.watch = Some(watch),
+                    // A missing file is answered with a 500 by the caller; other failures
+                    // (the watch limit, another system) leave the cache to `stat`.
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => tracing::debug!(
+                        "no change watch on {}: {err}; its cache asks a `stat` per request",
+                        path.display()
+                    ),
+                }
+            }
+        }
+        LoadTicket {
+            changes: state.changes,
+            watched: state.watch.is_some(),
+        }
+    }
+
+    /// Fills the cache with what a load read, unless a change was seen since it began. Without
+    /// a watch only a settled version is kept: its times would show a later write.
+    fn put(&self, ticket: LoadTicket, cached: Cached) {
+        let mut state = self.lock();
+        let fresh = match (ticket.watched, state.watch.is_some()) {
+            (true, true) => state.changes == ticket.changes,
+            (false, false) => cached.version.settled(),
+            // The watch came or went meanwhile: the next load decides.
+            _ => false,
+        };
+        if fresh {
+            state.entry = Some(Arc::new(cached));
+        }
+    }
+
+    #[cfg(test)]
+    fn watch_off(&self) -> bool {
+        self.unwatched
+    }
+
+    #[cfg(not(test))]
+    fn watch_off(&self) -> bool {
+        false
     }
 }
 
@@ -177,26 +298,21 @@ async fn open(path: &Path) -> std::io::Result<(Source, u64, SystemTime, Version)
     opened.await.map_err(std::io::Error::other)?
 }
 
-/// The cached copy, if it is of the file on disk now: one stat, on this thread, far cheaper
-/// than a trip to the blocking pool.
-fn cached(path: &Path, cache: &FileCache) -> Option<Arc<Cached>> {
-    let meta = std::fs::metadata(path).ok()?;
-    cache.get(&Version::of(&meta))
-}
-
-/// The file from the cache when one `stat` says it is unchanged, else from disk (and cached
-/// when it is small and settled).
+/// The file from the cache when it is unchanged, else from disk (and cached when it is small).
 async fn load(path: &Path, cache: &FileCache) -> std::io::Result<(Source, u64, Validators)> {
-    if let Some(hit) = cached(path, cache) {
+    if let Some(hit) = cache.get(path) {
         return Ok(hit.loaded());
     }
+    let ticket = cache.begin_load(path);
     let (source, size, modified, version) = open(path).await?;
     let validators = Validators::new(size, modified);
     if let Source::Whole(content) = &source
         && content.len() as u64 == version.len
-        && version.settled()
     {
-        cache.put(Cached::new(version, content.clone(), validators.clone()));
+        cache.put(
+            ticket,
+            Cached::new(version, content.clone(), validators.clone()),
+        );
     }
     Ok((source, size, validators))
 }
@@ -221,7 +337,7 @@ pub(crate) fn respond_cached(
     request: &HeaderMap,
     head: bool,
 ) -> Option<Response<Body>> {
-    let hit = cached(path, cache)?;
+    let hit = cache.get(path)?;
     if !request.contains_key(RANGE) && !hit.validators.not_modified(request) {
         return Some(hit.whole(head));
     }
@@ -698,45 +814,97 @@ mod tests {
     }
 
     /// The cache never serves an old version: a rewrite of the same size within the file
-    /// times' tick, a new size, a replacement by rename and a removal all show at once.
+    /// times' tick, a new size, new times, a replacement by rename, a removal and a new file
+    /// all show at once; with the watch, and with a `stat` per request where there is none.
     #[tokio::test]
     async fn every_change_on_disk_shows_in_the_next_response()
     -> Result<(), Box<dyn std::error::Error>> {
         use http_body_util::BodyExt as _;
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("data.txt");
-        let cache = FileCache::default();
-        let get = || async {
-            let response = respond(&path, &cache, &HeaderMap::new(), false).await;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, std::io::Error>((status, body))
-        };
-        std::fs::write(&path, "version 1")?;
-        // Settled: old enough to be cached.
-        std::thread::sleep(SETTLED_AFTER + Duration::from_millis(20));
-        assert_eq!(get().await?.1, "version 1");
-        assert!(
-            cache
-                .get(&Version::of(&std::fs::metadata(&path)?))
-                .is_some()
-        );
-        assert_eq!(get().await?.1, "version 1");
-        // The same size, at once: ctime moves (or the entry was never trusted).
-        std::fs::write(&path, "version 2")?;
-        assert_eq!(get().await?.1, "version 2");
-        std::fs::write(&path, "a longer version 3")?;
-        assert_eq!(get().await?.1, "a longer version 3");
-        let other = dir.path().join("new.txt");
-        std::fs::write(&other, "replaced")?;
-        std::fs::rename(&other, &path)?;
-        assert_eq!(get().await?.1, "replaced");
-        std::fs::remove_file(&path)?;
-        assert_eq!(get().await?.0, StatusCode::INTERNAL_SERVER_ERROR);
+        for watched in [true, false] {
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("data.txt");
+            let cache = FileCache {
+                unwatched: !watched,
+                ..FileCache::default()
+            };
+            let get = || async {
+                let response = respond(&path, &cache, &HeaderMap::new(), false).await;
+                let status = response.status();
+                let modified = response.headers().get(LAST_MODIFIED).cloned();
+                let body = response.into_body().collect().await?.to_bytes();
+                Ok::<_, std::io::Error>((status, body, modified))
+            };
+            std::fs::write(&path, "version 1")?;
+            if !watched {
+                // Settled: old enough to be cached.
+                std::thread::sleep(SETTLED_AFTER + Duration::from_millis(20));
+            }
+            assert_eq!(get().await?.1, "version 1");
+            assert!(cache.lock().entry.is_some(), "watched: {watched}");
+            assert_eq!(
+                cache.lock().watch.is_some(),
+                watched && cfg!(target_os = "linux")
+            );
+            assert_eq!(get().await?.1, "version 1");
+            // The same size, at once: ctime moves (or the entry was never trusted).
+            std::fs::write(&path, "version 2")?;
+            assert_eq!(get().await?.1, "version 2");
+            std::fs::write(&path, "a longer version 3")?;
+            let (_, body, modified) = get().await?;
+            assert_eq!(body, "a longer version 3");
+            std::fs::File::options()
+                .write(true)
+                .open(&path)?
+                .set_modified(UNIX_EPOCH + Duration::from_secs(784_111_777))?;
+            assert_ne!(get().await?.2, modified);
+            assert_eq!(
+                get().await?.2.as_ref().map(HeaderValue::as_bytes),
+                Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..])
+            );
+            let other = dir.path().join("new.txt");
+            std::fs::write(&other, "replaced")?;
+            std::fs::rename(&other, &path)?;
+            assert_eq!(get().await?.1, "replaced");
+            std::fs::remove_file(&path)?;
+            assert_eq!(get().await?.0, StatusCode::INTERNAL_SERVER_ERROR);
+            std::fs::write(&path, "back again")?;
+            assert_eq!(get().await?.1, "back again");
+        }
         Ok(())
     }
 
-    /// The file at `path` as `load` caches it once it has settled.
+    /// A load that read the file before a change, and finishes after a load that read it
+    /// since, does not put its old copy in the cache; nor does a load whose file changed
+    /// before it finished keep its copy past the next request.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_load_older_than_a_change_is_not_served() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("data.txt");
+        let cache = FileCache::default();
+        std::fs::write(&path, "version 1")?;
+
+        let slow = cache.begin_load(&path);
+        let old = cached_copy(&path)?;
+        std::fs::write(&path, "version 2")?;
+        let fast = cache.begin_load(&path);
+        cache.put(fast, cached_copy(&path)?);
+        cache.put(slow, old);
+        let hit = cache.get(&path).ok_or("the fresh copy was not kept")?;
+        assert_eq!(hit.content, "version 2");
+
+        let ticket = cache.begin_load(&path);
+        let old = cached_copy(&path)?;
+        std::fs::write(&path, "version 3")?;
+        cache.put(ticket, old);
+        assert!(
+            cache.get(&path).is_none(),
+            "a copy older than the file was served"
+        );
+        Ok(())
+    }
+
+    /// The file at `path` as `load` caches it.
     fn cached_copy(path: &Path) -> std::io::Result<Cached> {
         let meta = std::fs::metadata(path)?;
         Ok(Cached::new(
@@ -755,11 +923,10 @@ mod tests {
         let path = dir.path().join("data.txt");
         let cache = FileCache::default();
         std::fs::write(&path, "This is a test file served by FastAPI.")?;
-        // Put in the cache as `load` puts a settled file, without waiting for it to settle.
-        cache.put(cached_copy(&path)?);
-        let hit = cache
-            .get(&Version::of(&std::fs::metadata(&path)?))
-            .ok_or("the file was not cached")?;
+        // Put in the cache as `load` puts it, without waiting for it to settle.
+        let _watching = cache.begin_load(&path);
+        cache.lock().entry = Some(Arc::new(cached_copy(&path)?));
+        let hit = cache.get(&path).ok_or("the file was not cached")?;
         let requests = [
             (None, false),
             (None, true),
