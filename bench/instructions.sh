@@ -7,7 +7,7 @@
 #
 #   bench/instructions.sh BINARY [BINARY...]
 #
-# A BINARY named `ceiling` (target/release/examples/ceiling) is the bare-hyper ceiling: it has a
+# A BINARY named `ceiling` (target/release/ceiling, `cargo build --release -p ceiling`) is the bare-hyper ceiling: it has a
 # `GET /status` row only (it answers every request with /status's 15 bytes). `ceiling:LIB`
 # (LIB tungstenite or fastwebsockets) is that binary's WebSocket echo server: a round-trip row only.
 #
@@ -90,7 +90,7 @@ instructions() {
   local args=(serve --no-tls --static-dir "$work/static" --log-level error) tls_args=()
   [[ "$tls" == 1 ]] && tls_args=(--cert "$work/cert.pem" --key "$work/key.pem") &&
     args=(serve "${tls_args[@]}" --static-dir "$work/static" --log-level error)
-  # The bare-hyper ceiling (examples/ceiling.rs) takes only the listening and TLS flags.
+  # The bare-hyper ceiling (bench/ceiling) takes only the listening and TLS flags.
   [[ "$(basename "$bin")" == ceiling ]] && args=("${tls_args[@]}")
   [[ -n "$ws_lib" ]] && args+=(--ws "$ws_lib")
   valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "${args[@]}" --host 127.0.0.1 \

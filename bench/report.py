@@ -168,12 +168,12 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
       "are the median of the runs; throughput, p50 and p99 are the median run's (by throughput).")
     w("- HTTP: `wrk -t1 -c64` with `bench/wrk.lua`; `close` rows send `Connection: close`, so each "
       f"request pays a TCP (and TLS) handshake; `pipelined` rows write {pipeline} requests at once "
-      "(wrk's pipeline example). The ceiling (`examples/ceiling.rs`) answers every request with "
+      "(wrk's pipeline example). The ceiling (`bench/ceiling`) answers every request with "
       "the 15 bytes of `/status` straight from hyper, on duplex's runtime, TLS and socket settings. "
       "duplex runs at its defaults (room for 256 header lines) with the access log off "
       "(`--log-level warn`), except where a row says otherwise.")
     w("- WebSocket echo: `duplex bench echo --connections 32 --size 20`. The WebSocket ceilings "
-      "(`examples/ceiling.rs --ws LIB`) are echo servers on tokio-tungstenite and fastwebsockets, "
+      "(`bench/ceiling --ws LIB`) are echo servers on tokio-tungstenite and fastwebsockets, "
       "measured against duplex's `/ws/mirror` (the message back as is). Idle memory: `duplex bench "
       "idle` opens the connections (each after one keep-alive `GET /status`, or a WebSocket "
       "handshake), waits 2 s and reads the server's `VmRSS`; a fresh server per row. Stream "
@@ -182,7 +182,7 @@ def markdown(http, echo, idle, stream, meta, pipeline, extra=None, h2="64/10", h
     h2_conns, _, h2_streams = h2.partition("/")
     w(f"- HTTP/2: `h2load -t1 -c{h2_conns} -m{h2_streams}` (nghttp2's load generator: {h2_conns} connections, "
       f"up to {h2_streams} streams in flight on each) for the run's duration, over TLS (ALPN `h2`) and in "
-      "cleartext with prior knowledge (h2c). The ceiling is `examples/ceiling.rs --http2`: hyper's HTTP/2 "
+      "cleartext with prior knowledge (h2c). The ceiling is `bench/ceiling --http2`: hyper's HTTP/2 "
       "server with duplex's default HTTP/2 limits, choosing the protocol by ALPN as duplex does. The "
       "WebSocket echo over HTTP/2 (RFC 8441) is `duplex bench echo --http2` (one HTTP/2 connection per "
       "WebSocket); no bare Rust library speaks RFC 8441 (tokio-tungstenite and fastwebsockets upgrade "

@@ -44,7 +44,7 @@ h2_streams="${BENCH_H2_STREAMS:-10}"
 handshake_conns="${BENCH_HANDSHAKE_CONNECTIONS:-32}"
 only="${BENCH_ONLY:-http,h2,handshake,echo,idle,stream}"
 duplex="$root/target/release/duplex"
-ceiling="$root/target/release/examples/ceiling"
+ceiling="$root/target/release/ceiling"
 ticks_per_s="$(getconf CLK_TCK)"
 venv="$bench/.venv"
 results="$work/results.jsonl"
@@ -80,7 +80,9 @@ for tool in taskset python3 cargo; do command -v "$tool" >/dev/null || die "$too
 if wants h2; then "$root/scripts/apt-install.sh" h2load nghttp2-client || exit 2; fi
 mkdir -p "$work"
 log "building duplex and the ceilings (release)"
-(cd "$root" && cargo build --release --quiet --bin duplex --example ceiling)
+# Two builds, each as its users build it: one cargo invocation unifies the features of
+# everything it builds.
+(cd "$root" && cargo build --release --quiet --bin duplex && cargo build --release --quiet -p ceiling)
 setup_venv "$root" || die "could not create $venv"
 rm -f "$work/cert.pem" "$work/key.pem"
 "$duplex" cert --out-dir "$work" >/dev/null

@@ -13,7 +13,7 @@
 //!   comes back as is, on any path; pings are answered and a close is returned, as each
 //!   library does by default. No permessage-deflate.
 //!
-//! `cargo run --release --example ceiling -- [--http2 | --ws tungstenite|fastwebsockets] [--port 8002]
+//! `cargo run --release -p ceiling -- [--http2 | --ws tungstenite|fastwebsockets] [--port 8002]
 //! [--workers 1] [--cert C --key K]`
 
 use std::convert::Infallible;
