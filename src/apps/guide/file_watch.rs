@@ -3,12 +3,13 @@
 //! 1.4 µs of kernel time per request.
 //!
 //! The kernel queues an event inside the call that makes the change, so a change that has
-//! returned before the question is asked is always in the answer: as fresh as a `stat`.
+//! returned before the question is asked is always in the answer: as fresh as a `stat`, on the
+//! paths and file systems [`Watch::new`] accepts.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Watches a file (through a symlink, its target) and the directory that names it.
+/// Watches a file, the directory that names it and every directory above.
 #[derive(Debug)]
 pub(crate) struct Watch {
     path: PathBuf,
@@ -16,36 +17,77 @@ pub(crate) struct Watch {
     fd: rustix::fd::OwnedFd,
 }
 
+/// File systems whose every change passes through this kernel, so inotify hears of it
+/// (`linux/magic.h`): ext2/3/4, XFS, Btrfs, tmpfs, overlayfs (a container's root), F2FS. On a
+/// network or FUSE file system a change made elsewhere raises no event; those are left to `stat`.
+#[cfg(target_os = "linux")]
+const LOCAL_FILE_SYSTEMS: [i128; 6] = [
+    0xEF53,
+    0x5846_5342,
+    0x9123_683E,
+    0x0102_1994,
+    0x794C_7630,
+    0xF2F5_2010,
+];
+
 impl Watch {
-    /// Starts watching `path`: what is written to the file, its times and modes, its links
-    /// (a rename over it or a removal drops one), and any entry created, moved or removed in
-    /// its directory (a new file or symlink under the name), or the directory itself moved.
+    /// Starts watching `path`: what is written to the file, its times, modes and links (a
+    /// rename over it or a removal drops one); any entry created, moved or removed in its
+    /// directory, and the directory's own modes; and each directory above it being moved.
+    /// Refused (the caller then asks `stat`) where a watch could miss a change: a path through
+    /// a symlink or `..` (re-pointing a link touches nothing a watch holds), or a file system
+    /// not in [`LOCAL_FILE_SYSTEMS`]. Not seen either way, as with `stat`'s times: writes
+    /// through a shared `mmap`; and, unlike `stat`, a file system mounted over the path.
     #[cfg(target_os = "linux")]
     pub(crate) fn new(path: &Path) -> io::Result<Self> {
         use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+        let absolute = std::path::absolute(path)?;
+        if std::fs::canonicalize(&absolute)? != absolute {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the path goes through a symlink or `..`",
+            ));
+        }
+        let file_system = rustix::fs::statfs(&absolute)?.f_type;
+        if !LOCAL_FILE_SYSTEMS.contains(&i128::from(file_system)) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("file system {file_system:#x} may change without telling this kernel"),
+            ));
+        }
         let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)?;
+        // From the top down, each directory before what it holds: a swap above a watch made
+        // later shows on one made earlier. The root cannot be moved.
+        let mut above: Vec<&Path> = absolute.ancestors().skip(2).collect();
+        above.pop();
+        for dir in above.into_iter().rev() {
+            inotify::add_watch(
+                &fd,
+                dir,
+                WatchFlags::MOVE_SELF | WatchFlags::DELETE_SELF | WatchFlags::ONLYDIR,
+            )?;
+        }
+        if let Some(dir) = absolute.parent() {
+            inotify::add_watch(
+                &fd,
+                dir,
+                WatchFlags::CREATE
+                    | WatchFlags::DELETE
+                    | WatchFlags::MOVED_FROM
+                    | WatchFlags::MOVED_TO
+                    | WatchFlags::ATTRIB
+                    | WatchFlags::MOVE_SELF
+                    | WatchFlags::DELETE_SELF
+                    | WatchFlags::ONLYDIR,
+            )?;
+        }
         inotify::add_watch(
             &fd,
-            path,
+            &absolute,
             WatchFlags::MODIFY
                 | WatchFlags::ATTRIB
                 | WatchFlags::MOVE_SELF
                 | WatchFlags::DELETE_SELF,
-        )?;
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        inotify::add_watch(
-            &fd,
-            dir,
-            WatchFlags::CREATE
-                | WatchFlags::DELETE
-                | WatchFlags::MOVED_FROM
-                | WatchFlags::MOVED_TO
-                | WatchFlags::MOVE_SELF
-                | WatchFlags::DELETE_SELF
-                | WatchFlags::ONLYDIR,
         )?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -98,10 +140,18 @@ mod tests {
     /// Each kind of change is reported; reading the file is not.
     #[test]
     fn every_kind_of_change_is_reported() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("data.txt");
-        let other = dir.path().join("other.txt");
-        let changes: [(&str, &dyn Fn() -> io::Result<()>); 7] = [
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir()?;
+        let top = root.path().join("top");
+        let dir = top.join("static");
+        let path = dir.join("data.txt");
+        let other = root.path().join("other.txt");
+        let moved = root.path().join("moved");
+        let remake = || -> io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(&path, "version 1")
+        };
+        let changes: [(&str, &dyn Fn() -> io::Result<()>); 11] = [
             ("a write", &|| std::fs::write(&path, "version 2")),
             ("an append", &|| {
                 use std::io::Write as _;
@@ -110,6 +160,13 @@ mod tests {
                     .open(&path)?
                     .write_all(b"!")
             }),
+            ("a truncation", &|| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&path)
+                    .map(drop)
+            }),
             ("a new mtime", &|| {
                 std::fs::File::options()
                     .write(true)
@@ -117,7 +174,6 @@ mod tests {
                     .set_modified(std::time::SystemTime::UNIX_EPOCH)
             }),
             ("a new mode", &|| {
-                use std::os::unix::fs::PermissionsExt as _;
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             }),
             ("a replacement by rename", &|| {
@@ -126,20 +182,56 @@ mod tests {
             }),
             ("a symlink put in its place", &|| {
                 std::fs::write(&other, "elsewhere")?;
-                let link = dir.path().join("link");
+                let link = dir.join("link");
                 std::os::unix::fs::symlink(&other, &link)?;
                 std::fs::rename(&link, &path)
             }),
             ("a removal", &|| std::fs::remove_file(&path)),
+            ("the directory's new mode", &|| {
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            }),
+            ("the directory swapped for another", &|| {
+                std::fs::rename(&dir, &moved)?;
+                remake()
+            }),
+            ("a directory above swapped for another", &|| {
+                std::fs::rename(&top, &moved)?;
+                remake()
+            }),
         ];
-        std::fs::write(&path, "version 1")?;
         for (what, change) in changes {
+            // Nothing of the last round may be touched once the watch is made: removing the
+            // old file would raise the event a missing watch should have.
+            let _ = std::fs::remove_dir_all(&moved);
+            let _ = std::fs::remove_file(&path);
+            remake()?;
             let watch = Watch::new(&path)?;
             let _ = std::fs::read(&path)?;
             assert!(!watch.changed()?, "before {what}");
             change()?;
             assert!(watch.changed()?, "{what} was not reported");
         }
+        Ok(())
+    }
+
+    /// Re-pointing a symlink on the path touches nothing a watch could hold: such a path is
+    /// left to `stat`.
+    #[test]
+    fn a_path_through_a_symlink_is_not_watched() -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let real = root.path().join("release-1");
+        std::fs::create_dir(&real)?;
+        std::fs::write(real.join("data.txt"), "x")?;
+        let current = root.path().join("current");
+        std::os::unix::fs::symlink(&real, &current)?;
+        let refused = Watch::new(&current.join("data.txt")).err();
+        assert_eq!(
+            refused.map(|err| err.kind()),
+            Some(io::ErrorKind::Unsupported)
+        );
+        let dotted = real.join("..").join("release-1").join("data.txt");
+        assert!(Watch::new(&dotted).is_err());
+        assert!(Watch::new(&real.join("data.txt")).is_ok());
         Ok(())
     }
 

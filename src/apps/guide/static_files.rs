@@ -31,6 +31,9 @@ const READ_WHOLE_UP_TO: u64 = 64 * 1024;
 /// behind (git's "racy" index entries have the same fix).
 const SETTLED_AFTER: Duration = Duration::from_millis(50);
 
+/// 9999-12-31 23:59:59 UTC, the last time an HTTP date can spell, after the epoch.
+const LAST_HTTP_DATE: Duration = Duration::from_secs(253_402_300_799);
+
 /// The file, read or ready to stream.
 enum Source {
     Whole(Bytes),
@@ -215,7 +218,8 @@ impl FileCache {
     }
 
     /// Called before the file is read: a watch on it from now on (made if there is none),
-    /// and the count of changes seen so far.
+    /// and the count of changes seen so far. The watch is made outside the lock (its calls
+    /// walk the path) so that a slow disk stalls this request only.
     fn begin_load(&self, path: &Path) -> LoadTicket {
         let mut state = self.lock();
         if state.watch.as_ref().is_some_and(|watch| watch.is_of(path)) {
@@ -226,17 +230,29 @@ impl FileCache {
         if state.watch.is_none() {
             // An entry is trusted only under a watch that began before it was read.
             state.entry = None;
-            if !self.watch_off() {
+            drop(state);
+            let made = if self.watch_off() {
+                None
+            } else {
                 match Watch::new(path) {
-                    Ok(watch) => state.watch = Some(watch),
-                    // A missing file is answered with a 500 by the caller; other failures
-                    // (the watch limit, another system) leave the cache to `stat`.
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(err) => tracing::debug!(
-                        "no change watch on {}: {err}; its cache asks a `stat` per request",
-                        path.display()
-                    ),
+                    Ok(watch) => Some(watch),
+                    // A missing file is answered with a 500 by the caller; other failures (a
+                    // path through a symlink, a network file system, the watch limit) leave
+                    // the cache to `stat`.
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(err) => {
+                        tracing::debug!(
+                            "no change watch on {}: {err}; its cache asks a `stat` per request",
+                            path.display()
+                        );
+                        None
+                    }
                 }
+            };
+            state = self.lock();
+            // Another load may have put its own meanwhile, made before this one's read too.
+            if state.watch.is_none() {
+                state.watch = made;
             }
         }
         LoadTicket {
@@ -523,8 +539,11 @@ impl Validators {
         );
         Self {
             etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
-            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
-                .unwrap_or(HeaderValue::from_static("")),
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(
+                // The formatter panics outside 1970 to 9999.
+                modified.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST_HTTP_DATE),
+            ))
+            .unwrap_or(HeaderValue::from_static("")),
             modified,
         }
     }
@@ -820,9 +839,16 @@ mod tests {
     async fn every_change_on_disk_shows_in_the_next_response()
     -> Result<(), Box<dyn std::error::Error>> {
         use http_body_util::BodyExt as _;
-        for watched in [true, false] {
+        // Watched; unwatched; and reached through a symlink, which the watch refuses.
+        for (watched, through_link) in [(true, false), (false, false), (true, true)] {
             let dir = tempfile::tempdir()?;
-            let path = dir.path().join("data.txt");
+            let mut path = dir.path().join("data.txt");
+            if through_link {
+                let link = dir.path().join("current");
+                std::os::unix::fs::symlink(dir.path(), &link)?;
+                path = link.join("data.txt");
+            }
+            let watched = watched && !through_link;
             let cache = FileCache {
                 unwatched: !watched,
                 ..FileCache::default()
@@ -870,6 +896,57 @@ mod tests {
             std::fs::write(&path, "back again")?;
             assert_eq!(get().await?.1, "back again");
         }
+        Ok(())
+    }
+
+    /// A copy read without a watch is not kept once a watch exists (it may be older than the
+    /// watch), nor one read under a watch that has gone.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_copy_read_under_another_watch_is_not_kept() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("data.txt");
+        let cache = FileCache::default();
+        // The file is missing: no watch.
+        let unwatched = cache.begin_load(&path);
+        assert!(!unwatched.watched);
+        std::fs::write(&path, "version 1")?;
+        let old = cached_copy(&path)?;
+        std::fs::write(&path, "version 2")?;
+        let watched = cache.begin_load(&path);
+        assert!(watched.watched);
+        cache.put(unwatched, old);
+        assert!(cache.lock().entry.is_none(), "an unwatched copy was kept");
+        cache.put(watched, cached_copy(&path)?);
+        assert_eq!(
+            cache
+                .get(&path)
+                .ok_or("the watched copy was not kept")?
+                .content,
+            "version 2"
+        );
+        // Another path's load replaces the watch: a copy of the first one's is not kept.
+        let first = cache.begin_load(&path);
+        let other = dir.path().join("other.txt");
+        std::fs::write(&other, "other")?;
+        let _ = cache.begin_load(&other);
+        cache.put(first, cached_copy(&path)?);
+        assert!(
+            cache.lock().entry.is_none(),
+            "a copy of a dropped watch was kept"
+        );
+        Ok(())
+    }
+
+    /// A file time the HTTP date cannot spell (before 1970) is shown as the earliest it can,
+    /// not a panic.
+    #[test]
+    fn a_file_time_before_1970_is_served() -> Result<(), Box<dyn std::error::Error>> {
+        let validators = Validators::new(1, UNIX_EPOCH - Duration::from_secs(86_400));
+        assert_eq!(
+            validators.last_modified.as_bytes(),
+            b"Thu, 01 Jan 1970 00:00:00 GMT"
+        );
         Ok(())
     }
 
