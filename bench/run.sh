@@ -6,7 +6,8 @@
 # throughput beside it. Writes bench/results.md and bench/results.svg (README embeds both).
 #
 #   bench/run.sh                      # everything (~35 min)
-#   BENCH_ONLY=http bench/run.sh      # http | h2 | handshake | echo | idle | stream (comma-separated)
+#   BENCH_ONLY=http bench/run.sh      # http | h2 | handshake | echo | idle | stream (comma-separated);
+#                                     # a part: its report goes to bench/.work/results.md, unpublished
 #   BENCH_SECONDS=3 BENCH_RUNS=1 bench/run.sh   # a quick look, not for publishing
 #
 # Settings (environment): BENCH_SECONDS (10) per run, BENCH_RUNS (3, the median is reported),
@@ -468,8 +469,16 @@ python3 -c 'import json, sys, datetime
 print(json.dumps({"kind": "meta", "machine": sys.argv[1], "versions": sys.argv[2], "settings": sys.argv[3],
                   "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}))' \
   "$machine" "$versions" "$settings" >>"$results"
+report=(--pipeline "$pipeline" --h2 "$h2_conns/$h2_streams" --handshake-connections "$handshake_conns")
+if [[ -n "${BENCH_ONLY:-}" ]]; then
+  # A part of the set: its report stays in the work directory, and the published run (the
+  # README's targets, bench/results.*) is left as it is.
+  python3 "$bench/report.py" "$results" "$work/results.md" "$work/results.svg" "${report[@]}"
+  log "a partial run (BENCH_ONLY=$BENCH_ONLY): wrote $work/results.md; the published results are unchanged"
+  exit 0
+fi
 # Kept beside the report, so a change to the report can be applied to the published run.
 cp "$results" "$bench/results.jsonl"
-python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" --pipeline "$pipeline" \
-  --h2 "$h2_conns/$h2_streams" --handshake-connections "$handshake_conns" --readme "$root/README.md"
+python3 "$bench/report.py" "$results" "$bench/results.md" "$bench/results.svg" "${report[@]}" \
+  --readme "$root/README.md"
 log "wrote bench/results.md, bench/results.svg and bench/results.jsonl"
