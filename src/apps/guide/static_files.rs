@@ -100,14 +100,18 @@ struct CacheState {
 }
 
 impl CacheState {
-    /// Asks the watch whether the file changed; if so (or if it cannot tell) forgets the entry
-    /// and the watch, which follows the old file.
-    fn check(&mut self) -> Freshness {
+    fn watches(&self, path: &Path) -> bool {
+        self.watch.as_ref().is_some_and(|watch| watch.is_of(path))
+    }
+
+    /// Asks the watch whether the file is unchanged; if not (or if it cannot tell, or there
+    /// is no watch) forgets the entry and the watch, which follows the old file.
+    fn unchanged(&mut self) -> bool {
         let Some(watch) = &self.watch else {
-            return Freshness::Unwatched;
+            return false;
         };
         match watch.changed() {
-            Ok(false) => Freshness::Unchanged,
+            Ok(false) => true,
             answer => {
                 if let Err(err) = answer {
                     tracing::warn!(
@@ -118,16 +122,10 @@ impl CacheState {
                 self.watch = None;
                 self.entry = None;
                 self.changes += 1;
-                Freshness::Changed
+                false
             }
         }
     }
-}
-
-enum Freshness {
-    Unchanged,
-    Changed,
-    Unwatched,
 }
 
 /// What [`FileCache::begin_load`] hands to [`FileCache::put`].
@@ -206,11 +204,8 @@ impl FileCache {
     fn get(&self, path: &Path) -> Option<Arc<Cached>> {
         let mut state = self.lock();
         let entry = state.entry.clone()?;
-        if state.watch.as_ref().is_some_and(|watch| watch.is_of(path)) {
-            return match state.check() {
-                Freshness::Unchanged => Some(entry),
-                Freshness::Changed | Freshness::Unwatched => None,
-            };
+        if state.watches(path) {
+            return state.unchanged().then_some(entry);
         }
         drop(state);
         let meta = std::fs::metadata(path).ok()?;
@@ -222,8 +217,8 @@ impl FileCache {
     /// walk the path) so that a slow disk stalls this request only.
     fn begin_load(&self, path: &Path) -> LoadTicket {
         let mut state = self.lock();
-        if state.watch.as_ref().is_some_and(|watch| watch.is_of(path)) {
-            state.check();
+        if state.watches(path) {
+            state.unchanged();
         } else if state.watch.take().is_some() {
             state.changes += 1;
         }
@@ -840,7 +835,7 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         use http_body_util::BodyExt as _;
         // Watched; unwatched; and reached through a symlink, which the watch refuses.
-        for (watched, through_link) in [(true, false), (false, false), (true, true)] {
+        for (watch_on, through_link) in [(true, false), (false, false), (true, true)] {
             let dir = tempfile::tempdir()?;
             let mut path = dir.path().join("data.txt");
             if through_link {
@@ -848,11 +843,11 @@ mod tests {
                 std::os::unix::fs::symlink(dir.path(), &link)?;
                 path = link.join("data.txt");
             }
-            let watched = watched && !through_link;
             let cache = FileCache {
-                unwatched: !watched,
+                unwatched: !watch_on,
                 ..FileCache::default()
             };
+            let watched = watch_on && !through_link && cfg!(target_os = "linux");
             let get = || async {
                 let response = respond(&path, &cache, &HeaderMap::new(), false).await;
                 let status = response.status();
@@ -867,10 +862,7 @@ mod tests {
             }
             assert_eq!(get().await?.1, "version 1");
             assert!(cache.lock().entry.is_some(), "watched: {watched}");
-            assert_eq!(
-                cache.lock().watch.is_some(),
-                watched && cfg!(target_os = "linux")
-            );
+            assert_eq!(cache.lock().watch.is_some(), watched);
             assert_eq!(get().await?.1, "version 1");
             // The same size, at once: ctime moves (or the entry was never trusted).
             std::fs::write(&path, "version 2")?;
