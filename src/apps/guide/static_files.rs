@@ -31,9 +31,6 @@ const READ_WHOLE_UP_TO: u64 = 64 * 1024;
 /// behind (git's "racy" index entries have the same fix).
 const SETTLED_AFTER: Duration = Duration::from_millis(50);
 
-/// 9999-12-31 23:59:59 UTC, the last time an HTTP date can spell, after the epoch.
-const LAST_HTTP_DATE: Duration = Duration::from_secs(253_402_300_799);
-
 /// The file, read or ready to stream.
 enum Source {
     Whole(Bytes),
@@ -534,11 +531,7 @@ impl Validators {
         );
         Self {
             etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
-            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(
-                // The formatter panics outside 1970 to 9999.
-                modified.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST_HTTP_DATE),
-            ))
-            .unwrap_or(HeaderValue::from_static("")),
+            last_modified: response::http_date(modified),
             modified,
         }
     }
