@@ -532,7 +532,6 @@ impl<A: Handler> ConnectionContext<A> {
             inner: io,
             activity: Arc::clone(&activity),
             wire: Arc::clone(wire),
-            trace_writes: self.log.tracing(),
             held: None,
         };
         (io, activity)
@@ -1253,7 +1252,6 @@ struct Watched<I> {
     inner: I,
     activity: Arc<Activity>,
     wire: Arc<Wire>,
-    trace_writes: bool,
     /// Bytes read from the client and not yet handed to hyper (boxed: rarely there).
     held: Option<Box<Held>>,
 }
@@ -1480,7 +1478,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
             && n > 0
         {
             self.activity.touch_write();
-            if self.trace_writes {
+            if self.wire.tracing() {
                 self.wire.on_write(&buf[..n]);
             }
         }
@@ -1509,7 +1507,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
             && n > 0
         {
             self.activity.touch_write();
-            if self.trace_writes {
+            if self.wire.tracing() {
                 let mut left = n;
                 let mut written = Vec::with_capacity(n);
                 for buf in bufs {
@@ -1608,7 +1606,6 @@ mod tests {
             },
             activity: Arc::new(Activity::new()),
             wire: Wire::new(1024, None),
-            trace_writes: false,
             held: None,
         }
     }
